@@ -1,0 +1,104 @@
+// `taskfp distance`: fingerprints -> one S x T matrix per metric spec (HDF5 and/or CSV).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "core/task_list.hpp"
+#include "distance/distance.hpp"
+#include "store/distance_store.hpp"
+#include "store/fingerprint_store.hpp"
+
+namespace taskfp::cli {
+
+void add_distance(CLI::App& app, const GlobalOptions& g) {
+  auto* cmd = app.add_subcommand(
+      "distance", "Compute full distance matrices (rows = sources, columns = targets)");
+  cmd->footer(metric_grammar());
+  struct Opts {
+    std::string fingerprints, out, csv_dir, sources, targets, task_info;
+    std::vector<std::string> metrics;
+    bool list = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("-f,--fingerprints", o->fingerprints, "Fingerprint store (.h5)");
+  cmd->add_option("-m,--metric", o->metrics,
+                  "Metric spec or alias (repeatable), e.g. bkld-small, KLD-PP:NS-1000-BINS, FID");
+  cmd->add_option("-o,--output", o->out, "Distance store to write (.h5)");
+  cmd->add_option("--csv-dir", o->csv_dir,
+                  "Also write <metric>.csv per metric here, in the paper's cache format");
+  cmd->add_option("--sources", o->sources, "Source tasks (rows): 'a,b', '@file', 'set.yaml#key' (default: all)");
+  cmd->add_option("--targets", o->targets, "Target tasks (columns), same forms (default: all)");
+  cmd->add_option("--task-info", o->task_info, "Task metadata CSV (task_infos.csv), for SEMANTIC");
+  cmd->add_flag("--list-metrics", o->list, "Print the metric grammar and aliases, then exit");
+  cmd->callback([o, &g] {
+    if (o->list) {
+      std::cout << metric_grammar();
+      return;
+    }
+    require(!o->metrics.empty(), "give at least one --metric (see --list-metrics)");
+    require(!o->out.empty() || !o->csv_dir.empty(), "give --output (HDF5) and/or --csv-dir (CSV)");
+    std::vector<MetricSpec> specs;
+    std::set<std::string> seen;
+    MetricNeeds all;
+    all.fingerprints = false;
+    std::set<int> bins;
+    for (const auto& text : o->metrics) {
+      auto spec = parse_metric(text);
+      if (!seen.insert(spec.name).second) continue;
+      auto needs = metric_needs(spec);
+      if (needs.bins > 0) bins.insert(needs.bins);
+      all.covariance |= needs.covariance;
+      all.fingerprints |= needs.fingerprints;
+      all.task_info |= needs.task_info;
+      specs.push_back(spec);
+    }
+    if (!o->csv_dir.empty()) std::filesystem::create_directories(o->csv_dir);
+
+    FingerprintSet fps;
+    std::vector<std::string> names;
+    if (all.fingerprints) {
+      require(!o->fingerprints.empty(), "these metrics need --fingerprints (a fingerprint store)");
+      FingerprintLoadOptions lo;
+      lo.bins = std::vector<int>(bins.begin(), bins.end());
+      lo.covariance = all.covariance;
+      fps = read_fingerprint_store(o->fingerprints, lo);
+      names = fps.names();
+    }
+    TaskInfoTable task_info;
+    if (all.task_info) {
+      require(!o->task_info.empty(), "SEMANTIC needs --task-info (a task_infos.csv)");
+      task_info = read_task_info(o->task_info);
+      if (names.empty())
+        for (const auto& r : task_info.rows()) names.push_back(r.name);
+    }
+    DistanceRequest req;
+    req.sources = o->sources.empty() ? names : parse_task_list(o->sources);
+    req.targets = o->targets.empty() ? names : parse_task_list(o->targets);
+
+    std::vector<DistanceMatrix> results;
+    for (const auto& spec : specs) {
+      ProgressMeter meter(spec.name, !g.quiet);
+      req.progress = meter.callback();
+      auto start = std::chrono::steady_clock::now();
+      DistanceInputs in{all.fingerprints ? &fps : nullptr, all.task_info ? &task_info : nullptr};
+      auto m = compute_distance(spec, in, req);
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      for (const auto& w : m.warnings) warn(w);
+      info(g, fmt::format("{}: {} x {} in {:.3f} s", spec.name, m.sources.size(), m.targets.size(), secs));
+      if (!o->csv_dir.empty())
+        write_distance_csv((std::filesystem::path(o->csv_dir) / distance_csv_name(m.metric)).string(), m);
+      results.push_back(std::move(m));
+    }
+    if (!o->out.empty()) {
+      write_distance_store(o->out, results, fps.provenance);
+      info(g, fmt::format("wrote {} matrices to {}", results.size(), o->out));
+    }
+  });
+}
+
+}  // namespace taskfp::cli

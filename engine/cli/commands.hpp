@@ -1,0 +1,28 @@
+// The taskfp subcommands: each registers its options on the app and runs through the library.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace taskfp::cli {
+
+/// Options every subcommand shares.
+struct GlobalOptions {
+  bool quiet = false;
+  bool verbose = false;
+  int threads = 0;  ///< 0: OpenMP's default
+};
+
+/// Messages to stderr honouring --quiet / --verbose.
+void info(const GlobalOptions& g, const std::string& message);
+void detail(const GlobalOptions& g, const std::string& message);
+void warn(const std::string& message);
+
+void add_synth(CLI::App& app, const GlobalOptions& g);
+void add_import(CLI::App& app, const GlobalOptions& g);
+void add_fingerprint(CLI::App& app, const GlobalOptions& g);
+void add_distance(CLI::App& app, const GlobalOptions& g);
+void add_inspect(CLI::App& app, const GlobalOptions& g);
+
+}  // namespace taskfp::cli

@@ -1,0 +1,50 @@
+// Distance matrices between tasks (method.md section 4). Orientation everywhere:
+// rows = sources, columns = targets; D[s][t] is the distance from s to t (lower = closer),
+// 0 on the diagonal (same task name).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/matrix.hpp"
+#include "core/progress.hpp"
+#include "distance/metric_spec.hpp"
+#include "fingerprint/fingerprint.hpp"
+#include "io/task_info.hpp"
+
+namespace taskfp {
+
+struct DistanceMatrix {
+  std::string metric;
+  std::vector<std::string> sources;  ///< row names
+  std::vector<std::string> targets;  ///< column names
+  Matrix<double> values;             ///< sources x targets
+  std::vector<std::string> warnings;  ///< e.g. entries reported as NaN, and why
+};
+
+/// What a metric needs from its inputs.
+struct MetricNeeds {
+  int bins = 0;             ///< histogram bins to load (0: none)
+  bool covariance = false;  ///< per-task covariances
+  bool fingerprints = true;
+  bool task_info = false;   ///< keywords, sizes (SEMANTIC)
+};
+MetricNeeds metric_needs(const MetricSpec& spec);
+
+struct DistanceInputs {
+  const FingerprintSet* fingerprints = nullptr;
+  const TaskInfoTable* task_info = nullptr;
+};
+
+struct DistanceRequest {
+  std::vector<std::string> sources;
+  std::vector<std::string> targets;
+  ProgressFn progress;
+};
+
+/// Computes one full matrix on the CPU backend (OpenMP threads, BLAS for the GEMM forms).
+/// InputError when an input the metric needs is missing or a task is unknown.
+DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& inputs,
+                                const DistanceRequest& request);
+
+}  // namespace taskfp

@@ -1,0 +1,79 @@
+// Metric registry: maps a parsed spec to its CPU implementation and its input needs.
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "core/task_list.hpp"
+#include "distance/distance.hpp"
+#include "distance/kl_family.hpp"
+#include "distance/other_metrics.hpp"
+
+namespace taskfp {
+
+MetricNeeds metric_needs(const MetricSpec& spec) {
+  MetricNeeds n;
+  n.bins = spec.bins;
+  switch (spec.family) {
+    case MetricFamily::FID:
+    case MetricFamily::MMD: n.covariance = true; break;
+    case MetricFamily::SEMANTIC:
+      n.fingerprints = false;
+      n.task_info = true;
+      break;
+    default: break;
+  }
+  return n;
+}
+
+DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in,
+                                const DistanceRequest& req) {
+  const auto needs = metric_needs(spec);
+  require(!req.sources.empty() && !req.targets.empty(), "{}: no sources or no targets", spec.name);
+  if (needs.task_info) {
+    require(in.task_info != nullptr,
+            "{} needs task metadata: pass --task-info (a task_infos.csv like the paper's)", spec.name);
+    std::vector<std::string> bases;
+    for (const auto& v : {req.sources, req.targets})
+      for (const auto& n : v) bases.push_back(base_task_name(n));
+    std::vector<std::string> known;
+    for (const auto& r : in.task_info->rows()) known.push_back(r.name);
+    require_tasks_present(bases, known, "the task info table");
+  }
+  if (needs.fingerprints) {
+    require(in.fingerprints != nullptr, "{} needs a fingerprint store", spec.name);
+    const auto names = in.fingerprints->names();
+    require_tasks_present(req.sources, names, "the fingerprints (sources)");
+    require_tasks_present(req.targets, names, "the fingerprints (targets)");
+    // Checked here, before any parallel region (exceptions must not cross OpenMP regions).
+    if (needs.covariance)
+      for (const auto* list : {&req.sources, &req.targets})
+        for (const auto& n : *list)
+          require(!in.fingerprints->at(n).covariance.empty(),
+                  "{} needs covariances; task '{}' has none: fingerprint it without "
+                  "--no-covariance",
+                  spec.name, n);
+    if (needs.bins > 0) {
+      const auto& b = in.fingerprints->bins;
+      require(std::find(b.begin(), b.end(), needs.bins) != b.end(),
+              "{} needs {}-bin histograms; re-run `taskfp fingerprint --bins {}`", spec.name,
+              needs.bins, needs.bins);
+      for (const auto* list : {&req.sources, &req.targets})
+        for (const auto& n : *list)
+          require(in.fingerprints->at(n).histograms.count(needs.bins) == 1,
+                  "{}: task '{}' has no {}-bin histogram", spec.name, n, needs.bins);
+    }
+  }
+  const auto& fps = *in.fingerprints;
+  switch (spec.family) {
+    case MetricFamily::KLD: return kld_matrix(spec, fps, req.sources, req.targets);
+    case MetricFamily::JS: return js_matrix(spec, fps, req.sources, req.targets, req.progress);
+    case MetricFamily::VDNA:
+    case MetricFamily::EMD_AVG: return cdf_l1_matrix(spec, fps, req.sources, req.targets);
+    case MetricFamily::COS: return cosine_matrix(spec, fps, req.sources, req.targets);
+    case MetricFamily::FID: return fid_matrix(fps, req.sources, req.targets, req.progress);
+    case MetricFamily::MMD: return coral_matrix(spec, fps, req.sources, req.targets);
+    case MetricFamily::SEMANTIC: return semantic_matrix(*in.task_info, req.sources, req.targets);
+  }
+  throw InputError("unsupported metric " + spec.name);
+}
+
+}  // namespace taskfp

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages taskfp needs (idempotent, non-interactive), then configures and
+# builds into ${BUILD_DIR:-build}. Usage: scripts/setup.sh [extra cmake -D options]
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  libhdf5-dev libopenblas-dev libeigen3-dev
+  libcli11-dev libyaml-cpp-dev libfmt-dev
+  libgtest-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+cmake --build "$BUILD_DIR" -j "$(nproc)"
+echo "setup: built $BUILD_DIR/engine/taskfp"

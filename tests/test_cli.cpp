@@ -1,0 +1,85 @@
+// The taskfp binary: the whole pipeline through the CLI, exit codes, and error messages.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "store/distance_store.hpp"
+#include "test_util.hpp"
+
+namespace taskfp {
+namespace {
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+Result taskfp_cli(const std::string& args) {
+  std::string cmd = std::string("'") + TASKFP_CLI + "' " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  int status = pclose(pipe);
+  return {WEXITSTATUS(status), out};
+}
+
+TEST(Cli, PipelineFromSyntheticFeaturesToCsv) {
+  test::TempDir dir;
+  auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("synth -q --families 3 --tasks-per-family 2 --samples 200 --dim 16 -o " + d + "/f.h5").code, 0);
+  auto fp = taskfp_cli("fingerprint -q -f " + d + "/f.h5 -o " + d + "/fp.h5 --scaling-subset all --bins 10,100");
+  ASSERT_EQ(fp.code, 0) << fp.output;
+  auto dist = taskfp_cli("distance -q -f " + d + "/fp.h5 -m bkld-small -m KLD-PP:NS-100-BINS -m FID -o " + d +
+                         "/d.h5 --csv-dir " + d + "/csv --targets fam0_task0,fam1_task1");
+  ASSERT_EQ(dist.code, 0) << dist.output;
+  auto m = read_distance_csv(d + "/csv/KLD-PP:NS-W:TS-100-BINS.csv");
+  EXPECT_EQ(m.sources.size(), 6u);
+  EXPECT_EQ(m.targets, (std::vector<std::string>{"fam0_task0", "fam1_task1"}));
+  auto stored = read_distance_matrix(d + "/d.h5", "KLD-PP:NS-W:TS-100-BINS");
+  EXPECT_EQ(stored.values.data, m.values.data);
+  auto inspect = taskfp_cli("inspect " + d + "/fp.h5");
+  EXPECT_EQ(inspect.code, 0);
+  EXPECT_NE(inspect.output.find("fingerprints"), std::string::npos);
+  EXPECT_NE(inspect.output.find("hist_100"), std::string::npos);
+  // Reusing published ranges gives identical fingerprints.
+  ASSERT_EQ(taskfp_cli("fingerprint -q -f " + d + "/f.h5 -o " + d + "/fp2.h5 --ranges " + d + "/fp.h5 --bins 10,100").code, 0);
+  ASSERT_EQ(taskfp_cli("distance -q -f " + d + "/fp2.h5 -m bkld-small --csv-dir " + d + "/csv2 --targets fam0_task0,fam1_task1").code, 0);
+  EXPECT_EQ(read_distance_csv(d + "/csv2/KLD-PP:NS-W:TS-100-BINS.csv").values.data, m.values.data);
+}
+
+TEST(Cli, UserErrorsExitNonZeroWithAMessageAndWriteNothing) {
+  test::TempDir dir;
+  auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("synth -q --families 2 --tasks-per-family 2 --samples 50 --dim 4 -o " + d + "/f.h5").code, 0);
+  ASSERT_EQ(taskfp_cli("fingerprint -q -f " + d + "/f.h5 -o " + d + "/fp.h5 --scaling-subset all --bins 10").code, 0);
+  struct Case {
+    std::string args, words;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"fingerprint -f " + d + "/absent.h5 -o " + d + "/x.h5 --scaling-subset all", "does not exist"},
+           {"fingerprint -f " + d + "/f.h5 -o " + d + "/x.h5", "--scaling-subset"},
+           {"fingerprint -f " + d + "/f.h5 -o " + d + "/x.h5 --scaling-subset fam0_task0,ghost", "'ghost'"},
+           {"fingerprint -f " + d + "/f.h5 -o " + d + "/x.h5 --scaling-subset all --bins 0", "--bins"},
+           {"distance -f " + d + "/fp.h5 -m KLD-PP:QQ -o " + d + "/x.h5", "malformed metric spec"},
+           {"distance -f " + d + "/fp.h5 -m bkld-large -o " + d + "/x.h5", "1000-bin"},
+           {"distance -f " + d + "/fp.h5 -m FID -o " + d + "/x.h5 --sources nope", "'nope'"},
+           {"distance -f " + d + "/f.h5 -m bkld-small -o " + d + "/x.h5", "features store, expected a fingerprints"},
+           {"distance -f " + d + "/fp.h5 -m SEMANTIC -o " + d + "/x.h5", "--task-info"},
+       }) {
+    auto r = taskfp_cli(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.words), std::string::npos) << c.args << "\n" << r.output;
+  }
+  EXPECT_FALSE(std::filesystem::exists(d + "/x.h5"));
+  EXPECT_NE(taskfp_cli("frobnicate").code, 0);
+  auto help = taskfp_cli("distance --help");
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.output.find("bkld-small"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace taskfp

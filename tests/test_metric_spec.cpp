@@ -1,0 +1,80 @@
+// Metric spec parsing: the paper's names, aliases, canonical forms and clear errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "distance/metric_spec.hpp"
+#include "test_util.hpp"
+
+namespace taskfp {
+namespace {
+
+TEST(MetricSpec, PaperProposals) {
+  auto small = parse_metric("bkld-small");
+  EXPECT_EQ(small.name, "KLD-PP:NS-W:TS-100-BINS");
+  EXPECT_EQ(small.family, MetricFamily::KLD);
+  EXPECT_EQ(small.target_prep, Prep::L1);
+  EXPECT_EQ(small.source_prep, Prep::Softmax);
+  EXPECT_EQ(small.weight_by, WeightBy::Target);
+  EXPECT_EQ(small.weight_prep, Prep::Softmax);
+  EXPECT_EQ(small.bins, 100);
+  auto large = parse_metric("bkld-large");
+  EXPECT_EQ(large.name, "KLD-PP:NS-1000-BINS");
+  EXPECT_EQ(large.weight_by, WeightBy::None);
+  EXPECT_EQ(large.bins, 1000);
+}
+
+TEST(MetricSpec, ModifiersAndCanonicalNames) {
+  auto s = parse_metric("KLD-C-I-PP:UN-A:0.1-W:BU-5-BINS-500-SAMPLES-3-SEED");
+  EXPECT_TRUE(s.clip);
+  EXPECT_TRUE(s.invert);
+  EXPECT_EQ(s.target_prep, Prep::Uniform);
+  EXPECT_DOUBLE_EQ(*s.alpha, 0.1);
+  EXPECT_EQ(s.weight_by, WeightBy::Both);
+  EXPECT_EQ(s.bins, 5);
+  EXPECT_EQ(s.name, "KLD-C-I-PP:UN-A:0.1-W:BU-5-BINS-500-SAMPLES-3-SEED");
+  // Without preprocessing on either side the reference leaves the PP part out.
+  EXPECT_EQ(parse_metric("KLD-W:TS-100-BINS").name, "KLD-W:TS-100-BINS");
+  EXPECT_EQ(parse_metric("KLD-PP:WW-100-BINS").name, "KLD-100-BINS");
+  EXPECT_EQ(parse_metric("KLD-PP:NN").bins, 0);
+  EXPECT_EQ(parse_metric("MMD-coral-0.05").mmd_kernel, "coral");
+}
+
+TEST(MetricSpec, EveryPaperCacheNameParsesOrSaysWhy) {
+  TASKFP_REQUIRE_PAPER_CACHE();
+  int parsed = 0;
+  for (const auto& e : std::filesystem::directory_iterator(test::paper_cache() + "/distances")) {
+    const std::string name = e.path().stem().string();
+    if (name == "FED" || name.rfind("MMD-geo", 0) == 0) {
+      try {
+        parse_metric(name);
+        ADD_FAILURE() << name << " should be reported as not yet available";
+      } catch (const InputError& err) {
+        EXPECT_NE(std::string(err.what()).find("not"), std::string::npos) << err.what();
+      }
+      continue;
+    }
+    EXPECT_EQ(parse_metric(name).name, name);
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 8);
+}
+
+TEST(MetricSpec, MalformedSpecsAreClearErrors) {
+  for (auto bad : {"", "KLD-PP:NX-100-BINS", "KLD-PP:NS-0-BINS", "KLD-PP:NS-abc-BINS", "KLD-PP:NU",
+                   "KLD-PP:NN-A:0.5", "KLD-PP:NS-W:XS", "KLD-PP:NS-W:PS", "JS-PP:NS-100-BINS",
+                   "VDNA-PP:NN", "EMD-AVG-PP:NN-100-BINS", "COS-PP:NS", "FID-100-BINS", "BOGUS",
+                   "KLD-PP:NS-100-BINS-extra", "MMD-cauchy-0.05", "MMD-foo-1", "KLD-PP:NU-A:1.5"}) {
+    EXPECT_THROW(parse_metric(bad), InputError) << bad;
+  }
+  try {
+    parse_metric("KLD-PP:NS-100-BINZ");
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("KLD-PP:NS-100-BINZ"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("Metric specs"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace taskfp

@@ -1,0 +1,135 @@
+// VDNA, EMD-AVG, COS, FID, MMD-coral: fast paths against per-pair references and hand cases.
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+
+#include "distance/distance.hpp"
+#include "reference/reference_metrics.hpp"
+#include "test_util.hpp"
+
+namespace taskfp {
+namespace {
+
+using test::close_rel;
+
+DistanceMatrix run(const std::string& spec, const FingerprintSet& fps,
+                   const std::vector<std::string>& sources, const std::vector<std::string>& targets) {
+  DistanceInputs in{&fps, nullptr};
+  return compute_distance(parse_metric(spec), in, {sources, targets, {}});
+}
+
+template <typename PairFn>
+void expect_reference(const std::string& spec_text, const FingerprintSet& fps, PairFn pair) {
+  auto spec = parse_metric(spec_text);
+  auto all = fps.names();
+  std::vector<std::string> sources(all.begin(), all.begin() + 4), targets(all.begin() + 2, all.end());
+  auto fast = run(spec_text, fps, sources, targets);
+  auto ref = reference::matrix(fps, sources, targets,
+                               [&](const auto& s, const auto& t) { return pair(spec, s, t); });
+  for (std::size_t s = 0; s < sources.size(); ++s)
+    for (std::size_t t = 0; t < targets.size(); ++t)
+      EXPECT_TRUE(close_rel(fast.values(s, t), ref(s, t), 1e-12))
+          << spec_text << " " << sources[s] << " -> " << targets[t];
+}
+
+TEST(Vdna, MatchesPerPairReference) {
+  auto fps = test::random_fingerprints(7, 6, {10, 33}, 5);
+  for (auto spec : {"VDNA-PP:NN-10-BINS", "VDNA-PP:SS-33-BINS", "VDNA-PP:NN-W:TS-10-BINS",
+                    "VDNA-PP:NN-W:BN-33-BINS", "EMD-AVG-PP:NN", "EMD-AVG-PP:SS",
+                    "EMD-AVG-PP:NN-W:SN", "EMD-AVG-PP:SS-W:BS"})
+    expect_reference(spec, fps, reference::cdf_l1_pair);
+}
+
+TEST(Vdna, HandComputed) {
+  FingerprintSet fps = test::random_fingerprints(2, 1, {3}, 1);
+  fps.tasks[0].histograms.at(3).data = {0.5, 0.5, 0.0};
+  fps.tasks[1].histograms.at(3).data = {0.0, 0.5, 0.5};
+  // CDFs (0.5, 1, 1) and (0, 0.5, 1): L1 = 0.5 + 0.5 + 0 = 1.
+  auto m = run("VDNA-PP:NN-3-BINS", fps, {"task0"}, {"task1"});
+  EXPECT_DOUBLE_EQ(m.values(0, 0), 1.0);
+}
+
+TEST(Cosine, MatchesPerPairReference) {
+  auto fps = test::random_fingerprints(7, 6, {10}, 9);
+  for (auto spec : {"COS-PP:NN-10-BINS", "COS-PP:SS-10-BINS", "COS-PP:NN", "COS-PP:SS"})
+    expect_reference(spec, fps, reference::cosine_pair);
+}
+
+TEST(Cosine, HandComputed) {
+  FingerprintSet fps = test::random_fingerprints(2, 1, {2}, 1);
+  fps.tasks[0].histograms.at(2).data = {1.0, 0.0};
+  fps.tasks[1].histograms.at(2).data = {0.5, 0.5};
+  auto m = run("COS-PP:NN-2-BINS", fps, {"task0"}, {"task1"});
+  EXPECT_NEAR(m.values(0, 0), 1 - 0.5 / std::sqrt(0.5), 1e-11);
+}
+
+FingerprintSet with_covariances(std::size_t tasks, std::size_t d, std::uint64_t seed) {
+  auto fps = test::random_fingerprints(tasks, d, {4}, seed);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n(0, 1);
+  for (auto& t : fps.tasks) {
+    Eigen::MatrixXd a(d, d + 3);
+    for (Eigen::Index i = 0; i < a.size(); ++i) a.data()[i] = n(rng);
+    Eigen::MatrixXd c = a * a.transpose() / static_cast<double>(d);
+    t.covariance = Matrix<double>(d, d);
+    for (std::size_t i = 0; i < d; ++i)
+      for (std::size_t j = 0; j < d; ++j) t.covariance(i, j) = c(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j));
+  }
+  return fps;
+}
+
+TEST(Fid, DiagonalCovariancesHaveClosedForm) {
+  auto fps = test::random_fingerprints(2, 3, {4}, 2);
+  const std::vector<double> va = {1.0, 4.0, 9.0}, vb = {4.0, 1.0, 0.25};
+  for (int k = 0; k < 2; ++k) {
+    fps.tasks[k].covariance = Matrix<double>(3, 3, 0.0);
+    for (int i = 0; i < 3; ++i) fps.tasks[k].covariance(i, i) = (k == 0 ? va : vb)[i];
+  }
+  fps.tasks[0].mean = {0, 0, 0};
+  fps.tasks[1].mean = {1, 2, 2};
+  // |mu|^2 + sum (sqrt(a) - sqrt(b))^2 = 9 + (1 + 1 + 2.5^2) = 9 + 8.25
+  auto m = run("FID", fps, {"task0", "task1"}, {"task0", "task1"});
+  EXPECT_NEAR(m.values(0, 1), 17.25, 1e-12);
+  EXPECT_NEAR(m.values(1, 0), 17.25, 1e-12);
+  EXPECT_EQ(m.values(0, 0), 0.0);
+}
+
+TEST(Fid, MatchesTraceOfMatrixSquareRoot) {
+  auto fps = with_covariances(4, 8, 3);
+  auto all = fps.names();
+  auto m = run("FID", fps, all, all);
+  for (std::size_t s = 0; s < all.size(); ++s)
+    for (std::size_t t = 0; t < all.size(); ++t) {
+      if (s == t) continue;
+      const auto& a = fps.tasks[s];
+      const auto& b = fps.tasks[t];
+      Eigen::Map<const Eigen::MatrixXd> ca(a.covariance.data.data(), 8, 8), cb(b.covariance.data.data(), 8, 8);
+      // tr sqrt(A B) through the eigenvalues of the (non-symmetric) product, as scipy's sqrtm trace.
+      Eigen::EigenSolver<Eigen::MatrixXd> es(ca * cb);
+      double tr = 0;
+      for (Eigen::Index i = 0; i < 8; ++i) tr += std::sqrt(std::max(0.0, es.eigenvalues()[i].real()));
+      double diff = 0;
+      for (std::size_t f = 0; f < 8; ++f) diff += (a.mean[f] - b.mean[f]) * (a.mean[f] - b.mean[f]);
+      EXPECT_TRUE(close_rel(m.values(s, t), diff + ca.trace() + cb.trace() - 2 * tr, 1e-9));
+    }
+}
+
+TEST(Fid, NeedsCovariances) {
+  auto fps = test::random_fingerprints(2, 3, {4}, 2);
+  EXPECT_THROW(run("FID", fps, {"task0"}, {"task1"}), InputError);
+}
+
+TEST(Coral, HandComputed) {
+  auto fps = with_covariances(2, 2, 4);
+  fps.tasks[0].mean = {0, 0};
+  fps.tasks[1].mean = {1, 3};
+  fps.tasks[0].covariance.data = {1, 0, 0, 1};
+  fps.tasks[1].covariance.data = {2, 1, 1, 1};
+  // mean((0-1)^2, (0-3)^2) = 5; mean of squared cov diffs (1, 1, 1, 0) = 0.75
+  auto m = run("MMD-coral-0.05", fps, {"task0"}, {"task1"});
+  EXPECT_DOUBLE_EQ(m.values(0, 0), 5.75);
+}
+
+}  // namespace
+}  // namespace taskfp

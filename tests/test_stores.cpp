@@ -1,0 +1,243 @@
+// Stores and imports: round trips, provenance, atomic writes, and every bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "fingerprint/fingerprint.hpp"
+#include "io/hdf5.hpp"
+#include "io/npy.hpp"
+#include "store/features_store.hpp"
+#include "store/fingerprint_store.hpp"
+#include "synth/synthetic.hpp"
+#include "test_util.hpp"
+
+namespace taskfp {
+namespace {
+
+namespace fs = std::filesystem;
+
+FeatureSet small_features() {
+  SynthOptions o;
+  o.families = 2;
+  o.tasks_per_family = 2;
+  o.samples = 50;
+  o.dim = 6;
+  return synthetic_features(o);
+}
+
+TEST(FeaturesStore, RoundTripKeepsValuesAndProvenance) {
+  test::TempDir dir;
+  auto set = small_features();
+  set.provenance.backbone = "resnet34";
+  write_features_store(dir.file("f.h5"), set);
+  auto back = read_features_store(dir.file("f.h5"));
+  ASSERT_EQ(back.names(), set.names());
+  for (std::size_t i = 0; i < set.tasks.size(); ++i)
+    EXPECT_EQ(back.tasks[i].values.data, set.tasks[i].values.data);
+  EXPECT_EQ(back.provenance.backbone, "resnet34");
+  EXPECT_EQ(back.provenance.feature_dim, 6);
+  auto some = read_features_store(dir.file("f.h5"), {std::vector<std::string>{"fam1_task0"}, 2});
+  ASSERT_EQ(some.tasks.size(), 1u);
+  EXPECT_EQ(some.tasks[0].name, "fam1_task0");
+}
+
+TEST(FeaturesStore, MissingTasksAreNamed) {
+  test::TempDir dir;
+  write_features_store(dir.file("f.h5"), small_features());
+  try {
+    read_features_store(dir.file("f.h5"), {std::vector<std::string>{"fam0_task0", "ghost"}, 2});
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'ghost'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(FeaturesStore, RefusesBadFeatures) {
+  auto set = small_features();
+  set.tasks[1].values(3, 2) = std::nanf("");
+  EXPECT_THROW(validate_features(set, 2, "x"), InputError);
+  set = small_features();
+  set.tasks[0].values(0, 0) = INFINITY;
+  EXPECT_THROW(validate_features(set, 2, "x"), InputError);
+  set = small_features();
+  set.tasks[2].values = Matrix<float>(1, 6, 1.0f);
+  EXPECT_THROW(validate_features(set, 2, "x"), InputError);  // fewer than 2 samples
+  EXPECT_NO_THROW(validate_features(set, 1, "x"));
+  set = small_features();
+  set.tasks[2].values = Matrix<float>(50, 5, 1.0f);
+  EXPECT_THROW(validate_features(set, 2, "x"), InputError);  // differing feature sizes
+  set = small_features();
+  set.tasks[1].name = "a/b";
+  EXPECT_THROW(validate_features(set, 2, "x"), InputError);
+}
+
+TEST(FeaturesStore, FailedWriteLeavesNothing) {
+  test::TempDir dir;
+  auto set = small_features();
+  set.tasks[1].values(0, 0) = std::nanf("");
+  EXPECT_THROW(write_features_store(dir.file("f.h5"), set), InputError);
+  EXPECT_TRUE(fs::is_empty(dir.path()));
+  {
+    // An error halfway through writing removes the temporary file and keeps the old store.
+    auto good = small_features();
+    write_features_store(dir.file("g.h5"), good);
+    auto before = fs::file_size(dir.file("g.h5"));
+    {
+      h5::AtomicWrite w(dir.file("g.h5"));
+      h5::Handle g = h5::group(w.file(), "x", true);
+    }  // no commit
+    EXPECT_EQ(fs::file_size(dir.file("g.h5")), before);
+    std::size_t files = 0;
+    for (const auto& e : fs::directory_iterator(dir.path())) files += e.is_regular_file();
+    EXPECT_EQ(files, 1u);
+  }
+}
+
+TEST(FeaturesStore, WrongKindOfFileIsRefused) {
+  test::TempDir dir;
+  std::ofstream(dir.file("text.h5")) << "not hdf5";
+  EXPECT_THROW(read_features_store(dir.file("text.h5")), InputError);
+  EXPECT_THROW(read_features_store(dir.file("absent.h5")), InputError);
+  auto set = small_features();
+  auto ranges = compute_ranges(set, set.names());
+  write_fingerprint_store(dir.file("fp.h5"), fingerprint(set, ranges, {{5}, false, {}}));
+  EXPECT_THROW(read_features_store(dir.file("fp.h5")), InputError);  // a fingerprint store
+}
+
+void write_npy_raw(const std::string& path, const std::string& header, const std::string& payload) {
+  std::string dict = header;
+  std::size_t total = 10 + dict.size() + 1;
+  dict.append((64 - total % 64) % 64, ' ');
+  dict.push_back('\n');
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const unsigned char len[2] = {static_cast<unsigned char>(dict.size() & 0xff),
+                                static_cast<unsigned char>(dict.size() >> 8)};
+  out.write(reinterpret_cast<const char*>(len), 2);
+  out << dict << payload;
+}
+
+TEST(NpyImport, PaperLayoutWithSpacesInNames) {
+  test::TempDir dir;
+  auto set = small_features();
+  for (const auto& name : {std::string("svhn"), std::string("svhn --shrink_train 800")}) {
+    fs::create_directories(dir.path() / name);
+    write_npy_matrix((dir.path() / name / "features_0001.npy").string(), set.tasks[0].values);
+  }
+  auto imported = import_npy_folder(dir.path().string());
+  ASSERT_EQ(imported.names(), (std::vector<std::string>{"svhn", "svhn --shrink_train 800"}));
+  EXPECT_EQ(imported.tasks[1].values.data, set.tasks[0].values.data);
+  EXPECT_EQ(imported.provenance.feature_dim, 6);
+}
+
+TEST(NpyImport, Float64AndFortranOrder) {
+  test::TempDir dir;
+  // 2 x 3 array [[1, 2, 3], [4, 5, 6]] stored as float64 in Fortran order: 1 4 2 5 3 6.
+  std::string payload;
+  for (double v : {1.0, 4.0, 2.0, 5.0, 3.0, 6.0}) payload.append(reinterpret_cast<const char*>(&v), 8);
+  write_npy_raw(dir.file("a.npy"), "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }", payload);
+  auto m = read_npy_matrix(dir.file("a.npy"));
+  ASSERT_EQ(m.rows, 2u);
+  ASSERT_EQ(m.cols, 3u);
+  EXPECT_EQ(m.data, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+}
+
+TEST(NpyImport, BadFilesAreClearErrors) {
+  test::TempDir dir;
+  std::string four(16, '\0');
+  write_npy_raw(dir.file("int.npy"), "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", four);
+  write_npy_raw(dir.file("rank1.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", four);
+  write_npy_raw(dir.file("rank3.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }", four);
+  write_npy_raw(dir.file("short.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", four);
+  std::ofstream(dir.file("junk.npy")) << "hello";
+  for (auto [file, words] : {std::pair{"int.npy", "dtype"}, {"rank1.npy", "rank 1"},
+                             {"rank3.npy", "rank 3"}, {"short.npy", "truncated"},
+                             {"junk.npy", "not a NumPy"}, {"absent.npy", "cannot open"}}) {
+    try {
+      read_npy_matrix(dir.file(file));
+      ADD_FAILURE() << file;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(NpyImport, EmptyOrMissingFolders) {
+  test::TempDir dir;
+  EXPECT_THROW(import_npy_folder(dir.file("absent")), InputError);
+  EXPECT_THROW(import_npy_folder(dir.path().string()), InputError);  // no task folders
+}
+
+TEST(FingerprintStore, RoundTripAndSelectiveLoad) {
+  test::TempDir dir;
+  auto set = small_features();
+  auto ranges = compute_ranges(set, {"fam0_task0", "fam1_task0"});
+  auto fps = fingerprint(set, ranges, {{10, 3}, true, {}});
+  write_fingerprint_store(dir.file("fp.h5"), fps);
+  auto back = read_fingerprint_store(dir.file("fp.h5"));
+  EXPECT_EQ(back.bins, (std::vector<int>{3, 10}));
+  EXPECT_EQ(back.ranges.lo, ranges.lo);
+  EXPECT_EQ(back.ranges.hi, ranges.hi);
+  EXPECT_EQ(back.ranges.scaling_subset, ranges.scaling_subset);
+  ASSERT_EQ(back.names(), fps.names());
+  for (std::size_t i = 0; i < fps.tasks.size(); ++i) {
+    EXPECT_EQ(back.tasks[i].mean, fps.tasks[i].mean);
+    EXPECT_EQ(back.tasks[i].covariance.data, fps.tasks[i].covariance.data);
+    EXPECT_EQ(back.tasks[i].histograms.at(10).data, fps.tasks[i].histograms.at(10).data);
+    EXPECT_EQ(back.tasks[i].n_samples, 50);
+  }
+  auto some = read_fingerprint_store(dir.file("fp.h5"), {std::vector<std::string>{"fam1_task1"},
+                                                         std::vector<int>{3}, false});
+  ASSERT_EQ(some.tasks.size(), 1u);
+  EXPECT_TRUE(some.tasks[0].covariance.empty());
+  EXPECT_EQ(some.tasks[0].histograms.count(10), 0u);
+  EXPECT_THROW(read_fingerprint_store(dir.file("fp.h5"), {std::nullopt, std::vector<int>{100}, false}),
+               InputError);
+  // No raw features in a fingerprint store.
+  h5::Handle f = h5::open_read(dir.file("fp.h5"));
+  EXPECT_FALSE(h5::exists(f.get(), "tasks/fam0_task0/features"));
+}
+
+TEST(Fingerprint, RefusesRangesOfOtherFeatures) {
+  auto set = small_features();
+  auto ranges = compute_ranges(set, set.names());
+  auto other = set;
+  other.provenance.backbone = "dino";
+  EXPECT_THROW(fingerprint(other, ranges, {{5}, false, {}}), ProvenanceError);
+  other = set;
+  other.provenance.weights_checksum = "abc";
+  EXPECT_THROW(fingerprint(other, ranges, {{5}, false, {}}), ProvenanceError);
+  EXPECT_THROW(compute_ranges(set, {"fam0_task0", "ghost"}), InputError);
+}
+
+TEST(Fingerprint, MomentsMatchDirectFormulas) {
+  Matrix<float> x(3, 2);
+  x.data = {1, 2, 3, 6, 5, 10};
+  auto mean = feature_mean(x);
+  EXPECT_DOUBLE_EQ(mean[0], 3.0);
+  EXPECT_DOUBLE_EQ(mean[1], 6.0);
+  auto cov = feature_covariance(x, mean);
+  // np.cov(rowvar=False), ddof 1: var0 = (4+0+4)/2 = 4, var1 = (16+0+16)/2 = 16, cov = (8+0+8)/2.
+  EXPECT_DOUBLE_EQ(cov(0, 0), 4.0);
+  EXPECT_DOUBLE_EQ(cov(1, 1), 16.0);
+  EXPECT_DOUBLE_EQ(cov(0, 1), 8.0);
+  EXPECT_DOUBLE_EQ(cov(1, 0), 8.0);
+}
+
+TEST(Fingerprint, HistogramRowsAreProbabilities) {
+  auto set = small_features();
+  auto ranges = compute_ranges(set, set.names());
+  auto h = histogram(set.tasks[0].values, ranges, 7);
+  for (std::size_t f = 0; f < h.rows; ++f) {
+    double s = 0;
+    for (double v : h.row(f)) s += v;
+    EXPECT_NEAR(s, 1.0, 1e-15);
+  }
+}
+
+}  // namespace
+}  // namespace taskfp
