@@ -21,8 +21,20 @@ echo "== 3. distances: bKLD small and large, and the paper's baselines"
 "$TASKFP" distance -f "$OUT/fingerprints.h5" -o "$OUT/distances.h5" --csv-dir "$OUT/csv" \
   -m bkld-small -m bkld-large -m KLD-PP:NN -m VDNA-PP:NN-1000-BINS -m FID -m COS-PP:NN-100-BINS
 
-echo "== 4. summary"
-"$TASKFP" inspect "$OUT/distances.h5" --top 3 | grep -A 33 "closest sources per target (KLD-PP:NS-W:TS-100-BINS)"
+echo "== 4. summary: is each target's closest source one of its own family? (synthetic truth)"
+for csv in "$OUT"/csv/*.csv; do
+  awk -F, -v metric="$(basename "$csv" .csv)" '
+    NR == 1 { for (c = 2; c <= NF; c++) target[c] = $c; ncol = NF; next }
+    { for (c = 2; c <= ncol; c++) if ($1 != target[c] && $c != "" && (!(c in best) || $c + 0 < best[c])) { best[c] = $c + 0; src[c] = $1 } }
+    END {
+      hits = 0
+      for (c = 2; c <= ncol; c++) { split(target[c], t, "_"); split(src[c], s, "_"); hits += (t[1] == s[1]) }
+      printf "  %-28s closest source in the same family for %d of %d targets\n", metric, hits, ncol - 1
+    }' "$csv"
+done
+echo
+"$TASKFP" inspect "$OUT/distances.h5" --top 3 | grep -A 8 "closest sources per target (KLD-PP:NS-W:TS-100-BINS)"
+echo "  ..."
 echo
 echo "Matrices (rows = sources, columns = targets) in $OUT/csv/; read them with"
 echo "  pandas.read_csv('$OUT/csv/KLD-PP:NS-W:TS-100-BINS.csv', index_col=0)"
