@@ -39,6 +39,10 @@ TEST(MetricSpec, ModifiersAndCanonicalNames) {
   EXPECT_EQ(parse_metric("KLD-PP:WW-100-BINS").name, "KLD-100-BINS");
   EXPECT_EQ(parse_metric("KLD-PP:NN").bins, 0);
   EXPECT_EQ(parse_metric("MMD-coral-0.05").mmd_kernel, "coral");
+  auto cauchy = parse_metric("MMD-cauchy-0.05");
+  EXPECT_EQ(cauchy.mmd_kernel, "cauchy");
+  EXPECT_DOUBLE_EQ(cauchy.mmd_blur, 0.05);
+  EXPECT_EQ(cauchy.name, "MMD-cauchy-0.05");
 }
 
 TEST(MetricSpec, EveryPaperCacheNameParsesOrSaysWhy) {
@@ -65,7 +69,7 @@ TEST(MetricSpec, MalformedSpecsAreClearErrors) {
   for (auto bad : {"", "KLD-PP:NX-100-BINS", "KLD-PP:NS-0-BINS", "KLD-PP:NS-abc-BINS", "KLD-PP:NU",
                    "KLD-PP:NN-A:0.5", "KLD-PP:NS-W:XS", "KLD-PP:NS-W:PS", "JS-PP:NS-100-BINS",
                    "VDNA-PP:NN", "EMD-AVG-PP:NN-100-BINS", "COS-PP:NS", "FID-100-BINS", "BOGUS",
-                   "KLD-PP:NS-100-BINS-extra", "MMD-cauchy-0.05", "MMD-foo-1", "KLD-PP:NU-A:1.5"}) {
+                   "KLD-PP:NS-100-BINS-extra", "MMD-cauchy-x", "MMD-foo-1", "KLD-PP:NU-A:1.5"}) {
     EXPECT_THROW(parse_metric(bad), InputError) << bad;
   }
   try {

@@ -131,5 +131,53 @@ TEST(Coral, HandComputed) {
   EXPECT_DOUBLE_EQ(m.values(0, 0), 5.75);
 }
 
+// Direct double loops over all sample pairs, as the reference's kernels define them.
+double mmd_direct(const Matrix<float>& x, const Matrix<float>& y, bool cauchy, double blur) {
+  auto k = [&](const Matrix<float>& a, std::size_t i, const Matrix<float>& b, std::size_t j) {
+    double d2 = 0;
+    for (std::size_t f = 0; f < a.cols; ++f) {
+      double diff = static_cast<double>(a(i, f)) - static_cast<double>(b(j, f));
+      d2 += diff * diff;
+    }
+    if (cauchy) return blur / (blur + d2);
+    double sum = 0;
+    for (double g : {0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0}) sum += std::exp(-g * std::max(d2, 1e-30));
+    return sum;
+  };
+  auto mean = [&](const Matrix<float>& a, const Matrix<float>& b) {
+    double s = 0;
+    for (std::size_t i = 0; i < a.rows; ++i)
+      for (std::size_t j = 0; j < b.rows; ++j) s += k(a, i, b, j);
+    return s / static_cast<double>(a.rows * b.rows);
+  };
+  return mean(x, x) + mean(y, y) - 2 * mean(x, y);
+}
+
+TEST(KernelMmd, MatchesDirectDoubleLoops) {
+  FeatureSet fs;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> n(0, 1);
+  for (int t = 0; t < 3; ++t) {
+    // Different sample counts exercise the row blocking and unequal means.
+    Matrix<float> m(static_cast<std::size_t>(600 + 37 * t), 5);
+    for (auto& v : m.data) v = n(rng) * 0.3f + static_cast<float>(t) * 0.2f;
+    fs.tasks.push_back({"t" + std::to_string(t), m});
+  }
+  for (auto spec_text : {"MMD-cauchy-0.05", "MMD-gaussian-0.05"}) {
+    auto spec = parse_metric(spec_text);
+    DistanceInputs in{nullptr, nullptr, &fs};
+    auto m = compute_distance(spec, in, {{"t0", "t1", "t2"}, {"t1", "t2"}, {}});
+    for (std::size_t s = 0; s < 3; ++s)
+      for (std::size_t t = 0; t < 2; ++t) {
+        const auto& a = fs.tasks[s];
+        const auto& b = fs.tasks[t + 1];
+        double want = a.name == b.name ? 0.0 : mmd_direct(a.values, b.values, spec.mmd_kernel == "cauchy", 0.05);
+        EXPECT_TRUE(close_rel(m.values(s, t), want, 1e-10)) << spec_text << " " << a.name << " " << b.name;
+      }
+  }
+  DistanceInputs none{nullptr, nullptr, nullptr};
+  EXPECT_THROW(compute_distance(parse_metric("MMD-cauchy-0.05"), none, {{"t0"}, {"t1"}, {}}), InputError);
+}
+
 }  // namespace
 }  // namespace taskfp

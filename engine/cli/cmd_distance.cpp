@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -20,7 +21,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       "distance", "Compute full distance matrices (rows = sources, columns = targets)");
   cmd->footer(metric_grammar());
   struct Opts {
-    std::string fingerprints, out, csv_dir, sources, targets, task_info;
+    std::string fingerprints, out, csv_dir, sources, targets, task_info, features;
     std::vector<std::string> metrics;
     bool list = false;
   };
@@ -34,6 +35,8 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--sources", o->sources, "Source tasks (rows): 'a,b', '@file', 'set.yaml#key' (default: all)");
   cmd->add_option("--targets", o->targets, "Target tasks (columns), same forms (default: all)");
   cmd->add_option("--task-info", o->task_info, "Task metadata CSV (task_infos.csv), for SEMANTIC");
+  cmd->add_option("--features", o->features,
+                  "Raw features (store or npy folder), for MMD-cauchy/gaussian; O(n^2 d) per pair");
   cmd->add_flag("--list-metrics", o->list, "Print the metric grammar and aliases, then exit");
   cmd->callback([o, &g] {
     if (o->list) {
@@ -55,6 +58,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       all.covariance |= needs.covariance;
       all.fingerprints |= needs.fingerprints;
       all.task_info |= needs.task_info;
+      all.features |= needs.features;
       specs.push_back(spec);
     }
     if (!o->csv_dir.empty()) std::filesystem::create_directories(o->csv_dir);
@@ -76,6 +80,20 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       if (names.empty())
         for (const auto& r : task_info.rows()) names.push_back(r.name);
     }
+    FeatureSet features;
+    if (all.features) {
+      require(!o->features.empty(), "kernel MMD needs --features (a features store or npy folder)");
+      FeatureLoadOptions lo;
+      std::vector<std::string> wanted;
+      if (!o->sources.empty()) wanted = parse_task_list(o->sources);
+      if (!o->targets.empty())
+        for (const auto& t : parse_task_list(o->targets))
+          if (std::find(wanted.begin(), wanted.end(), t) == wanted.end()) wanted.push_back(t);
+      if (!o->sources.empty() && !o->targets.empty()) lo.tasks = wanted;
+      features = load_features(o->features, lo);
+      if (all.fingerprints) require_compatible(fps.provenance, "the fingerprints", features.provenance, "the features");
+      if (names.empty()) names = features.names();
+    }
     DistanceRequest req;
     req.sources = o->sources.empty() ? names : parse_task_list(o->sources);
     req.targets = o->targets.empty() ? names : parse_task_list(o->targets);
@@ -85,7 +103,8 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       ProgressMeter meter(spec.name, !g.quiet);
       req.progress = meter.callback();
       auto start = std::chrono::steady_clock::now();
-      DistanceInputs in{all.fingerprints ? &fps : nullptr, all.task_info ? &task_info : nullptr};
+      DistanceInputs in{all.fingerprints ? &fps : nullptr, all.task_info ? &task_info : nullptr,
+                        all.features ? &features : nullptr};
       auto m = compute_distance(spec, in, req);
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       for (const auto& w : m.warnings) warn(w);

@@ -11,6 +11,7 @@
 #include "distance/metric_spec.hpp"
 #include "fingerprint/fingerprint.hpp"
 #include "io/task_info.hpp"
+#include "store/features_store.hpp"
 
 namespace taskfp {
 
@@ -28,12 +29,14 @@ struct MetricNeeds {
   bool covariance = false;  ///< per-task covariances
   bool fingerprints = true;
   bool task_info = false;   ///< keywords, sizes (SEMANTIC)
+  bool features = false;    ///< raw features (kernel MMD)
 };
 MetricNeeds metric_needs(const MetricSpec& spec);
 
 struct DistanceInputs {
   const FingerprintSet* fingerprints = nullptr;
   const TaskInfoTable* task_info = nullptr;
+  const FeatureSet* features = nullptr;  ///< raw features, for kernel MMD only
 };
 
 struct DistanceRequest {

@@ -117,10 +117,11 @@ std::string metric_grammar() {
          "  COS-PP:NN|SS[-<b>-BINS]                                     cosine distance\n"
          "  FID                                                         Frechet distance (needs covariances)\n"
          "  MMD-coral-<blur>                                            Deep CORAL (means and covariances)\n"
+         "  MMD-cauchy-<blur>, MMD-gaussian-<blur>                      kernel MMD (needs --features)\n"
          "  SEMANTIC                                                    keyword Jaccard (needs --task-info)\n"
          "  <T>,<S>,<P>: N = L1 norm, S = softmax, W = none, U = uniform smoothing (needs -A:<alpha>)\n"
          "  <B>: weights from T(arget), S(ource) or B(oth) mean features; -C clips at 1e-4; -I inverts\n"
-         "  Not yet available: MMD-cauchy/gaussian and MMD-geo-sinkhorn (need raw features), FED.\n"
+         "  Not yet available: MMD-geo-sinkhorn (Sinkhorn divergence) and FED (Fisher embeddings).\n"
          "Aliases:\n" +
          aliases;
 }
@@ -148,12 +149,8 @@ MetricSpec parse_metric(std::string_view text_in) {
                                    "use the paper's MMD-geo-sinkhorn-0.01.csv",
                                    text));
     if (tokens.size() != 3) malformed(text, "expected MMD-<kernel>-<blur>");
-    if (tokens[1] == "cauchy" || tokens[1] == "gaussian")
-      throw InputError(fmt::format("metric '{}' needs the raw features of every task pair, which "
-                                   "taskfp does not support yet; MMD-coral-<blur> works on "
-                                   "fingerprints",
-                                   text));
-    if (tokens[1] != "coral") malformed(text, fmt::format("unknown MMD kernel '{}'", tokens[1]));
+    if (tokens[1] != "coral" && tokens[1] != "cauchy" && tokens[1] != "gaussian")
+      malformed(text, fmt::format("unknown MMD kernel '{}' (cauchy, gaussian or coral)", tokens[1]));
     auto blur = parse_number<double>(tokens[2]);
     if (!blur) malformed(text, fmt::format("blur '{}' is not a number", tokens[2]));
     s.family = MetricFamily::MMD;

@@ -5,6 +5,7 @@
 #include "core/task_list.hpp"
 #include "distance/distance.hpp"
 #include "distance/kl_family.hpp"
+#include "distance/mmd.hpp"
 #include "distance/other_metrics.hpp"
 
 namespace taskfp {
@@ -13,8 +14,15 @@ MetricNeeds metric_needs(const MetricSpec& spec) {
   MetricNeeds n;
   n.bins = spec.bins;
   switch (spec.family) {
-    case MetricFamily::FID:
-    case MetricFamily::MMD: n.covariance = true; break;
+    case MetricFamily::FID: n.covariance = true; break;
+    case MetricFamily::MMD:
+      if (spec.mmd_kernel == "coral") {
+        n.covariance = true;
+      } else {
+        n.fingerprints = false;
+        n.features = true;
+      }
+      break;
     case MetricFamily::SEMANTIC:
       n.fingerprints = false;
       n.task_info = true;
@@ -37,6 +45,14 @@ DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in
     std::vector<std::string> known;
     for (const auto& r : in.task_info->rows()) known.push_back(r.name);
     require_tasks_present(bases, known, "the task info table");
+  }
+  if (needs.features) {
+    require(in.features != nullptr,
+            "{} compares raw features: pass --features (a features store or npy folder)", spec.name);
+    const auto names = in.features->names();
+    require_tasks_present(req.sources, names, "the features (sources)");
+    require_tasks_present(req.targets, names, "the features (targets)");
+    return mmd_kernel_matrix(spec, *in.features, req.sources, req.targets, req.progress);
   }
   if (needs.fingerprints) {
     require(in.fingerprints != nullptr, "{} needs a fingerprint store", spec.name);
@@ -62,6 +78,8 @@ DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in
                   "{}: task '{}' has no {}-bin histogram", spec.name, n, needs.bins);
     }
   }
+  if (spec.family == MetricFamily::SEMANTIC)
+    return semantic_matrix(*in.task_info, req.sources, req.targets);
   const auto& fps = *in.fingerprints;
   switch (spec.family) {
     case MetricFamily::KLD: return kld_matrix(spec, fps, req.sources, req.targets);
@@ -71,7 +89,7 @@ DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in
     case MetricFamily::COS: return cosine_matrix(spec, fps, req.sources, req.targets);
     case MetricFamily::FID: return fid_matrix(fps, req.sources, req.targets, req.progress);
     case MetricFamily::MMD: return coral_matrix(spec, fps, req.sources, req.targets);
-    case MetricFamily::SEMANTIC: return semantic_matrix(*in.task_info, req.sources, req.targets);
+    case MetricFamily::SEMANTIC: break;  // handled above
   }
   throw InputError("unsupported metric " + spec.name);
 }
