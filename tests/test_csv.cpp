@@ -108,3 +108,54 @@ TEST(TaskList, CommaListsFilesAndErrors) {
 
 }  // namespace
 }  // namespace taskfp
+
+namespace taskfp {
+namespace {
+
+// Literals printed by tests/fixtures/make_pandas_parse_literals.py with pandas 1.5: the value
+// pandas' default read_csv gives, and the correctly rounded value.
+TEST(CsvNumbers, PandasDefaultParserAndExactParser) {
+  struct Case {
+    const char* text;
+    double pandas_default, exact;
+  };
+  const Case cases[] = {
+    {"0.9857772", 0x1.f8b7ca0648ef6p-1, 0x1.f8b7ca0648ef6p-1},
+    {"0.996212124824524", 0x1.fe0f840000001p-1, 0x1.fe0f840000001p-1},
+    {"0.9886363744735718", 0x1.fa2e8c0000000p-1, 0x1.fa2e8c0000000p-1},
+    {"1.0", 0x1.0000000000000p+0, 0x1.0000000000000p+0},
+    {"0", 0x0.0p+0, 0x0.0p+0},
+    {"-0.5", -0x1.0000000000000p-1, -0x1.0000000000000p-1},
+    {"0.00018083211", 0x1.7b3b7ff3d93dbp-13, 0x1.7b3b7ff3d93dbp-13},
+    {"25.928410331", 0x1.9edac4ca8e9ddp+4, 0x1.9edac4ca8e9ddp+4},
+    {"106.65794023", 0x1.aaa1bb156a4a7p+6, 0x1.aaa1bb156a4a7p+6},
+    {"1e-5", 0x1.4f8b588e368f1p-17, 0x1.4f8b588e368f1p-17},
+    {"3.14159E+2", 0x1.3a28b43958106p+8, 0x1.3a28b43958106p+8},
+    {"123456789012345678", 0x1.b69b4ba630f35p+56, 0x1.b69b4ba630f35p+56},
+    {"0.12345678901234567890", 0x1.f9add3746f659p-4, 0x1.f9add3746f65fp-4},
+    {"4.9406564584124654e-324", 0x0.0000000000001p-1022, 0x0.0000000000001p-1022},
+    {"1.7976931348623157e308", 0x1.fffffffffffffp+1023, 0x1.fffffffffffffp+1023},
+    {"0.30000000000000004", 0x1.3333333333333p-2, 0x1.3333333333334p-2},
+    {"2.2250738585072014e-308", 0x1.0000000000000p-1022, 0x1.0000000000000p-1022},
+    {"0.9730556011199951", 0x1.f234580000001p-1, 0x1.f234580000000p-1},
+    {"0.9769444465637207", 0x1.f432100000001p-1, 0x1.f432100000000p-1},
+    {"0.9925010800361632", 0x1.fc2919fffffffp-1, 0x1.fc2919fffffffp-1},
+    {"0.9930561780929564", 0x1.fc71dbfffffffp-1, 0x1.fc71dbfffffffp-1},
+    {"0.1813081535", 0x1.7351b06e3ec46p-3, 0x1.7351b06e3ec46p-3},
+    {"0.45720986150297305", 0x1.d42ed26a417e5p-2, 0x1.d42ed26a417e6p-2},
+    {"1.5791323551442045", 0x1.9442049d665a5p+0, 0x1.9442049d665a5p+0},
+  };
+  int differing = 0;
+  for (const auto& c : cases) {
+    EXPECT_EQ(*parse_csv_double(c.text, FloatParser::PandasDefault), c.pandas_default) << c.text;
+    EXPECT_EQ(*parse_csv_double(c.text, FloatParser::Exact), c.exact) << c.text;
+    differing += c.pandas_default != c.exact;
+  }
+  EXPECT_GE(differing, 4);
+  EXPECT_FALSE(parse_csv_double("1.5x", FloatParser::PandasDefault).has_value());
+  EXPECT_FALSE(parse_csv_double("abc", FloatParser::PandasDefault).has_value());
+  EXPECT_TRUE(std::isnan(*parse_csv_double("", FloatParser::PandasDefault)));
+}
+
+}  // namespace
+}  // namespace taskfp

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -89,7 +90,89 @@ std::string csv_number(double v) {
   return fmt::format("{:.17g}", v);
 }
 
-LabeledMatrix read_matrix_csv(const std::string& path) {
+std::optional<double> pandas_xstrtod(std::string_view text) {
+  // pandas/_libs/src/parser/tokenizer.c, precise_xstrtod: up to 17 significant digits are
+  // accumulated in a double, then scaled by a tabulated power of ten.
+  static const std::vector<double> e = [] {
+    std::vector<double> t(309);
+    for (int i = 0; i <= 308; ++i) t[static_cast<std::size_t>(i)] = std::stod("1e" + std::to_string(i));
+    return t;
+  }();
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  auto digit = [&](const char* q) { return q < end && *q >= '0' && *q <= '9'; };
+  while (p < end && std::isspace(static_cast<unsigned char>(*p))) ++p;
+  bool negative = false;
+  if (p < end && (*p == '-' || *p == '+')) negative = *p++ == '-';
+  const int max_digits = 17;
+  double number = 0.;
+  int exponent = 0, num_digits = 0, num_decimals = 0;
+  while (digit(p)) {
+    if (num_digits < max_digits) {
+      number = number * 10. + (*p - '0');
+      ++num_digits;
+    } else {
+      ++exponent;
+    }
+    ++p;
+  }
+  if (p < end && *p == '.') {
+    ++p;
+    while (num_digits < max_digits && digit(p)) {
+      number = number * 10. + (*p - '0');
+      ++p;
+      ++num_digits;
+      ++num_decimals;
+    }
+    if (num_digits >= max_digits)
+      while (digit(p)) ++p;
+    exponent -= num_decimals;
+  }
+  if (num_digits == 0) return std::nullopt;
+  if (negative) number = -number;
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    const char* mark = p;
+    ++p;
+    bool neg_exp = false;
+    if (p < end && (*p == '-' || *p == '+')) neg_exp = *p++ == '-';
+    int n = 0, exp_digits = 0;
+    while (exp_digits < max_digits && digit(p)) {
+      n = n * 10 + (*p - '0');
+      ++exp_digits;
+      ++p;
+    }
+    exponent += neg_exp ? -n : n;
+    if (exp_digits == 0) p = mark;
+  }
+  if (exponent > 308) {
+    number = negative ? -HUGE_VAL : HUGE_VAL;
+  } else if (exponent > 0) {
+    number *= e[static_cast<std::size_t>(exponent)];
+  } else if (exponent < -308) {
+    if (exponent < -616) {
+      number = 0.;
+    } else {
+      number /= e[static_cast<std::size_t>(-308 - exponent)];
+      number /= e[308];
+    }
+  } else {
+    number /= e[static_cast<std::size_t>(-exponent)];
+  }
+  while (p < end && std::isspace(static_cast<unsigned char>(*p))) ++p;
+  if (p != end) return std::nullopt;
+  return number;
+}
+
+std::optional<double> parse_csv_double(std::string_view raw, FloatParser parser) {
+  auto text = trim(raw);
+  if (text.empty() || text == "nan" || text == "NaN") return std::nan("");
+  if (text == "inf") return INFINITY;
+  if (text == "-inf") return -INFINITY;
+  if (parser == FloatParser::PandasDefault) return pandas_xstrtod(text);
+  return parse_number<double>(text);
+}
+
+LabeledMatrix read_matrix_csv(const std::string& path, FloatParser parser) {
   auto rows = read_csv_file(path);
   require(rows.size() >= 2, "'{}' has no data rows; expected a distance matrix CSV "
           "(first column source names, header row target names)", path);
@@ -108,21 +191,10 @@ LabeledMatrix read_matrix_csv(const std::string& path) {
     m.row_names.push_back(row.front());
     require(seen_rows.insert(row.front()).second, "'{}': row '{}' appears twice", path, row.front());
     for (std::size_t c = 1; c < row.size(); ++c) {
-      auto text = trim(row[c]);
-      double v;
-      if (text.empty() || text == "nan" || text == "NaN") {
-        v = std::nan("");
-      } else if (text == "inf") {
-        v = INFINITY;
-      } else if (text == "-inf") {
-        v = -INFINITY;
-      } else {
-        auto parsed = parse_number<double>(text);
-        require(parsed.has_value(), "'{}' line {}, column '{}': '{}' is not a number", path, r + 1,
-                header[c], text);
-        v = *parsed;
-      }
-      m.values(r - 1, c - 1) = v;
+      auto v = parse_csv_double(row[c], parser);
+      require(v.has_value(), "'{}' line {}, column '{}': '{}' is not a number", path, r + 1,
+              header[c], row[c]);
+      m.values(r - 1, c - 1) = *v;
     }
   }
   return m;

@@ -56,8 +56,8 @@ void write_distance_csv(const std::string& path, const DistanceMatrix& m) {
   write_matrix_csv(path, LabeledMatrix{m.sources, m.targets, m.values});
 }
 
-DistanceMatrix read_distance_csv(const std::string& path) {
-  auto lm = read_matrix_csv(path);
+DistanceMatrix read_distance_csv(const std::string& path, FloatParser parser) {
+  auto lm = read_matrix_csv(path, parser);
   DistanceMatrix m;
   m.metric = std::filesystem::path(path).stem().string();
   m.sources = std::move(lm.row_names);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "distance/distance.hpp"
+#include "io/csv.hpp"
 
 namespace taskfp {
 
@@ -20,7 +21,7 @@ DistanceMatrix read_distance_matrix(const std::string& path, const std::string& 
 
 /// The paper's CSV format (rows = sources, columns = targets, 17 significant digits).
 void write_distance_csv(const std::string& path, const DistanceMatrix& m);
-DistanceMatrix read_distance_csv(const std::string& path);
+DistanceMatrix read_distance_csv(const std::string& path, FloatParser parser = FloatParser::Exact);
 
 /// File name for a metric in a CSV folder, as the paper's cache names them: "<metric>.csv".
 std::string distance_csv_name(const std::string& metric);

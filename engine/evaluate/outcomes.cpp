@@ -1,0 +1,207 @@
+// Outcome tables: reading, checking, aggregating over seeds.
+#include "evaluate/outcomes.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "core/error.hpp"
+#include "core/text.hpp"
+#include "evaluate/stats.hpp"
+#include "io/csv.hpp"
+
+namespace taskfp {
+
+std::string scenario_label(Scenario s) {
+  switch (s) {
+    case Scenario::Architecture: return "Model Architecture";
+    case Scenario::Pretraining: return "Pretraining Data";
+    case Scenario::Augmentation: return "Augmentation Policy";
+    case Scenario::CoTraining: return "Co-Training Data";
+  }
+  return "";
+}
+
+std::string scenario_key(Scenario s) {
+  switch (s) {
+    case Scenario::Architecture: return "arch";
+    case Scenario::Pretraining: return "pretrain";
+    case Scenario::Augmentation: return "augment";
+    case Scenario::CoTraining: return "cotrain";
+  }
+  return "";
+}
+
+Scenario parse_scenario(const std::string& text) {
+  for (auto s : kAllScenarios)
+    if (text == scenario_key(s) || text == scenario_label(s)) return s;
+  throw InputError(fmt::format("unknown scenario '{}': use arch, pretrain, augment or cotrain", text));
+}
+
+std::string aggregate_name(SeedAggregate a) {
+  switch (a) {
+    case SeedAggregate::Mean: return "mean";
+    case SeedAggregate::Min: return "min";
+    case SeedAggregate::Max: return "max";
+    case SeedAggregate::Median: return "median";
+    case SeedAggregate::First: return "seed1";
+    case SeedAggregate::Second: return "seed2";
+    case SeedAggregate::Third: return "seed3";
+  }
+  return "";
+}
+
+SeedAggregate parse_aggregate(const std::string& text) {
+  for (auto a : {SeedAggregate::Mean, SeedAggregate::Min, SeedAggregate::Max, SeedAggregate::Median,
+                 SeedAggregate::First, SeedAggregate::Second, SeedAggregate::Third})
+    if (text == aggregate_name(a)) return a;
+  throw InputError(fmt::format(
+      "unknown seed aggregate '{}': use mean, min, max, median, seed1, seed2 or seed3", text));
+}
+
+OutcomeTable read_outcomes(const std::string& path) {
+  auto rows = read_csv_file(path);
+  require(!rows.empty(), "outcome table '{}' is empty", path);
+  const auto& header = rows.front();
+  auto col = [&](const char* name) {
+    auto it = std::find(header.begin(), header.end(), name);
+    require(it != header.end(), "outcome table '{}' has no column '{}' (expected r, s, t, p)", path, name);
+    return static_cast<std::size_t>(it - header.begin());
+  };
+  const auto cr = col("r"), cs = col("s"), ct = col("t"), cp = col("p");
+  OutcomeTable t;
+  t.path = path;
+  std::set<std::tuple<int, std::string, std::string>> seen;
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    require(row.size() == header.size(), "'{}' line {}: {} fields, the header has {}", path, i + 1,
+            row.size(), header.size());
+    auto r = parse_number<int>(trim(row[cr]));
+    require(r.has_value(), "'{}' line {}: seed '{}' is not an integer", path, i + 1, row[cr]);
+    // Parsed as the reference's pandas read it (see FloatParser).
+    auto v = parse_csv_double(row[cp], FloatParser::PandasDefault);
+    require(v.has_value(), "'{}' line {}: performance '{}' is not a number", path, i + 1, row[cp]);
+    const double p = *v;
+    require(seen.emplace(*r, row[cs], row[ct]).second,
+            "'{}' line {}: duplicate row for seed {}, source '{}', target '{}'", path, i + 1, *r,
+            row[cs], row[ct]);
+    t.seeds.push_back(*r);
+    t.sources.push_back(row[cs]);
+    t.targets.push_back(row[ct]);
+    t.performance.push_back(p);
+  }
+  require(!t.seeds.empty(), "outcome table '{}' has no rows", path);
+  // Every pair must have every seed that occurs in the table.
+  std::set<int> all_seeds(t.seeds.begin(), t.seeds.end());
+  std::map<std::pair<std::string, std::string>, std::set<int>> pair_seeds;
+  for (std::size_t i = 0; i < t.seeds.size(); ++i) pair_seeds[{t.sources[i], t.targets[i]}].insert(t.seeds[i]);
+  for (const auto& [pair, seeds] : pair_seeds) {
+    if (seeds.size() == all_seeds.size()) continue;
+    std::string missing;
+    for (int s : all_seeds)
+      if (!seeds.count(s)) missing += (missing.empty() ? "" : ", ") + std::to_string(s);
+    throw InputError(fmt::format("outcome table '{}': source '{}' -> target '{}' lacks seed(s) {}",
+                                 path, pair.first, pair.second, missing));
+  }
+  return t;
+}
+
+OutcomeMatrix::OutcomeMatrix(const OutcomeTable& table, SeedAggregate aggregate) {
+  const std::map<SeedAggregate, int> single = {
+      {SeedAggregate::First, 0}, {SeedAggregate::Second, 1}, {SeedAggregate::Third, 2}};
+  std::map<std::pair<std::string, std::string>, std::vector<double>> groups;
+  for (std::size_t i = 0; i < table.seeds.size(); ++i) {
+    auto it = single.find(aggregate);
+    if (it != single.end() && table.seeds[i] != it->second) continue;
+    groups[{table.sources[i], table.targets[i]}].push_back(table.performance[i]);
+    sources_.emplace(table.sources[i], sources_.size());
+    targets_.emplace(table.targets[i], targets_.size());
+  }
+  require(!groups.empty(), "outcome table '{}' has no rows for aggregate {}", table.path,
+          aggregate_name(aggregate));
+  values_ = Matrix<double>(sources_.size(), targets_.size(), std::nan(""));
+  for (const auto& [pair, v] : groups) {
+    double value;
+    switch (aggregate) {
+      case SeedAggregate::Mean: value = stats::pandas_group_mean(v); break;
+      case SeedAggregate::Median: value = stats::median(v); break;
+      case SeedAggregate::Min: value = *std::min_element(v.begin(), v.end()); break;
+      default: value = *std::max_element(v.begin(), v.end()); break;  // max; single seeds
+    }
+    values_(sources_.at(pair.first), targets_.at(pair.second)) = value;
+  }
+}
+
+double OutcomeMatrix::at(const std::string& source, const std::string& target) const {
+  auto s = sources_.find(source);
+  auto t = targets_.find(target);
+  if (s == sources_.end() || t == targets_.end()) return std::nan("");
+  return values_(s->second, t->second);
+}
+
+std::unordered_map<std::string, double> read_baselines(const std::string& path, SeedAggregate aggregate) {
+  auto rows = read_csv_file(path);
+  require(rows.size() >= 2, "baseline table '{}' has no rows", path);
+  const auto& header = rows.front();
+  std::unordered_map<std::string, double> out;
+  for (std::size_t c = 1; c < header.size(); ++c) {
+    std::vector<double> v;
+    for (std::size_t r = 1; r < rows.size(); ++r) {
+      require(rows[r].size() == header.size(), "'{}' line {}: ragged row", path, r + 1);
+      auto x = parse_csv_double(rows[r][c], FloatParser::PandasDefault);
+      require(x.has_value(), "'{}' line {}: '{}' is not a number", path, r + 1, rows[r][c]);
+      v.push_back(*x);
+    }
+    double value = std::nan("");
+    switch (aggregate) {
+      case SeedAggregate::Mean: {
+        // DataFrame.mean(): the plain sum of the seeds divided by their count.
+        double sum = 0;
+        std::size_t n = 0;
+        for (double x : v)
+          if (!std::isnan(x)) sum += x, ++n;
+        value = n ? sum / static_cast<double>(n) : std::nan("");
+        break;
+      }
+      case SeedAggregate::Median: value = stats::median(v); break;
+      case SeedAggregate::Min: value = *std::min_element(v.begin(), v.end()); break;
+      case SeedAggregate::Max: value = *std::max_element(v.begin(), v.end()); break;
+      case SeedAggregate::First: value = v.at(0); break;
+      case SeedAggregate::Second:
+        require(v.size() >= 2, "baseline table '{}' has no second seed", path);
+        value = v[1];
+        break;
+      case SeedAggregate::Third:
+        require(v.size() >= 3, "baseline table '{}' has no third seed", path);
+        value = v[2];
+        break;
+    }
+    out[header[c]] = value;
+  }
+  return out;
+}
+
+namespace {
+std::string py_bool(bool b) { return b ? "True" : "False"; }
+}  // namespace
+
+std::string outcome_file(const std::string& cache_dir, Scenario s, const std::string& metric, bool validation) {
+  std::string name;
+  switch (s) {
+    case Scenario::Architecture: name = "load_arch_experiment%" + metric + "%True%"; break;
+    case Scenario::Pretraining: name = "load_pretrain_experiment%" + metric + "%"; break;
+    case Scenario::Augmentation: name = "load_augmentation_experiment%" + metric + "%"; break;
+    case Scenario::CoTraining: name = "load_multi_task_experiment%" + metric + "%True%"; break;
+  }
+  return (std::filesystem::path(cache_dir) / "exp" / (name + py_bool(validation) + ".csv")).string();
+}
+
+std::string baseline_file(const std::string& cache_dir, const std::string& metric, bool shrunk, bool validation) {
+  return (std::filesystem::path(cache_dir) / "exp" /
+          ("load_baseline_experiment%" + metric + "%" + py_bool(shrunk) + "%" + py_bool(validation) + ".csv"))
+      .string();
+}
+
+}  // namespace taskfp

@@ -1,0 +1,64 @@
+// Transfer outcomes in the paper's (r, s, t, p) CSV format, baselines, seed aggregates, and the
+// paper's cache file naming.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/matrix.hpp"
+
+namespace taskfp {
+
+enum class Scenario { Architecture, Pretraining, Augmentation, CoTraining };
+inline constexpr Scenario kAllScenarios[] = {Scenario::Architecture, Scenario::Pretraining,
+                                             Scenario::Augmentation, Scenario::CoTraining};
+/// "Model Architecture", "Pretraining Data", "Augmentation Policy", "Co-Training Data".
+std::string scenario_label(Scenario s);
+/// Short names for the CLI: arch, pretrain, augment, cotrain (labels are accepted too).
+std::string scenario_key(Scenario s);
+Scenario parse_scenario(const std::string& text);
+
+/// How the seeds of one (source, target) pair are combined.
+enum class SeedAggregate { Mean, Min, Max, Median, First, Second, Third };
+std::string aggregate_name(SeedAggregate a);  ///< mean, min, max, median, seed1, seed2, seed3
+SeedAggregate parse_aggregate(const std::string& text);
+
+/// All rows (r, s, t, p) of one outcome file.
+struct OutcomeTable {
+  std::string path;
+  std::vector<int> seeds;  ///< r per row
+  std::vector<std::string> sources, targets;
+  std::vector<double> performance;
+};
+
+/// Reads and checks an outcome CSV (unnamed index column; columns r, s, t, p). InputError for
+/// duplicate (r, s, t) rows and pairs missing a seed that other pairs have.
+OutcomeTable read_outcomes(const std::string& path);
+
+/// Aggregated outcomes O[s][t] (NaN where a pair was not run), as the reference's
+/// aggregate_observations (groupby mean uses Kahan summation, as pandas does).
+class OutcomeMatrix {
+ public:
+  OutcomeMatrix() = default;
+  OutcomeMatrix(const OutcomeTable& table, SeedAggregate aggregate);
+  [[nodiscard]] double at(const std::string& source, const std::string& target) const;
+  [[nodiscard]] bool has_target(const std::string& target) const { return targets_.count(target) != 0; }
+
+ private:
+  std::unordered_map<std::string, std::size_t> sources_, targets_;
+  Matrix<double> values_;
+};
+
+/// Baseline (no-transfer) performance per task: the paper's baseline file has one column per
+/// task and one row per seed.
+std::unordered_map<std::string, double> read_baselines(const std::string& path, SeedAggregate aggregate);
+
+/// File names in a folder laid out like the paper's cache/:
+///   exp/load_<kind>_experiment%<metric>%[True%]<validation>.csv and
+///   exp/load_baseline_experiment%<metric>%<shrunk>%<validation>.csv.
+std::string outcome_file(const std::string& cache_dir, Scenario s, const std::string& metric, bool validation);
+std::string baseline_file(const std::string& cache_dir, const std::string& metric, bool shrunk, bool validation);
+
+}  // namespace taskfp
