@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Sets up (packages, build) and runs the main job on built-in data: synthetic features of
 # related task families -> fingerprints -> the paper's distances -> CSV matrices, then prints
-# each target's closest sources. Output goes to ${DEMO_OUT:-demo-out}.
+# each target's closest sources. Where the paper's cache folder is present (PAPER_CACHE, default
+# ../shared/paper-cache), it also evaluates bKLD against the paper's baselines on the released
+# transfer outcomes. Output goes to ${DEMO_OUT:-demo-out}.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 OUT=${DEMO_OUT:-$ROOT/demo-out}
+PAPER_CACHE=${PAPER_CACHE:-$ROOT/../shared/paper-cache}
 BUILD_DIR=$BUILD_DIR "$ROOT/scripts/setup.sh"
 TASKFP="$BUILD_DIR/engine/taskfp"
 mkdir -p "$OUT"
@@ -38,3 +41,15 @@ echo "  ..."
 echo
 echo "Matrices (rows = sources, columns = targets) in $OUT/csv/; read them with"
 echo "  pandas.read_csv('$OUT/csv/KLD-PP:NS-W:TS-100-BINS.csv', index_col=0)"
+
+echo
+if [ -d "$PAPER_CACHE/exp" ]; then
+  echo "== 5. the paper's evaluation: its distances against its released transfer outcomes"
+  echo "   (validation targets, AUROC and BA, mean over seeds, top-3 sources)"
+  "$TASKFP" evaluate --cache "$PAPER_CACHE" --output "$OUT/evaluation"
+  echo "Tables, report.md and figures in $OUT/evaluation/"
+else
+  echo "== 5. (skipped) the paper's evaluation needs its released outcomes: clone the public"
+  echo "   repository IMSY-DKFZ/task-fingerprinting and run"
+  echo "   PAPER_CACHE=/path/to/task-fingerprinting/cache scripts/demo.sh"
+fi

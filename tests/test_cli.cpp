@@ -81,5 +81,30 @@ TEST(Cli, UserErrorsExitNonZeroWithAMessageAndWriteNothing) {
   EXPECT_NE(help.output.find("bkld-small"), std::string::npos);
 }
 
+TEST(Cli, EvaluateWritesTablesReportAndFigures) {
+  TASKFP_REQUIRE_PAPER_CACHE();
+  test::TempDir dir;
+  auto d = dir.path().string();
+  auto r = taskfp_cli("evaluate -q -c '" + test::paper_cache() + "' -o " + d +
+                      "/ev --split development -d SEMANTIC -d bkld-small --bootstrap 50");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (auto f : {"scores.csv", "summary_regret.csv", "summary_rank_std.csv", "win_rates.csv", "stability.csv",
+                 "rank_distribution.csv", "bootstrap_ranks.csv", "report.md", "ranking.svg", "heatmap.svg"})
+    EXPECT_TRUE(std::filesystem::exists(d + "/ev/" + f)) << f;
+  // summary_regret.csv: rows = distances, the published reversed regret in column 1.
+  std::ifstream in(d + "/ev/summary_regret.csv");
+  std::string header, semantic;
+  std::getline(in, header);
+  std::getline(in, semantic);
+  EXPECT_EQ(header, "distance,Model Architecture,Pretraining Data,Augmentation Policy,Co-Training Data,all");
+  EXPECT_EQ(semantic.rfind("SEMANTIC,0.27924", 0), 0u) << semantic;
+  auto bad = taskfp_cli("evaluate -c " + d + " -o " + d + "/x");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.output.find("exp/"), std::string::npos) << bad.output;
+  auto bad2 = taskfp_cli("evaluate -c '" + test::paper_cache() + "' -o " + d + "/x --scenarios arch,nope");
+  EXPECT_EQ(bad2.code, 2);
+  EXPECT_NE(bad2.output.find("unknown scenario 'nope'"), std::string::npos) << bad2.output;
+}
+
 }  // namespace
 }  // namespace taskfp

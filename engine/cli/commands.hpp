@@ -24,5 +24,6 @@ void add_import(CLI::App& app, const GlobalOptions& g);
 void add_fingerprint(CLI::App& app, const GlobalOptions& g);
 void add_distance(CLI::App& app, const GlobalOptions& g);
 void add_inspect(CLI::App& app, const GlobalOptions& g);
+void add_evaluate(CLI::App& app, const GlobalOptions& g);
 
 }  // namespace taskfp::cli

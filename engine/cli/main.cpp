@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   GlobalOptions g;
   CLI::App app{"taskfp " TASKFP_VERSION
                ": task fingerprints and task distances for transfer learning in medical imaging.\n"
-               "Pipeline: features -> `fingerprint` -> fingerprints -> `distance` -> matrices.\n"
+               "Pipeline: features -> `fingerprint` -> fingerprints -> `distance` -> matrices -> `evaluate`.\n"
                "Run `taskfp <command> --help` for each command's options."};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("taskfp ") + TASKFP_VERSION);
@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   add_fingerprint(app, g);
   add_distance(app, g);
   add_inspect(app, g);
+  add_evaluate(app, g);
 
   try {
     app.parse(argc, argv);

@@ -218,6 +218,7 @@ double pearson(std::span<const double> x, std::span<const double> y) {
     sxx += (x[i] - mx) * (x[i] - mx);
     syy += (y[i] - my) * (y[i] - my);
   }
+  if (sxx == 0 || syy == 0) return kNaN;  // a constant input has no correlation
   const double r = sxy / std::sqrt(sxx * syy);
   return std::max(-1.0, std::min(1.0, r));
 }

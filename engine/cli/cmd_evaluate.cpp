@@ -1,0 +1,169 @@
+// `taskfp evaluate`: distance matrices + the paper's transfer outcomes -> meta-metric tables.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "core/text.hpp"
+#include "evaluate/report.hpp"
+#include "store/distance_store.hpp"
+
+namespace taskfp::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The paper's main comparison: its two proposals and the baselines it reports.
+const std::vector<std::string> kPaperDistances = {
+    "KLD-PP:NS-W:TS-100-BINS", "KLD-PP:NS-1000-BINS", "SEMANTIC", "VDNA-PP:NN-1000-BINS",
+    "FID", "FED", "MMD-geo-sinkhorn-0.01", "KLD-PP:NN"};
+
+std::vector<DistanceMatrix> load_distances(const std::vector<std::string>& specs, const std::string& cache,
+                                           FloatParser parser) {
+  std::vector<DistanceMatrix> out;
+  for (const auto& spec : specs) {
+    const auto hash = spec.find(".h5#");
+    if (hash != std::string::npos) {
+      out.push_back(read_distance_matrix(spec.substr(0, hash + 3), spec.substr(hash + 4)));
+    } else if (fs::path(spec).extension() == ".h5") {
+      for (const auto& m : distance_store_metrics(spec)) out.push_back(read_distance_matrix(spec, m));
+    } else if (fs::path(spec).extension() == ".csv") {
+      out.push_back(read_distance_csv(spec, parser));
+    } else {
+      // A metric name: the matrix of that name in the cache folder (aliases resolve).
+      std::string name = spec;
+      try {
+        name = parse_metric(spec).name;
+      } catch (const InputError&) {
+      }
+      const auto path = (fs::path(cache) / "distances" / (name + ".csv")).string();
+      require(fs::exists(path), "distance '{}': no file '{}'. Give a CSV or .h5 path, or a name "
+              "of a matrix in <cache>/distances/", spec, path);
+      out.push_back(read_distance_csv(path, parser));
+    }
+  }
+  return out;
+}
+
+template <typename T, typename Parse>
+std::vector<T> parse_list(const std::string& text, Parse parse) {
+  std::vector<T> out;
+  for (const auto& part : split(text, ',')) {
+    auto t = std::string(trim(part));
+    if (!t.empty()) out.push_back(parse(t));
+  }
+  return out;
+}
+
+}  // namespace
+
+void add_evaluate(CLI::App& app, const GlobalOptions& g) {
+  auto* cmd = app.add_subcommand(
+      "evaluate",
+      "Evaluate distances as source selectors against transfer outcomes (the paper's four studies)");
+  cmd->footer(
+      "Inputs are found by the paper's naming in --cache: exp/load_<kind>_experiment%<metric>%...csv\n"
+      "(outcomes, columns r,s,t,p), exp/load_baseline_experiment%...csv, distances/<name>.csv and\n"
+      "task_infos.csv. Get the paper's: clone IMSY-DKFZ/task-fingerprinting and use its cache/ folder.\n"
+      "Outputs in --output: scores.csv (one row per scenario, distance, metric, aggregate, target,\n"
+      "meta-metric), summary_<meta>.csv and _std.csv (rows = distances, columns = scenarios),\n"
+      "win_rates.csv, stability.csv, rank_distribution.csv, bootstrap_ranks.csv, report.md,\n"
+      "ranking.svg and heatmap.svg.");
+  struct Opts {
+    std::string cache, out, tasks = TASKFP_DEFAULT_TASKSET, task_info, split = "validation";
+    std::vector<std::string> distances;
+    std::string scenarios = "arch,pretrain,augment,cotrain", metrics = "AUROC,BA", aggregates = "mean";
+    std::string meta = "regret,rank,gain,delta,weightedtau", mode = "avg", zscore = "global";
+    int top_k = 3, bootstrap = 1000;
+    std::uint64_t seed = 1;
+    double min_samples = 1;
+    bool exact_parse = false, full_targets = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("-c,--cache", o->cache, "Folder laid out like the paper's cache/ (outcomes, baselines, task info)")->required();
+  cmd->add_option("-o,--output", o->out, "Folder for the tables, report and figures")->required();
+  cmd->add_option("-d,--distances", o->distances,
+                  "Distance matrices: CSV files (paper format), .h5 stores (all matrices, or "
+                  "store.h5#METRIC), or names in <cache>/distances/. Default: the paper's 8 candidates");
+  cmd->add_option("--tasks", o->tasks, "Task set YAML (split, groups, shrinkable tasks)")->capture_default_str();
+  cmd->add_option("--task-info", o->task_info, "Task metadata CSV (default: <cache>/task_infos.csv)");
+  cmd->add_option("--split", o->split, "Targets: validation (the paper's report) or development")
+      ->check(CLI::IsMember({"validation", "development"}))->capture_default_str();
+  cmd->add_option("--scenarios", o->scenarios, "Comma list of arch, pretrain, augment, cotrain")->capture_default_str();
+  cmd->add_option("--metrics", o->metrics, "Outcome metrics, comma list (AUROC, BA)")->capture_default_str();
+  cmd->add_option("--aggregates", o->aggregates,
+                  "Seed aggregates, comma list of mean, min, max, median, seed1, seed2, seed3")->capture_default_str();
+  cmd->add_option("--meta-metrics", o->meta,
+                  "Comma list of regret, rank, delta, gain, ratio, weightedtau, pearson, spearman, kendall")->capture_default_str();
+  cmd->add_option("-k,--top-k", o->top_k, "Sources chosen per target")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--mode", o->mode, "avg: mean over the k chosen sources; best: the best of them")
+      ->check(CLI::IsMember({"avg", "best"}))->capture_default_str();
+  cmd->add_option("--zscore", o->zscore, "Affinities z-scored over the whole matrix or per target column")
+      ->check(CLI::IsMember({"global", "per-target"}))->capture_default_str();
+  cmd->add_option("--min-samples", o->min_samples, "Sources need at least this many samples")->capture_default_str();
+  cmd->add_flag("--full-targets", o->full_targets, "Use the full (not shrunk) target columns");
+  cmd->add_option("--bootstrap", o->bootstrap, "Bootstrap samples for the rankings")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", o->seed, "Seed of the bootstrap")->capture_default_str();
+  cmd->add_flag("--exact-parse", o->exact_parse,
+                "Parse CSV numbers correctly rounded instead of as pandas' default parser did for the "
+                "published numbers (see docs/numerics.md)");
+  cmd->callback([o, &g] {
+    const auto start = std::chrono::steady_clock::now();
+    const auto parser = o->exact_parse ? FloatParser::Exact : FloatParser::PandasDefault;
+    require(fs::is_directory(fs::path(o->cache) / "exp"),
+            "'{}' has no exp/ folder of transfer outcomes. Point --cache at a folder laid out like "
+            "the paper's cache/ (clone IMSY-DKFZ/task-fingerprinting and use its cache/ folder)",
+            o->cache);
+    EvaluationConfig cfg;
+    cfg.cache_dir = o->cache;
+    cfg.validation = o->split == "validation";
+    cfg.scenarios = parse_list<Scenario>(o->scenarios, parse_scenario);
+    cfg.metrics = parse_list<std::string>(o->metrics, [](const std::string& s) {
+      require(s == "AUROC" || s == "BA", "unknown outcome metric '{}': use AUROC or BA", s);
+      return s;
+    });
+    cfg.aggregates = parse_list<SeedAggregate>(o->aggregates, parse_aggregate);
+    cfg.meta_metrics = parse_list<MetaMetric>(o->meta, parse_meta_metric);
+    cfg.top_k = o->top_k;
+    cfg.mode = o->mode == "best" ? TopMode::Best : TopMode::Avg;
+    cfg.zscore = o->zscore == "global" ? ZScoreAxis::Global : ZScoreAxis::PerTarget;
+    cfg.min_samples = o->min_samples;
+    cfg.shrunk_targets = !o->full_targets;
+
+    auto specs = o->distances;
+    if (specs.empty())
+      for (const auto& n : kPaperDistances)
+        if (fs::exists(fs::path(o->cache) / "distances" / (n + ".csv"))) specs.push_back(n);
+    require(!specs.empty(), "no distances given and none of the paper's in '{}/distances'", o->cache);
+    auto distances = load_distances(specs, o->cache, parser);
+    auto tasks = TaskSet::load(o->tasks);
+    auto info = read_task_info(o->task_info.empty() ? (fs::path(o->cache) / "task_infos.csv").string() : o->task_info);
+    detail(g, fmt::format("evaluating {} distances on {} targets", distances.size(),
+                          evaluation_targets(tasks, info, cfg.validation).size()));
+
+    auto ev = evaluate(distances, tasks, info, cfg);
+    ReportOptions ro;
+    ro.bootstrap_samples = o->bootstrap;
+    ro.seed = o->seed;
+    ro.heatmap = &distances.front();
+    ro.tasks = &tasks;
+    ro.description = fmt::format(
+        "Setup: {} targets, scenarios {}, metrics {}, seed aggregates {}, top-{} ({}), z-score {}, "
+        "min samples {}, {} target columns.",
+        o->split, o->scenarios, o->metrics, o->aggregates, o->top_k, o->mode, o->zscore,
+        o->min_samples, o->full_targets ? "full" : "shrunk");
+    auto files = write_evaluation(o->out, ev, ro);
+    for (const auto& n : ev.notes) warn(n);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!g.quiet) {
+      std::cout << regret_table_text(ev);
+      std::cout << fmt::format("{} scores in {:.3f} s; {} files in {} (report.md)\n", ev.rows.size(), secs,
+                               files.size(), o->out);
+    }
+  });
+}
+
+}  // namespace taskfp::cli
