@@ -144,7 +144,15 @@ void add_evaluate(CLI::App& app, const GlobalOptions& g) {
     detail(g, fmt::format("evaluating {} distances on {} targets", distances.size(),
                           evaluation_targets(tasks, info, cfg.validation).size()));
 
+    auto lap = [&, t0 = start]() mutable {
+      auto now = std::chrono::steady_clock::now();
+      double secs = std::chrono::duration<double>(now - t0).count();
+      t0 = now;
+      return secs;
+    };
+    detail(g, fmt::format("inputs read in {:.3f} s", lap()));
     auto ev = evaluate(distances, tasks, info, cfg);
+    detail(g, fmt::format("{} scores computed in {:.3f} s", ev.rows.size(), lap()));
     ReportOptions ro;
     ro.bootstrap_samples = o->bootstrap;
     ro.seed = o->seed;
@@ -156,6 +164,7 @@ void add_evaluate(CLI::App& app, const GlobalOptions& g) {
         o->split, o->scenarios, o->metrics, o->aggregates, o->top_k, o->mode, o->zscore,
         o->min_samples, o->full_targets ? "full" : "shrunk");
     auto files = write_evaluation(o->out, ev, ro);
+    detail(g, fmt::format("tables, report and figures written in {:.3f} s", lap()));
     for (const auto& n : ev.notes) warn(n);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!g.quiet) {

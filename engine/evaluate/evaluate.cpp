@@ -63,12 +63,6 @@ void check_matrix(const IndexedMatrix& im, const std::vector<std::string>& neede
                                name, miss_cols.size(), list_some(miss_cols)));
 }
 
-struct TargetSetup {
-  std::string target;      // base task
-  std::string column;      // its column in the matrices (the shrunk variant where used)
-  std::vector<std::string> sources;  // valid sources, task-set order
-  double baseline;
-};
 
 }  // namespace
 
@@ -171,89 +165,112 @@ Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet&
     for (const auto& a : aff) idx.push_back(index(a));
   }
 
+  // Per distance and target: the affinities of the valid sources and the top-k choice. These do
+  // not depend on scenario, metric or seed aggregate, so they are computed once.
+  struct Choice {
+    std::vector<double> affinity;    // per valid source
+    std::vector<std::size_t> order;  // chosen sources, decreasing affinity
+  };
+  std::vector<std::string> base_targets;
+  std::vector<std::vector<std::string>> sources_of;
+  for (const auto& t : targets) {
+    base_targets.push_back(t);
+    sources_of.push_back(tasks.valid_sources(t, info, cfg.min_samples));
+  }
+  const auto k = static_cast<std::size_t>(cfg.top_k);
+  std::vector<std::vector<Choice>> choice(distances.size(), std::vector<Choice>(targets.size()));
+  for (std::size_t di = 0; di < distances.size(); ++di) {
+    const auto& a = aff[di];
+    const auto& im = idx[di];
+    for (std::size_t ti = 0; ti < targets.size(); ++ti) {
+      const auto column = cfg.shrunk_targets ? tasks.shrunk_name(targets[ti]) : targets[ti];
+      const std::size_t col = im.col.at(column);
+      const auto& sources = sources_of[ti];
+      auto& c = choice[di][ti];
+      c.affinity.resize(sources.size());
+      std::vector<std::size_t> order;
+      for (std::size_t i = 0; i < sources.size(); ++i) {
+        c.affinity[i] = a.values(im.row.at(sources[i]), col);
+        if (std::isnan(c.affinity[i]))
+          throw InputError(fmt::format(
+              "distance '{}': the entry source '{}' -> target '{}' is NaN (or an exact zero), so "
+              "no choice among the valid sources can be made",
+              a.metric, sources[i], column));
+        order.push_back(i);
+      }
+      require(order.size() >= k, "target '{}' has {} valid sources, fewer than top-k = {}",
+              targets[ti], order.size(), k);
+      // The k largest affinities, in decreasing order (ties keep task-set order, as pandas'
+      // stable nlargest); an unresolved tie at the k-th place is an error.
+      std::stable_sort(order.begin(), order.end(),
+                       [&](auto x, auto y) { return c.affinity[x] > c.affinity[y]; });
+      if (order.size() > k && c.affinity[order[k]] == c.affinity[order[k - 1]]) {
+        std::vector<std::string> tied;
+        for (auto i : order)
+          if (c.affinity[i] == c.affinity[order[k - 1]]) tied.push_back(sources[i]);
+        throw InputError(fmt::format(
+            "distance '{}', target '{}': top-{} is not unique, sources {} tie at place {}",
+            a.metric, column, k, list_some(tied), k));
+      }
+      order.resize(k);
+      c.order = std::move(order);
+    }
+  }
+
   for (auto scenario : cfg.scenarios) {
     for (const auto& metric : cfg.metrics) {
-      const auto outcome_path = outcome_file(cfg.cache_dir, scenario, metric, cfg.validation);
-      const auto table = read_outcomes(outcome_path);
+      const auto table = read_outcomes(outcome_file(cfg.cache_dir, scenario, metric, cfg.validation));
       for (auto aggregate : cfg.aggregates) {
         const OutcomeMatrix outcomes(table, aggregate);
         const auto base_shrunk = read_baselines(baseline_file(cfg.cache_dir, metric, true, cfg.validation), aggregate);
         const auto base_full = read_baselines(baseline_file(cfg.cache_dir, metric, false, cfg.validation), aggregate);
-        std::vector<TargetSetup> setups;
         std::vector<std::string> absent;
-        for (const auto& t : targets) {
+        std::vector<std::size_t> present;
+        std::vector<double> baselines(targets.size(), kNaN);
+        for (std::size_t ti = 0; ti < targets.size(); ++ti) {
+          const auto& t = targets[ti];
           if (!outcomes.has_target(t)) {
             absent.push_back(t);
             continue;
           }
-          TargetSetup ts;
-          ts.target = t;
-          ts.column = cfg.shrunk_targets ? tasks.shrunk_name(t) : t;
-          ts.sources = tasks.valid_sources(t, info, cfg.min_samples);
           const bool shrunk = cfg.shrunk_targets && tasks.is_shrinkable(t);
           const auto& bl = shrunk ? base_shrunk : base_full;
           auto it = bl.find(t);
           require(it != bl.end(), "the {} baseline table ({}) has no column for target '{}'",
                   shrunk ? "shrunk" : "full", metric, t);
-          ts.baseline = it->second;
-          setups.push_back(std::move(ts));
+          baselines[ti] = it->second;
+          present.push_back(ti);
         }
-        if (!absent.empty())
-          ev.notes.push_back(fmt::format("{} / {} / {}: {} target(s) have no outcomes and are not "
-                                         "evaluated: {}",
-                                         scenario_label(scenario), metric, aggregate_name(aggregate),
-                                         absent.size(), list_some(absent)));
-        for (std::size_t di = 0; di < distances.size(); ++di) {
-          const auto& a = aff[di];
-          const auto& im = idx[di];
-          for (const auto& ts : setups) {
-            const std::size_t col = im.col.at(ts.column);
-            const std::size_t n = ts.sources.size();
-            std::vector<double> affinity(n), outcome(n);
-            for (std::size_t i = 0; i < n; ++i) {
-              affinity[i] = a.values(im.row.at(ts.sources[i]), col);
-              outcome[i] = outcomes.at(ts.sources[i], ts.target);
-            }
-            // Top-k: the k largest affinities, in decreasing order (ties keep task-set order,
-            // as pandas' stable nlargest); an unresolved tie at the k-th place is an error.
-            std::vector<std::size_t> order;
-            for (std::size_t i = 0; i < n; ++i) {
-              if (std::isnan(affinity[i]))
-                throw InputError(fmt::format(
-                    "distance '{}': the entry source '{}' -> target '{}' is NaN (or an exact zero), "
-                    "so no choice among the valid sources can be made",
-                    a.metric, ts.sources[i], ts.column));
-              order.push_back(i);
-            }
-            require(order.size() >= static_cast<std::size_t>(cfg.top_k),
-                    "target '{}' has {} valid sources, fewer than top-k = {}", ts.target,
-                    order.size(), cfg.top_k);
-            std::stable_sort(order.begin(), order.end(),
-                             [&](auto x, auto y) { return affinity[x] > affinity[y]; });
-            const auto k = static_cast<std::size_t>(cfg.top_k);
-            if (order.size() > k && affinity[order[k]] == affinity[order[k - 1]]) {
-              std::vector<std::string> tied;
-              for (auto i : order)
-                if (affinity[i] == affinity[order[k - 1]]) tied.push_back(ts.sources[i]);
-              throw InputError(fmt::format(
-                  "distance '{}', target '{}': top-{} is not unique, sources {} tie at place {}",
-                  a.metric, ts.column, cfg.top_k, list_some(tied), cfg.top_k));
-            }
-            order.resize(k);
+        // Targets in parallel; rows are gathered per target and appended in target order, so
+        // the output does not depend on the number of threads.
+        std::vector<std::vector<ScoreRow>> per_target(present.size());
+#pragma omp parallel for schedule(dynamic, 1)
+        for (std::size_t pi = 0; pi < present.size(); ++pi) {
+          const std::size_t ti = present[pi];
+          const auto& t = targets[ti];
+          const double baseline = baselines[ti];
+          auto& out_rows = per_target[pi];
+          // Everything about the outcomes of this target, shared by all distances.
+          const auto& sources = sources_of[ti];
+          const std::size_t n = sources.size();
+          std::vector<double> outcome(n);
+          for (std::size_t i = 0; i < n; ++i) outcome[i] = outcomes.at(sources[i], t);
+          const auto pct = stats::rank_pct(outcome, true);
+          double oracle = kNaN;
+          for (double o : outcome)
+            if (!std::isnan(o) && (std::isnan(oracle) || o > oracle)) oracle = o;
 
-            double oracle = kNaN;
-            for (double o : outcome)
-              if (!std::isnan(o) && (std::isnan(oracle) || o > oracle)) oracle = o;
+          for (std::size_t di = 0; di < distances.size(); ++di) {
+            const auto& c = choice[di][ti];
             std::vector<double> chosen;
-            for (auto i : order) chosen.push_back(outcome[i]);
-
+            for (auto i : c.order) chosen.push_back(outcome[i]);
             for (auto mm : cfg.meta_metrics) {
               double score = kNaN;
               if (is_correlation(mm)) {
                 std::vector<double> x, y;
                 for (std::size_t i = 0; i < n; ++i)
-                  if (!std::isnan(affinity[i]) && !std::isnan(outcome[i])) {
-                    x.push_back(affinity[i]);
+                  if (!std::isnan(c.affinity[i]) && !std::isnan(outcome[i])) {
+                    x.push_back(c.affinity[i]);
                     y.push_back(outcome[i]);
                   }
                 switch (mm) {
@@ -263,14 +280,13 @@ Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet&
                   default: score = stats::kendall_tau(x, y); break;
                 }
               } else if (mm == MetaMetric::Rank) {
-                auto pct = stats::rank_pct(outcome, true);
                 if (cfg.mode == TopMode::Best) {
                   score = -INFINITY;
-                  for (auto i : order) score = std::max(score, pct[i]);
+                  for (auto i : c.order) score = std::max(score, pct[i]);
                 } else {
                   // Summed in order of decreasing affinity, as the reference's mean.
                   double sum = 0;
-                  for (auto i : order) sum += pct[i];
+                  for (auto i : c.order) sum += pct[i];
                   score = sum / static_cast<double>(k);
                 }
               } else {
@@ -285,17 +301,23 @@ Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet&
                       values.push_back(room == 0.0 && gap == 0.0 ? 0.0 : 1 - gap / room);
                       break;
                     }
-                    case MetaMetric::Gain: values.push_back(p > ts.baseline ? 1.0 : 0.0); break;
+                    case MetaMetric::Gain: values.push_back(p > baseline ? 1.0 : 0.0); break;
                     case MetaMetric::Ratio: values.push_back(p / oracle); break;
-                    default: values.push_back(p - ts.baseline); break;  // delta
+                    default: values.push_back(p - baseline); break;  // delta
                   }
                 }
                 score = stats::numpy_mean(values);
               }
-              ev.rows.push_back({scenario, a.metric, metric, aggregate, ts.target, mm, score});
+              out_rows.push_back({scenario, distances[di].metric, metric, aggregate, t, mm, score});
             }
           }
         }
+        for (auto& rows : per_target) ev.rows.insert(ev.rows.end(), rows.begin(), rows.end());
+        if (!absent.empty())
+          ev.notes.push_back(fmt::format("{} / {} / {}: {} target(s) have no outcomes and are not "
+                                         "evaluated: {}",
+                                         scenario_label(scenario), metric, aggregate_name(aggregate),
+                                         absent.size(), list_some(absent)));
       }
     }
   }

@@ -73,56 +73,77 @@ OutcomeTable read_outcomes(const std::string& path) {
   const auto cr = col("r"), cs = col("s"), ct = col("t"), cp = col("p");
   OutcomeTable t;
   t.path = path;
-  std::set<std::tuple<int, std::string, std::string>> seen;
+  std::unordered_map<std::string, std::uint32_t> ids;
+  auto intern = [&](const std::string& name) {
+    auto [it, fresh] = ids.emplace(name, static_cast<std::uint32_t>(t.names.size()));
+    if (fresh) t.names.push_back(name);
+    return it->second;
+  };
+  // (seed, source, target) packed into one key for the duplicate check.
+  std::unordered_map<std::uint64_t, std::size_t> seen;
+  auto key = [](int r, std::uint32_t s, std::uint32_t tt) {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(r)) << 40) ^
+           (static_cast<std::uint64_t>(s) << 20) ^ tt;
+  };
   for (std::size_t i = 1; i < rows.size(); ++i) {
     const auto& row = rows[i];
     require(row.size() == header.size(), "'{}' line {}: {} fields, the header has {}", path, i + 1,
             row.size(), header.size());
     auto r = parse_number<int>(trim(row[cr]));
-    require(r.has_value(), "'{}' line {}: seed '{}' is not an integer", path, i + 1, row[cr]);
+    require(r.has_value() && *r >= 0, "'{}' line {}: seed '{}' is not a non-negative integer", path,
+            i + 1, row[cr]);
     // Parsed as the reference's pandas read it (see FloatParser).
     auto v = parse_csv_double(row[cp], FloatParser::PandasDefault);
     require(v.has_value(), "'{}' line {}: performance '{}' is not a number", path, i + 1, row[cp]);
-    const double p = *v;
-    require(seen.emplace(*r, row[cs], row[ct]).second,
+    const auto s = intern(row[cs]), tt = intern(row[ct]);
+    require(seen.emplace(key(*r, s, tt), i).second,
             "'{}' line {}: duplicate row for seed {}, source '{}', target '{}'", path, i + 1, *r,
             row[cs], row[ct]);
     t.seeds.push_back(*r);
-    t.sources.push_back(row[cs]);
-    t.targets.push_back(row[ct]);
-    t.performance.push_back(p);
+    t.sources.push_back(s);
+    t.targets.push_back(tt);
+    t.performance.push_back(*v);
   }
   require(!t.seeds.empty(), "outcome table '{}' has no rows", path);
+  require(t.names.size() < (1u << 20), "outcome table '{}' names too many tasks", path);
   // Every pair must have every seed that occurs in the table.
   std::set<int> all_seeds(t.seeds.begin(), t.seeds.end());
-  std::map<std::pair<std::string, std::string>, std::set<int>> pair_seeds;
-  for (std::size_t i = 0; i < t.seeds.size(); ++i) pair_seeds[{t.sources[i], t.targets[i]}].insert(t.seeds[i]);
-  for (const auto& [pair, seeds] : pair_seeds) {
-    if (seeds.size() == all_seeds.size()) continue;
+  std::unordered_map<std::uint64_t, std::size_t> pair_count;
+  for (std::size_t i = 0; i < t.seeds.size(); ++i) ++pair_count[key(0, t.sources[i], t.targets[i])];
+  for (std::size_t i = 0; i < t.seeds.size(); ++i) {
+    if (pair_count[key(0, t.sources[i], t.targets[i])] == all_seeds.size()) continue;
     std::string missing;
-    for (int s : all_seeds)
-      if (!seeds.count(s)) missing += (missing.empty() ? "" : ", ") + std::to_string(s);
+    for (int r : all_seeds)
+      if (!seen.count(key(r, t.sources[i], t.targets[i])))
+        missing += fmt::format("{}{}", missing.empty() ? "" : ", ", r);
     throw InputError(fmt::format("outcome table '{}': source '{}' -> target '{}' lacks seed(s) {}",
-                                 path, pair.first, pair.second, missing));
+                                 path, t.names[t.sources[i]], t.names[t.targets[i]], missing));
   }
   return t;
 }
 
 OutcomeMatrix::OutcomeMatrix(const OutcomeTable& table, SeedAggregate aggregate) {
-  const std::map<SeedAggregate, int> single = {
-      {SeedAggregate::First, 0}, {SeedAggregate::Second, 1}, {SeedAggregate::Third, 2}};
-  std::map<std::pair<std::string, std::string>, std::vector<double>> groups;
+  int only_seed = -1;
+  if (aggregate == SeedAggregate::First) only_seed = 0;
+  if (aggregate == SeedAggregate::Second) only_seed = 1;
+  if (aggregate == SeedAggregate::Third) only_seed = 2;
+  const std::size_t n = table.names.size();
+  for (std::size_t i = 0; i < n; ++i) index_.emplace(table.names[i], i);
+  is_target_.assign(n, 0);
+  // Seeds of each pair in table order (the order pandas' groupby sees them).
+  std::vector<std::vector<double>> groups(n * n);
+  std::size_t rows = 0;
   for (std::size_t i = 0; i < table.seeds.size(); ++i) {
-    auto it = single.find(aggregate);
-    if (it != single.end() && table.seeds[i] != it->second) continue;
-    groups[{table.sources[i], table.targets[i]}].push_back(table.performance[i]);
-    sources_.emplace(table.sources[i], sources_.size());
-    targets_.emplace(table.targets[i], targets_.size());
+    if (only_seed >= 0 && table.seeds[i] != only_seed) continue;
+    groups[table.sources[i] * n + table.targets[i]].push_back(table.performance[i]);
+    is_target_[table.targets[i]] = 1;
+    ++rows;
   }
-  require(!groups.empty(), "outcome table '{}' has no rows for aggregate {}", table.path,
-          aggregate_name(aggregate));
-  values_ = Matrix<double>(sources_.size(), targets_.size(), std::nan(""));
-  for (const auto& [pair, v] : groups) {
+  require(rows > 0, "outcome table '{}' has no rows for aggregate {}", table.path, aggregate_name(aggregate));
+  values_ = Matrix<double>(n, n, std::nan(""));
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const auto& v = groups[g];
+    if (v.empty()) continue;
     double value;
     switch (aggregate) {
       case SeedAggregate::Mean: value = stats::pandas_group_mean(v); break;
@@ -130,14 +151,19 @@ OutcomeMatrix::OutcomeMatrix(const OutcomeTable& table, SeedAggregate aggregate)
       case SeedAggregate::Min: value = *std::min_element(v.begin(), v.end()); break;
       default: value = *std::max_element(v.begin(), v.end()); break;  // max; single seeds
     }
-    values_(sources_.at(pair.first), targets_.at(pair.second)) = value;
+    values_.data[g] = value;
   }
 }
 
+bool OutcomeMatrix::has_target(const std::string& target) const {
+  auto it = index_.find(target);
+  return it != index_.end() && is_target_[it->second];
+}
+
 double OutcomeMatrix::at(const std::string& source, const std::string& target) const {
-  auto s = sources_.find(source);
-  auto t = targets_.find(target);
-  if (s == sources_.end() || t == targets_.end()) return std::nan("");
+  auto s = index_.find(source);
+  auto t = index_.find(target);
+  if (s == index_.end() || t == index_.end()) return std::nan("");
   return values_(s->second, t->second);
 }
 

@@ -2,6 +2,7 @@
 // paper's cache file naming.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -28,8 +29,9 @@ SeedAggregate parse_aggregate(const std::string& text);
 /// All rows (r, s, t, p) of one outcome file.
 struct OutcomeTable {
   std::string path;
-  std::vector<int> seeds;  ///< r per row
-  std::vector<std::string> sources, targets;
+  std::vector<std::string> names;  ///< task names; rows refer to them by index
+  std::vector<int> seeds;          ///< r per row
+  std::vector<std::uint32_t> sources, targets;  ///< indices into names, per row
   std::vector<double> performance;
 };
 
@@ -44,11 +46,12 @@ class OutcomeMatrix {
   OutcomeMatrix() = default;
   OutcomeMatrix(const OutcomeTable& table, SeedAggregate aggregate);
   [[nodiscard]] double at(const std::string& source, const std::string& target) const;
-  [[nodiscard]] bool has_target(const std::string& target) const { return targets_.count(target) != 0; }
+  [[nodiscard]] bool has_target(const std::string& target) const;
 
  private:
-  std::unordered_map<std::string, std::size_t> sources_, targets_;
-  Matrix<double> values_;
+  std::unordered_map<std::string, std::size_t> index_;  // task name -> row/column
+  std::vector<char> is_target_;
+  Matrix<double> values_;  // names x names, NaN where not run
 };
 
 /// Baseline (no-transfer) performance per task: the paper's baseline file has one column per
