@@ -9,8 +9,10 @@
 // reference (then NaN after loading): a 0/1 GEMM counts such entries and they are reported NaN.
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "core/error.hpp"
 #include "distance/kl_family.hpp"
@@ -19,34 +21,25 @@
 namespace taskfp {
 namespace {
 
-struct SideData {
-  Matrix<double> values;   // n x E preprocessed (and clipped) rows, flattened per task
-  std::size_t rows = 0;    // rows per task (d for histograms, 1 for means)
-  std::size_t cols = 0;    // values per row
+// Row-major rows x cols of doubles left uninitialized: every element is written before it is
+// read, and zero-filling hundreds of megabytes first would cost as much as the GEMM.
+struct Rows {
+  std::unique_ptr<double[]> data;
+  std::size_t rows = 0, cols = 0;
+  Rows() = default;
+  Rows(std::size_t r, std::size_t c) : data(new double[r * c]), rows(r), cols(c) {}
+  double* row(std::size_t i) { return data.get() + i * cols; }
+  const double* row(std::size_t i) const { return data.get() + i * cols; }
 };
 
-SideData prepare_side(const FingerprintSet& fps, const std::vector<std::string>& names, int bins,
-                      Prep prep, double alpha, bool clip) {
-  SideData side;
-  const auto& first = task_rows(fps.at(names.front()), bins);
-  side.rows = first.rows;
-  side.cols = first.cols;
-  const std::size_t e = side.rows * side.cols;
-  side.values = Matrix<double>(names.size(), e);
-#pragma omp parallel for schedule(dynamic, 1)
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    auto m = task_rows(fps.at(names[i]), bins);
-    preprocess_rows(m, prep, alpha);
-    if (clip) clip_rows(m);
-    std::copy(m.data.begin(), m.data.end(), side.values.row(i).begin());
-  }
-  return side;
-}
-
-// Index of the weight that applies to flattened element e.
-inline std::size_t feature_of(std::size_t e, const SideData& s) {
-  return s.rows == 1 ? e : e / s.cols;
-}
+// Matrix sides as the GEMMs see them: one row per task, the task's rows flattened.
+struct Layout {
+  std::size_t rows = 0;  // rows per task (d for histograms, 1 for means)
+  std::size_t cols = 0;  // values per row
+  [[nodiscard]] std::size_t elements() const { return rows * cols; }
+  // The feature (weight index) of flattened element e.
+  [[nodiscard]] std::size_t feature(std::size_t r, std::size_t c) const { return rows == 1 ? c : r; }
+};
 
 Matrix<double> weights_for(const FingerprintSet& fps, const std::vector<std::string>& names,
                            const MetricSpec& spec) {
@@ -59,24 +52,39 @@ Matrix<double> weights_for(const FingerprintSet& fps, const std::vector<std::str
   return w;
 }
 
-// C (m x n) = alpha * A (m x k) * B^T (n x k) + beta * C; row-major.
-void gemm_abt(const Matrix<double>& a, const Matrix<double>& b, Matrix<double>& c, double alpha,
-              double beta) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(a.rows),
-              static_cast<int>(b.rows), static_cast<int>(a.cols), alpha, a.data.data(),
-              static_cast<int>(a.cols), b.data.data(), static_cast<int>(b.cols), beta,
-              c.data.data(), static_cast<int>(c.cols));
+// C (m x n, leading dimension ldc) = alpha * A (m x k) * B^T (n x k) + beta * C; row-major.
+void gemm_abt(const double* a, std::size_t m, const double* b, std::size_t n, std::size_t k,
+              double* c, std::size_t ldc, double alpha, double beta) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), alpha, a, static_cast<int>(k), b, static_cast<int>(k), beta, c,
+              static_cast<int>(ldc));
 }
 
-// Scales each task's elements by its feature weights.
-Matrix<double> scaled_by_weights(const SideData& side, const Matrix<double>& w) {
-  Matrix<double> out = side.values;
-#pragma omp parallel for
-  for (std::size_t i = 0; i < out.rows; ++i) {
-    auto row = out.row(i);
-    for (std::size_t e = 0; e < row.size(); ++e) row[e] *= w(i, feature_of(e, side));
+// log q of one task's preprocessed rows, masked to 0 where q == 0 (reported through `zero`).
+// For a softmax without clipping, log q = h - logsumexp(h) per row: no per-element log, and more
+// accurate than the log of the softmax (method.md "A better GEMM").
+void log_q_row(const double* h, std::size_t cols, Prep prep, double alpha, bool clip, double* out,
+               std::vector<double>& scratch, bool& zero) {
+  if (prep == Prep::Softmax && !clip) {
+    double mx = h[0];
+    for (std::size_t c = 1; c < cols; ++c) mx = std::max(mx, h[c]);
+    double sum = 0.0;
+    for (std::size_t c = 0; c < cols; ++c) sum += std::exp(h[c] - mx);
+    const double lse = mx + std::log(sum);
+    for (std::size_t c = 0; c < cols; ++c) out[c] = h[c] - lse;
+    return;
   }
-  return out;
+  scratch.assign(h, h + cols);
+  preprocess_row(scratch, prep, alpha);
+  for (std::size_t c = 0; c < cols; ++c) {
+    double q = clip ? std::max(scratch[c], kClipEpsilon) : scratch[c];
+    if (q > 0.0) {
+      out[c] = std::log(q);
+    } else {
+      out[c] = 0.0;
+      zero = true;
+    }
+  }
 }
 
 }  // namespace
@@ -90,34 +98,13 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
   const auto& b_names = spec.invert ? targets : sources;
   const Prep a_prep = spec.invert ? spec.source_prep : spec.target_prep;
   const Prep b_prep = spec.invert ? spec.target_prep : spec.source_prep;
-  SideData pa = prepare_side(fps, a_names, spec.bins, a_prep, alpha, spec.clip);
-  SideData qb = prepare_side(fps, b_names, spec.bins, b_prep, alpha, spec.clip);
-  const std::size_t na = a_names.size(), nb = b_names.size(), ne = pa.values.cols;
-  const std::size_t d = fps.dim();
-
-  // p log p summed per feature (n_a x d); log q with zeros masked, and where q is zero.
-  Matrix<double> plogp(na, d, 0.0);
-#pragma omp parallel for
-  for (std::size_t i = 0; i < na; ++i) {
-    auto row = pa.values.row(i);
-    for (std::size_t e = 0; e < ne; ++e)
-      if (row[e] > 0.0) plogp(i, feature_of(e, pa)) += row[e] * std::log(row[e]);
-  }
-  Matrix<double> logq(nb, ne);
-  std::vector<char> has_zero(nb, 0);
-#pragma omp parallel for
-  for (std::size_t j = 0; j < nb; ++j) {
-    auto src = qb.values.row(j);
-    auto dst = logq.row(j);
-    for (std::size_t e = 0; e < ne; ++e) {
-      if (src[e] > 0.0) {
-        dst[e] = std::log(src[e]);
-      } else {
-        dst[e] = 0.0;
-        has_zero[j] = 1;
-      }
-    }
-  }
+  const std::size_t na = a_names.size(), nb = b_names.size(), d = fps.dim();
+  std::vector<const TaskFingerprint*> a_fp, b_fp;
+  for (const auto& n : a_names) a_fp.push_back(&fps.at(n));
+  for (const auto& n : b_names) b_fp.push_back(&fps.at(n));
+  const auto first = task_rows_view(*a_fp.front(), spec.bins);
+  const Layout lay{first.rows, first.cols};
+  const std::size_t ne = lay.elements();
 
   const bool a_weighted = spec.weight_by == WeightBy::Both ||
                           (spec.weight_by == WeightBy::Target && !spec.invert) ||
@@ -126,23 +113,105 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
                           (spec.weight_by == WeightBy::Source && !spec.invert) ||
                           (spec.weight_by == WeightBy::Target && spec.invert);
   const double half = spec.weight_by == WeightBy::Both ? 0.5 : 1.0;
+  Matrix<double> wa, wb;
+  if (a_weighted) wa = weights_for(fps, a_names, spec);
+  if (b_weighted) wb = weights_for(fps, b_names, spec);
 
+  // q side: log q for every task (and w * log q when the weights follow q's task).
+  Rows logq(nb, ne), logq_w;
+  if (b_weighted) logq_w = Rows(nb, ne);
+  std::vector<char> has_zero(nb, 0);
+#pragma omp parallel
+  {
+    std::vector<double> scratch;
+#pragma omp for schedule(dynamic, 1)
+    for (std::size_t j = 0; j < nb; ++j) {
+      const auto v = task_rows_view(*b_fp[j], spec.bins);
+      bool zero = false;
+      for (std::size_t r = 0; r < lay.rows; ++r)
+        log_q_row(v.data + r * lay.cols, lay.cols, b_prep, alpha, spec.clip,
+                  logq.row(j) + r * lay.cols, scratch, zero);
+      has_zero[j] = zero;
+      if (b_weighted) {
+        const double* src = logq.row(j);
+        double* dst = logq_w.row(j);
+        for (std::size_t r = 0; r < lay.rows; ++r)
+          for (std::size_t c = 0; c < lay.cols; ++c)
+            dst[r * lay.cols + c] = wb(j, lay.feature(r, c)) * src[r * lay.cols + c];
+      }
+    }
+  }
+  bool any_zero = std::any_of(has_zero.begin(), has_zero.end(), [](char z) { return z != 0; });
+  // Where q is zero (only without softmax, smoothing or clipping on q): p > 0 there makes the
+  // pair infinite. Counted by a GEMM of indicators.
+  Rows q_zero;
+  if (any_zero) {
+    q_zero = Rows(nb, ne);
+    std::vector<double> scratch;
+    for (std::size_t j = 0; j < nb; ++j) {
+      const auto v = task_rows_view(*b_fp[j], spec.bins);
+      for (std::size_t r = 0; r < lay.rows; ++r) {
+        scratch.assign(v.data + r * lay.cols, v.data + (r + 1) * lay.cols);
+        preprocess_row(scratch, b_prep, alpha);
+        for (std::size_t c = 0; c < lay.cols; ++c) q_zero.row(j)[r * lay.cols + c] = scratch[c] <= 0.0 ? 1.0 : 0.0;
+      }
+    }
+  }
+
+  // p side, streamed in blocks of tasks through reused buffers.
   Matrix<double> cross(na, nb, 0.0);  // sum_e w_e p_e log q_e
-  Matrix<double> self(na, nb, 0.0);   // sum_e w_e p_e log p_e
-  Matrix<double> denom(na, nb, static_cast<double>(d));
+  Matrix<double> plogp(na, d, 0.0);   // sum over each feature's elements of p log p
+  Matrix<double> bad;
+  if (any_zero) bad = Matrix<double>(na, nb, 0.0);
+  const std::size_t block = std::min<std::size_t>(na, std::max<std::size_t>(8, (std::size_t{256} << 20) / (ne * sizeof(double) * 2 + 1)));
+  Rows p(block, ne), p_w, pos;
+  if (a_weighted) p_w = Rows(block, ne);
+  if (any_zero) pos = Rows(block, ne);
+  for (std::size_t i0 = 0; i0 < na; i0 += block) {
+    const std::size_t rows = std::min(block, na - i0);
+#pragma omp parallel
+    {
+      std::vector<double> scratch;
+#pragma omp for schedule(dynamic, 1)
+      for (std::size_t i = 0; i < rows; ++i) {
+        const auto v = task_rows_view(*a_fp[i0 + i], spec.bins);
+        double* dst = p.row(i);
+        for (std::size_t r = 0; r < lay.rows; ++r) {
+          scratch.assign(v.data + r * lay.cols, v.data + (r + 1) * lay.cols);
+          preprocess_row(scratch, a_prep, alpha);
+          for (std::size_t c = 0; c < lay.cols; ++c) {
+            const double x = spec.clip ? std::max(scratch[c], kClipEpsilon) : scratch[c];
+            dst[r * lay.cols + c] = x;
+            // Terms with p = 0 count 0, as the reference's nan_to_num makes them.
+            if (x > 0.0) plogp(i0 + i, lay.feature(r, c)) += x * std::log(x);
+          }
+        }
+        if (a_weighted)
+          for (std::size_t r = 0; r < lay.rows; ++r)
+            for (std::size_t c = 0; c < lay.cols; ++c)
+              p_w.row(i)[r * lay.cols + c] = wa(i0 + i, lay.feature(r, c)) * dst[r * lay.cols + c];
+        if (any_zero)
+          for (std::size_t e = 0; e < ne; ++e) pos.row(i)[e] = dst[e] > 0.0 ? 1.0 : 0.0;
+      }
+    }
+    double* cross_rows = cross.data.data() + i0 * nb;
+    if (a_weighted) gemm_abt(p_w.row(0), rows, logq.row(0), nb, ne, cross_rows, nb, half, 1.0);
+    if (b_weighted) gemm_abt(p.row(0), rows, logq_w.row(0), nb, ne, cross_rows, nb, half, 1.0);
+    if (!a_weighted && !b_weighted) gemm_abt(p.row(0), rows, logq.row(0), nb, ne, cross_rows, nb, 1.0, 0.0);
+    if (any_zero) gemm_abt(pos.row(0), rows, q_zero.row(0), nb, ne, bad.data.data() + i0 * nb, nb, 1.0, 0.0);
+  }
+
+  // Row terms and denominators.
+  Matrix<double> self(na, nb, 0.0);
+  Matrix<double> denom(na, nb, a_weighted || b_weighted ? 0.0 : static_cast<double>(d));
   if (!a_weighted && !b_weighted) {
-    gemm_abt(pa.values, logq, cross, 1.0, 0.0);
     for (std::size_t i = 0; i < na; ++i) {
       double s = 0.0;
       for (double v : plogp.row(i)) s += v;
       for (std::size_t j = 0; j < nb; ++j) self(i, j) = s;
     }
-  } else {
-    std::fill(denom.data.begin(), denom.data.end(), 0.0);
   }
   if (a_weighted) {
-    Matrix<double> wa = weights_for(fps, a_names, spec);
-    gemm_abt(scaled_by_weights(pa, wa), logq, cross, half, 1.0);
     for (std::size_t i = 0; i < na; ++i) {
       double s = 0.0;
       for (std::size_t f = 0; f < d; ++f) s += wa(i, f) * plogp(i, f);
@@ -154,26 +223,11 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
     }
   }
   if (b_weighted) {
-    Matrix<double> wb = weights_for(fps, b_names, spec);
-    SideData lq{logq, qb.rows, qb.cols};
-    gemm_abt(pa.values, scaled_by_weights(lq, wb), cross, half, 1.0);
-    gemm_abt(plogp, wb, self, half, 1.0);
+    gemm_abt(plogp.data.data(), na, wb.data.data(), nb, d, self.data.data(), nb, half, 1.0);
     for (std::size_t j = 0; j < nb; ++j) {
       const double ws = weight_sum(wb.row(j));
       for (std::size_t i = 0; i < na; ++i) denom(i, j) += half * ws;
     }
-  }
-
-  // Pairs where p > 0 meets q == 0 (only possible without softmax/smoothing/clipping on q).
-  Matrix<double> bad;
-  bool any_zero = false;
-  for (char z : has_zero) any_zero |= z != 0;
-  if (any_zero) {
-    Matrix<double> pos(na, ne), zero(nb, ne);
-    for (std::size_t k = 0; k < pa.values.data.size(); ++k) pos.data[k] = pa.values.data[k] > 0.0;
-    for (std::size_t k = 0; k < qb.values.data.size(); ++k) zero.data[k] = qb.values.data[k] <= 0.0;
-    bad = Matrix<double>(na, nb, 0.0);
-    gemm_abt(pos, zero, bad, 1.0, 0.0);
   }
 
   DistanceMatrix out;
@@ -205,14 +259,23 @@ DistanceMatrix js_matrix(const MetricSpec& spec, const FingerprintSet& fps,
                          const std::vector<std::string>& sources,
                          const std::vector<std::string>& targets, const ProgressFn& progress) {
   const double alpha = spec.alpha.value_or(0.0);
-  SideData tp = prepare_side(fps, targets, spec.bins, spec.target_prep, alpha, false);
-  SideData sq = prepare_side(fps, sources, spec.bins, spec.source_prep, alpha, false);
+  auto prepared = [&](const std::vector<std::string>& names, Prep prep) {
+    std::vector<Matrix<double>> out(names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      out[i] = task_rows(fps.at(names[i]), spec.bins);
+      preprocess_rows(out[i], prep, alpha);
+    }
+    return out;
+  };
+  const auto tp = prepared(targets, spec.target_prep);
+  const auto sq = prepared(sources, spec.source_prep);
+  const Layout lay{tp.front().rows, tp.front().cols};
   Matrix<double> ws, wt;
   if (spec.weight_by == WeightBy::Source || spec.weight_by == WeightBy::Both)
     ws = weights_for(fps, sources, spec);
   if (spec.weight_by == WeightBy::Target || spec.weight_by == WeightBy::Both)
     wt = weights_for(fps, targets, spec);
-  const std::size_t ne = tp.values.cols, d = fps.dim();
+  const std::size_t d = fps.dim();
 
   DistanceMatrix out;
   out.metric = spec.name;
@@ -239,10 +302,10 @@ DistanceMatrix js_matrix(const MetricSpec& spec, const FingerprintSet& fps,
             case WeightBy::None: break;
           }
         }
-        auto p = tp.values.row(t);
-        auto q = sq.values.row(s);
+        const double* p = tp[t].data.data();
+        const double* q = sq[s].data.data();
         std::fill(kl_feature.begin(), kl_feature.end(), 0.0);
-        for (std::size_t e = 0; e < ne; ++e) {
+        for (std::size_t e = 0; e < lay.elements(); ++e) {
           double pe = p[e], qe = q[e];
           double m = (pe + qe) / 2;
           if (spec.clip) {
@@ -253,7 +316,7 @@ DistanceMatrix js_matrix(const MetricSpec& spec, const FingerprintSet& fps,
           double term = 0.0;
           if (pe > 0.0) term += pe * std::log(pe / m);
           if (qe > 0.0) term += qe * std::log(qe / m);
-          kl_feature[feature_of(e, tp)] += term;
+          kl_feature[lay.feature(e / lay.cols, e % lay.cols)] += term;
         }
         double num = 0.0, den = 0.0;
         for (std::size_t f = 0; f < d; ++f) {

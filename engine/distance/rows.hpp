@@ -18,6 +18,16 @@ inline constexpr double kClipEpsilon = static_cast<double>(1.0f / 10000.0f);
 /// The rows a metric works on: the d x b histogram for binned specs, the 1 x d mean otherwise.
 Matrix<double> task_rows(const TaskFingerprint& fp, int bins);
 
+/// A task's rows without copying: the d x b histogram, or the 1 x d mean.
+struct RowsView {
+  const double* data;
+  std::size_t rows, cols;
+};
+RowsView task_rows_view(const TaskFingerprint& fp, int bins);
+
+/// Preprocesses one row in place (see preprocess_rows).
+void preprocess_row(std::span<double> row, Prep prep, double alpha);
+
 /// Preprocesses each row in place, as the reference does over dim=1 (float64):
 /// N: x / max(sum|x|, 1e-12); S: softmax; W: unchanged; U: alpha * (1/cols) + (1 - alpha) * x.
 void preprocess_rows(Matrix<double>& rows, Prep prep, double alpha);
