@@ -10,6 +10,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -91,7 +92,15 @@ void log_q_row(const double* h, std::size_t cols, Prep prep, double alpha, bool 
 
 DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
                           const std::vector<std::string>& sources,
-                          const std::vector<std::string>& targets) {
+                          const std::vector<std::string>& targets, KldPhases* phases) {
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
+  double gemm_seconds = 0;
+  auto timed_gemm = [&](auto&&... args) {
+    auto g0 = Clock::now();
+    gemm_abt(args...);
+    gemm_seconds += std::chrono::duration<double>(Clock::now() - g0).count();
+  };
   const double alpha = spec.alpha.value_or(0.0);
   // A: the tasks on the p side of KL(p || q); B: the q side.
   const auto& a_names = spec.invert ? sources : targets;
@@ -195,10 +204,10 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
       }
     }
     double* cross_rows = cross.data.data() + i0 * nb;
-    if (a_weighted) gemm_abt(p_w.row(0), rows, logq.row(0), nb, ne, cross_rows, nb, half, 1.0);
-    if (b_weighted) gemm_abt(p.row(0), rows, logq_w.row(0), nb, ne, cross_rows, nb, half, 1.0);
-    if (!a_weighted && !b_weighted) gemm_abt(p.row(0), rows, logq.row(0), nb, ne, cross_rows, nb, 1.0, 0.0);
-    if (any_zero) gemm_abt(pos.row(0), rows, q_zero.row(0), nb, ne, bad.data.data() + i0 * nb, nb, 1.0, 0.0);
+    if (a_weighted) timed_gemm(p_w.row(0), rows, logq.row(0), nb, ne, cross_rows, nb, half, 1.0);
+    if (b_weighted) timed_gemm(p.row(0), rows, logq_w.row(0), nb, ne, cross_rows, nb, half, 1.0);
+    if (!a_weighted && !b_weighted) timed_gemm(p.row(0), rows, logq.row(0), nb, ne, cross_rows, nb, 1.0, 0.0);
+    if (any_zero) timed_gemm(pos.row(0), rows, q_zero.row(0), nb, ne, bad.data.data() + i0 * nb, nb, 1.0, 0.0);
   }
 
   // Row terms and denominators.
@@ -230,6 +239,10 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
     }
   }
 
+  if (phases) {
+    phases->gemm = gemm_seconds;
+    phases->prepare = std::chrono::duration<double>(Clock::now() - t0).count() - gemm_seconds;
+  }
   DistanceMatrix out;
   out.metric = spec.name;
   out.sources = sources;

@@ -1,0 +1,209 @@
+// Distance stage at the paper's scale (127 tasks, d = 512): (a) the GEMM path, (b) the per-pair
+// C++ reference on a subset of pairs, (d) a bare DGEMM of the bKLD shape, and the GEMM path split
+// into its GEMM phase and its per-task preparation. bench/reference_bkld.py is baseline (c).
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench_data.hpp"
+#include "distance/distance.hpp"
+#include "distance/kl_family.hpp"
+#include "reference/reference_metrics.hpp"
+
+namespace taskfp {
+namespace {
+
+constexpr std::size_t kTasks = 127, kDim = 512;
+constexpr const char* kSmall = "KLD-PP:NS-W:TS-100-BINS";  // bKLD(small)
+constexpr const char* kLarge = "KLD-PP:NS-1000-BINS";      // bKLD(large)
+
+// Wall time in milliseconds (the work is multithreaded); 3 repetitions with their min as well.
+void Wall(benchmark::internal::Benchmark* b) {
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+void Repeated(benchmark::internal::Benchmark* b) {
+  Wall(b);
+  b->Repetitions(3)->ComputeStatistics(
+      "min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); });
+}
+
+const FingerprintSet& data() {
+  static const FingerprintSet fps = bench::paper_scale_fingerprints(kTasks, kDim, {100, 1000});
+  return fps;
+}
+
+std::vector<std::string> first(std::size_t n) {
+  auto all = data().names();
+  all.resize(n);
+  return all;
+}
+
+// The GEMM path's full 127 x 127 matrix, once per metric (for checking the per-pair reference).
+const Matrix<double>& full_matrix(const std::string& spec_text) {
+  static std::map<std::string, Matrix<double>> cache;
+  auto it = cache.find(spec_text);
+  if (it == cache.end()) {
+    auto m = compute_distance(parse_metric(spec_text), {&data(), nullptr, nullptr},
+                              {data().names(), data().names(), {}});
+    it = cache.emplace(spec_text, std::move(m.values)).first;
+  }
+  return it->second;
+}
+
+// (a) The GEMM path as the CLI runs it: n_sources x 127 targets.
+void BM_GemmPath(benchmark::State& state, const char* spec_text) {
+  const auto spec = parse_metric(spec_text);
+  const auto sources = first(static_cast<std::size_t>(state.range(0)));
+  const auto targets = data().names();
+  for (auto _ : state) {
+    auto m = compute_distance(spec, {&data(), nullptr, nullptr}, {sources, targets, {}});
+    benchmark::DoNotOptimize(m.values.data.data());
+  }
+  state.counters["sources"] = static_cast<double>(sources.size());
+  state.counters["targets"] = static_cast<double>(targets.size());
+}
+BENCHMARK_CAPTURE(BM_GemmPath, bkld_small, kSmall)->ArgName("sources")->Arg(71)->Arg(127)
+    ->Apply(Repeated);
+BENCHMARK_CAPTURE(BM_GemmPath, bkld_large, kLarge)->ArgName("sources")->Arg(71)->Arg(127)
+    ->Apply(Repeated);
+
+// The per-task preparation through the engine's own code: the GEMM path with one side reduced to
+// a single task, so that nearly all its time is preparing the other side's 127 tasks. Sources
+// side (arg 0: 127 sources x 1 target) + targets side (arg 1: 1 source x 127 targets) is an upper
+// bound of the preparation of a 127 x 127 matrix (it includes two memory-bound GEMVs).
+void BM_OneSide(benchmark::State& state, const char* spec_text) {
+  const auto spec = parse_metric(spec_text);
+  const bool targets_side = state.range(0) == 1;
+  const auto all = data().names();
+  const std::vector<std::string> one = {all.back()};
+  const auto& sources = targets_side ? one : all;
+  const auto& targets = targets_side ? all : one;
+  for (auto _ : state) {
+    auto m = compute_distance(spec, {&data(), nullptr, nullptr}, {sources, targets, {}});
+    benchmark::DoNotOptimize(m.values.data.data());
+  }
+}
+BENCHMARK_CAPTURE(BM_OneSide, bkld_small, kSmall)->ArgName("targets_side")->Arg(0)->Arg(1)
+    ->Apply(Repeated);
+BENCHMARK_CAPTURE(BM_OneSide, bkld_large, kLarge)->ArgName("targets_side")->Arg(0)->Arg(1)
+    ->Apply(Repeated);
+
+// Row-major C = alpha A B^T + beta C with A m x k, B n x k: the call the GEMM path makes.
+void gemm_abt(const double* a, std::size_t m, const double* b, std::size_t n, std::size_t k,
+              double* c, double alpha, double beta) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), alpha, a, static_cast<int>(k), b, static_cast<int>(k), beta, c,
+              static_cast<int>(n));
+}
+
+// Buffers of random doubles in [0, 1) (left uninitialized by new[], then filled in parallel).
+std::unique_ptr<double[]> random_buffer(std::size_t n, std::uint64_t seed) {
+  std::unique_ptr<double[]> p(new double[n]);
+#pragma omp parallel for schedule(static)
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;  // splitmix64
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    p[i] = static_cast<double>((x ^ (x >> 31)) >> 11) * 0x1.0p-53;
+  }
+  return p;
+}
+
+// The GEMM phase of the GEMM path alone: the same calls (shapes, block sizes, alpha/beta) that
+// engine/distance/kl_family.cpp makes for a 127 x 127 bKLD matrix, on buffers of the same size.
+// Targets are streamed in blocks of `block` rows; keep this formula in step with kld_matrix.
+void BM_GemmPhase(benchmark::State& state) {
+  const std::size_t bins = static_cast<std::size_t>(state.range(0)), ne = kDim * bins;
+  const std::size_t na = kTasks, nb = kTasks;
+  const std::size_t block = std::min<std::size_t>(
+      na, std::max<std::size_t>(8, (std::size_t{256} << 20) / (ne * sizeof(double) * 2 + 1)));
+  auto p = random_buffer(block * ne, 1), logq = random_buffer(nb * ne, 2);
+  std::vector<double> cross(na * nb, 0.0);
+  // bKLD(small) weights by target: its GEMM accumulates into the row terms (beta = 1).
+  const double beta = bins == 100 ? 1.0 : 0.0;
+  for (auto _ : state) {
+    for (std::size_t i0 = 0; i0 < na; i0 += block) {
+      const std::size_t rows = std::min(block, na - i0);
+      gemm_abt(p.get(), rows, logq.get(), nb, ne, cross.data() + i0 * nb, 1.0, beta);
+    }
+    benchmark::DoNotOptimize(cross.data());
+  }
+  state.counters["block_rows"] = static_cast<double>(block);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * na * nb * static_cast<double>(ne),
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_GemmPhase)->ArgName("bins")->Arg(100)->Arg(1000)->Apply(Repeated);
+
+// (d) A bare DGEMM of the bKLD shape: (127 x d*b) times (d*b x 127), one call.
+void BM_BareDgemm(benchmark::State& state) {
+  const std::size_t ne = kDim * static_cast<std::size_t>(state.range(0));
+  auto a = random_buffer(kTasks * ne, 3), b = random_buffer(kTasks * ne, 4);
+  std::vector<double> c(kTasks * kTasks);
+  for (auto _ : state) {
+    gemm_abt(a.get(), kTasks, b.get(), kTasks, ne, c.data(), 1.0, 0.0);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kTasks * kTasks * static_cast<double>(ne),
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_BareDgemm)->ArgName("bins")->Arg(100)->Arg(1000)->Apply(Repeated);
+
+// (b) The per-pair C++ reference (tests/reference/reference_metrics.hpp, one thread, as the
+// paper's loop is): all 127 sources for the first `targets` targets, diagonal skipped. Too slow
+// for the full matrix at b = 1000, so a subset is timed; the rate extrapolates to the 16,002
+// off-diagonal pairs of 127 x 127 (exactly: per-pair work does not depend on the pair). Also
+// checks the subset against the GEMM path (max relative difference).
+void BM_PerPairReference(benchmark::State& state, const char* spec_text) {
+  const auto spec = parse_metric(spec_text);
+  const auto names = data().names();
+  const std::size_t n_targets = static_cast<std::size_t>(state.range(0));
+  const auto& gemm = full_matrix(spec_text);
+  std::vector<double> values;
+  for (auto _ : state) {
+    values.clear();
+    for (std::size_t t = 0; t < n_targets; ++t)
+      for (std::size_t s = 0; s < names.size(); ++s)
+        if (s != t)
+          values.push_back(reference::kld_pair(spec, data().at(names[s]), data().at(names[t])));
+    benchmark::DoNotOptimize(values.data());
+  }
+  double max_rel = 0.0;
+  std::size_t k = 0;
+  for (std::size_t t = 0; t < n_targets; ++t)
+    for (std::size_t s = 0; s < names.size(); ++s)
+      if (s != t) {
+        max_rel = std::max(max_rel, std::fabs(values[k] - gemm(s, t)) / std::fabs(values[k]));
+        ++k;
+      }
+  state.counters["pairs"] = static_cast<double>(values.size());
+  state.counters["full_pairs"] = static_cast<double>(kTasks * (kTasks - 1));
+  state.counters["max_rel_diff_vs_gemm"] = max_rel;
+}
+// Iterations(1): each run is seconds long; the pair count makes the rate precise enough.
+BENCHMARK_CAPTURE(BM_PerPairReference, bkld_small, kSmall)->ArgName("targets")->Arg(8)
+    ->Iterations(1)->Apply(Wall);
+BENCHMARK_CAPTURE(BM_PerPairReference, bkld_large, kLarge)->ArgName("targets")->Arg(2)
+    ->Iterations(1)->Apply(Wall);
+
+}  // namespace
+}  // namespace taskfp
+
+int main(int argc, char** argv) {
+  benchmark::AddCustomContext("omp_max_threads", std::to_string(omp_get_max_threads()));
+  benchmark::AddCustomContext("openblas_threads", std::to_string(openblas_get_num_threads()));
+  benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+  benchmark::AddCustomContext("openblas_config", openblas_get_config());
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
