@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "bench_data.hpp"
+#include "reference/random_fingerprints.hpp"
 #include "distance/distance.hpp"
 #include "distance/kl_family.hpp"
 #include "reference/reference_metrics.hpp"
@@ -36,7 +36,7 @@ void Repeated(benchmark::internal::Benchmark* b) {
 }
 
 const FingerprintSet& data() {
-  static const FingerprintSet fps = bench::paper_scale_fingerprints(kTasks, kDim, {100, 1000});
+  static const FingerprintSet fps = test::random_fingerprints(kTasks, kDim, {100, 1000}, 1, 0.35);
   return fps;
 }
 

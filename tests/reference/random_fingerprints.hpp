@@ -1,22 +1,17 @@
-// Random fingerprints at the paper's scale for the benchmarks (tests/test_util.hpp's generator,
-// without the GoogleTest dependency).
+// Random fingerprints for tests and benchmarks (no GoogleTest dependency): histograms with a
+// share of empty bins, as real fingerprints have, and positive means. Deterministic for a seed.
 #pragma once
 
-#include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "fingerprint/fingerprint.hpp"
 
-namespace taskfp::bench {
+namespace taskfp::test {
 
-/// `tasks` fingerprints of `d` features with a histogram for each bin count (rows sum to 1, about
-/// `empty_share` of the bins empty, as the paper's are) and means in [0.05, 1.05). Deterministic;
-/// the same construction as tests/test_util.hpp's random_fingerprints.
-inline FingerprintSet paper_scale_fingerprints(std::size_t tasks, std::size_t d,
-                                               const std::vector<int>& bins,
-                                               std::uint64_t seed = 1, double empty_share = 0.3) {
+inline FingerprintSet random_fingerprints(std::size_t tasks, std::size_t d, std::vector<int> bins,
+                                          std::uint64_t seed, double empty_share = 0.3) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   FingerprintSet set;
@@ -27,7 +22,7 @@ inline FingerprintSet paper_scale_fingerprints(std::size_t tasks, std::size_t d,
   for (std::size_t i = 0; i < tasks; ++i) {
     TaskFingerprint t;
     t.name = "task" + std::to_string(i);
-    t.n_samples = 10000;
+    t.n_samples = 1000;
     t.mean.resize(d);
     for (auto& m : t.mean) m = 0.05 + u(rng);
     for (int b : bins) {
@@ -48,4 +43,4 @@ inline FingerprintSet paper_scale_fingerprints(std::size_t tasks, std::size_t d,
   return set;
 }
 
-}  // namespace taskfp::bench
+}  // namespace taskfp::test
