@@ -107,7 +107,7 @@ std::string ranking_svg(const SummaryTable& regret) {
       width, top + height + 60, left);
   for (int tick = 0; tick <= 4; ++tick) {
     const double v = vmax * tick / 4, y = top + height - height * tick / 4;
-    s += fmt::format("<line x1='{}' x2='{:.0f}' y1='{:.1f}' y2='{:.1f}' stroke='#ddd'/><text x='{}' y='{:.1f}' text-anchor='end'>{:.2f}</text>\n",
+    s += fmt::format("<line x1='{}' x2='{:.0f}' y1='{:.1f}' y2='{:.1f}' stroke='#ddd'/><text x='{}' y='{:.1f}' text-anchor='end'>{:.3f}</text>\n",
                      left, width - 250, y, y, left - 6, y + 4, v);
   }
   for (std::size_t j = 0; j < groups; ++j) {
@@ -136,20 +136,25 @@ std::string heatmap_svg(const DistanceMatrix& m, const TaskSet* tasks) {
   const double cell = 6, left = 260, top = 40;
   const double w = left + cell * static_cast<double>(m.targets.size()) + 20;
   const double h = top + cell * static_cast<double>(m.sources.size()) + 30;
-  // Colour by rank of the value within the matrix (robust to heavy tails), NaN grey.
-  std::vector<double> finite;
-  for (double v : m.values.data)
-    if (std::isfinite(v)) finite.push_back(v);
-  std::sort(finite.begin(), finite.end());
-  auto level = [&](double v) {
-    if (!std::isfinite(v) || finite.empty()) return std::nan("");
-    auto pos = std::lower_bound(finite.begin(), finite.end(), v) - finite.begin();
-    return 1.0 - static_cast<double>(pos) / static_cast<double>(finite.size());
-  };
+  // Colour by rank within each target column (distance scales differ a lot between targets, and
+  // the question a column answers is "which sources are closest to this target"). NaN grey.
+  Matrix<double> level(m.values.rows, m.values.cols, std::nan(""));
+  for (std::size_t j = 0; j < m.targets.size(); ++j) {
+    std::vector<double> col;
+    for (std::size_t i = 0; i < m.sources.size(); ++i)
+      if (std::isfinite(m.values(i, j)) && m.sources[i] != m.targets[j]) col.push_back(m.values(i, j));
+    std::sort(col.begin(), col.end());
+    for (std::size_t i = 0; i < m.sources.size() && !col.empty(); ++i) {
+      const double v = m.values(i, j);
+      if (!std::isfinite(v) || m.sources[i] == m.targets[j]) continue;
+      const auto pos = std::lower_bound(col.begin(), col.end(), v) - col.begin();
+      level(i, j) = 1.0 - static_cast<double>(pos) / static_cast<double>(std::max<std::size_t>(1, col.size() - 1));
+    }
+  }
   std::string s = fmt::format(
       "<svg xmlns='http://www.w3.org/2000/svg' width='{:.0f}' height='{:.0f}' font-family='sans-serif' font-size='6'>\n"
       "<rect width='100%' height='100%' fill='white'/>\n"
-      "<text x='10' y='18' font-size='12'>{} (rows = sources, columns = targets; brighter = closer)</text>\n",
+      "<text x='10' y='18' font-size='12'>{} (rows = sources, columns = targets; colour: rank within each target column, brighter = closer)</text>\n",
       w, h, svg_escape(m.metric));
   for (std::size_t i = 0; i < m.sources.size(); ++i) {
     s += fmt::format("<text x='{:.0f}' y='{:.1f}' text-anchor='end'>{}</text>\n", left - 4,
@@ -157,7 +162,7 @@ std::string heatmap_svg(const DistanceMatrix& m, const TaskSet* tasks) {
     for (std::size_t j = 0; j < m.targets.size(); ++j)
       s += fmt::format("<rect x='{:.0f}' y='{:.0f}' width='{:.0f}' height='{:.0f}' fill='{}'/>", left + cell * static_cast<double>(j),
                        top + cell * static_cast<double>(i), cell, cell,
-                       m.sources[i] == m.targets[j] ? std::string("#ffffff") : ramp(level(m.values(i, j))));
+                       m.sources[i] == m.targets[j] ? std::string("#ffffff") : ramp(level(i, j)));
     s += "\n";
   }
   if (tasks) {
