@@ -19,12 +19,13 @@ double numpy_lerp(float a, float b, double t) {
 struct QuantileIndex {
   std::size_t previous;
   double gamma;
-  bool at_top;  // virtual index at or past the last element: numpy returns the maximum
+  bool at_top;  // virtual index at or past the last element: numpy interpolates max with itself
 };
 
 QuantileIndex quantile_index(std::size_t n, double q) {
   const double virtual_index = static_cast<double>(n - 1) * q;
-  if (virtual_index >= static_cast<double>(n - 1)) return {n - 1, 0.0, true};
+  // numpy sets both neighbour indices to -1 here and keeps gamma = virtual_index - (-1).
+  if (virtual_index >= static_cast<double>(n - 1)) return {n - 1, virtual_index + 1.0, true};
   if (virtual_index < 0) return {0, 0.0, false};
   const double previous = std::floor(virtual_index);
   return {static_cast<std::size_t>(previous), virtual_index - previous, false};
@@ -40,7 +41,13 @@ std::pair<float, float> neighbours(std::span<float> values, std::size_t k) {
 }
 
 double quantile_from(std::span<float> values, const QuantileIndex& qi) {
-  if (qi.at_top) return static_cast<double>(*std::max_element(values.begin(), values.end()));
+  if (qi.at_top) {
+    // Not just the maximum m: numpy still evaluates its lerp, m - (m - m) * (1 - gamma). That
+    // turns a maximum of -0.0 into +0.0 (n > 1) and +inf into NaN (inf - inf), as
+    // tests/test_binning.cpp checks against numpy.
+    const float m = *std::max_element(values.begin(), values.end());
+    return numpy_lerp(m, m, qi.gamma);
+  }
   auto [a, b] = neighbours(values, qi.previous);
   return numpy_lerp(a, b, qi.gamma);
 }
