@@ -21,7 +21,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       "distance", "Compute full distance matrices (rows = sources, columns = targets)");
   cmd->footer(metric_grammar());
   struct Opts {
-    std::string fingerprints, out, csv_dir, sources, targets, task_info, features;
+    std::string fingerprints, out, csv_dir, sources, targets, task_info, features, backend = "auto";
     std::vector<std::string> metrics;
     bool list = false;
   };
@@ -37,6 +37,10 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--task-info", o->task_info, "Task metadata CSV (task_infos.csv), for SEMANTIC");
   cmd->add_option("--features", o->features,
                   "Raw features (store or npy folder), for MMD-cauchy/gaussian; O(n^2 d) per pair");
+  cmd->add_option("--backend", o->backend,
+                  "auto: the GPU when one is usable, else the CPU; cpu; cuda (an error without a GPU). "
+                  "The GPU runs the KL family's GEMMs; other metrics run on the CPU")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
   cmd->add_flag("--list-metrics", o->list, "Print the metric grammar and aliases, then exit");
   cmd->callback([o, &g] {
     if (o->list) {
@@ -95,6 +99,9 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       if (names.empty()) names = features.names();
     }
     DistanceRequest req;
+    std::string backend_note;
+    req.backend = resolve_backend(o->backend, &backend_note);
+    detail(g, backend_note);
     req.sources = o->sources.empty() ? names : parse_task_list(o->sources);
     req.targets = o->targets.empty() ? names : parse_task_list(o->targets);
 

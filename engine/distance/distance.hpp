@@ -39,10 +39,21 @@ struct DistanceInputs {
   const FeatureSet* features = nullptr;  ///< raw features, for kernel MMD only
 };
 
+/// Where the heavy part of a metric runs. Cuda: the KL family's GEMMs on the GPU (cuBLAS,
+/// float64, tiled past GPU memory); other metrics run on the CPU and say so in the warnings.
+enum class Backend { Cpu, Cuda };
+
+/// auto|cpu|cuda -> a backend. auto picks CUDA when taskfp was built with it and a device is
+/// usable. InputError when cuda is asked for and none is usable (the message says why).
+/// `note` receives a line to show the user (e.g. why auto chose the CPU).
+Backend resolve_backend(const std::string& choice, std::string* note = nullptr);
+std::string backend_name(Backend b);
+
 struct DistanceRequest {
   std::vector<std::string> sources;
   std::vector<std::string> targets;
   ProgressFn progress;
+  Backend backend = Backend::Cpu;
 };
 
 /// Computes one full matrix on the CPU backend (OpenMP threads, BLAS for the GEMM forms).

@@ -8,7 +8,34 @@
 #include "distance/mmd.hpp"
 #include "distance/other_metrics.hpp"
 
+#ifdef TASKFP_HAVE_CUDA
+#include "taskfp_kernels/cuda_backend.hpp"
+#endif
+
 namespace taskfp {
+
+std::string backend_name(Backend b) { return b == Backend::Cuda ? "cuda" : "cpu"; }
+
+Backend resolve_backend(const std::string& choice, std::string* note) {
+  require(choice == "auto" || choice == "cpu" || choice == "cuda",
+          "unknown backend '{}': use auto, cpu or cuda", choice);
+  if (choice == "cpu") return Backend::Cpu;
+#ifdef TASKFP_HAVE_CUDA
+  const auto status = cuda::probe();
+  if (status.usable) {
+    if (note) *note = "CUDA backend on " + status.description;
+    return Backend::Cuda;
+  }
+  require(choice != "cuda", "--backend cuda: no usable CUDA device ({})", status.description);
+  if (note) *note = "no usable CUDA device (" + status.description + "): running on the CPU";
+  return Backend::Cpu;
+#else
+  require(choice != "cuda", "--backend cuda: this taskfp was built without CUDA (rebuild where "
+          "nvcc is installed, or with -DTASKFP_WITH_CUDA=ON)");
+  if (note) *note = "built without CUDA: running on the CPU";
+  return Backend::Cpu;
+#endif
+}
 
 MetricNeeds metric_needs(const MetricSpec& spec) {
   MetricNeeds n;

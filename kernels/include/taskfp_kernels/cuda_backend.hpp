@@ -1,0 +1,48 @@
+// The CUDA backend's operations behind plain C++ signatures (host pointers in and out, no CUDA
+// headers), so the engine and the tests include this without nvcc. Every CUDA and cuBLAS call
+// is checked; failures throw CudaError naming the call.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace taskfp::cuda {
+
+class CudaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct DeviceStatus {
+  bool usable = false;
+  std::string description;  ///< the device ("NVIDIA H100 80GB HBM3, 132 SMs, 79.1 GiB"), or why none
+};
+/// Whether a CUDA device can be used (driver present, a device visible). Never throws.
+DeviceStatus probe();
+
+struct GemmOptions {
+  /// Device memory the operands may use; 0: 80% of the free memory. Smaller budgets give more,
+  /// thinner tiles (and a failed allocation halves the tile and retries).
+  std::size_t max_device_bytes = 0;
+};
+
+/// C (m x n) = alpha * A (m x k) * B^T (n x k) + beta * C, all row-major host arrays, float64 on
+/// the GPU (cuBLAS DGEMM). The inner dimension is streamed in tiles through two CUDA streams,
+/// so copies of one tile overlap the GEMM of the other and the operands need not fit at once.
+void gemm_abt(const double* a, std::size_t m, const double* b, std::size_t n, std::size_t k,
+              double* c, double alpha, double beta, const GemmOptions& options = {});
+
+/// torch.histc counts of an n x d float32 matrix (row-major): per feature f, each value clipped
+/// to [clip_lo[f], clip_hi[f]] and binned as int((x - left) / (right - left) * bins) in float32
+/// (no FMA), the right edge folded into bin bins - 1. counts: d x bins, row-major.
+void histogram_counts(const float* x, std::size_t n, std::size_t d, const float* clip_lo,
+                      const float* clip_hi, const float* left, const float* right, int bins,
+                      std::int64_t* counts);
+
+/// out[r] = h[r] - logsumexp(h[r]) for each row of a rows x cols float64 matrix (log of the
+/// softmax, the q side of bKLD).
+void log_softmax_rows(const double* h, std::size_t rows, std::size_t cols, double* out);
+
+}  // namespace taskfp::cuda

@@ -1,0 +1,111 @@
+// CUDA backend against simple CPU references (the oracle), fixed seeds, explicit tolerances.
+// Without a usable device every test skips and says why.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "taskfp_kernels/cuda_backend.hpp"
+
+namespace taskfp::cuda {
+namespace {
+
+#define REQUIRE_GPU()                                             \
+  do {                                                            \
+    auto status = probe();                                        \
+    if (!status.usable) GTEST_SKIP() << "no CUDA device: " << status.description; \
+  } while (0)
+
+std::vector<double> random_vector(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  std::vector<double> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+void expect_gemm_matches(std::size_t m, std::size_t n, std::size_t k, const GemmOptions& options) {
+  auto a = random_vector(m * k, 1), b = random_vector(n * k, 2), c = random_vector(m * n, 3);
+  auto expected = c;
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (std::size_t e = 0; e < k; ++e) s += a[i * k + e] * b[j * k + e];
+      expected[i * n + j] = 0.5 * s + 2.0 * c[i * n + j];
+    }
+  gemm_abt(a.data(), m, b.data(), n, k, c.data(), 0.5, 2.0, options);
+  for (std::size_t i = 0; i < m * n; ++i)
+    EXPECT_NEAR(c[i], expected[i], 1e-12 * (1 + std::fabs(expected[i]))) << "entry " << i;
+}
+
+TEST(CudaBackend, ProbeDescribesTheDeviceOrWhyNone) {
+  auto status = probe();
+  EXPECT_FALSE(status.description.empty());
+  if (!status.usable) {
+    EXPECT_THROW(gemm_abt(nullptr, 1, nullptr, 1, 1, nullptr, 1, 0), CudaError);
+    GTEST_SKIP() << "no CUDA device: " << status.description;
+  }
+}
+
+TEST(CudaBackend, GemmMatchesCpuInOneTile) {
+  REQUIRE_GPU();
+  expect_gemm_matches(37, 53, 1000, {});
+}
+
+TEST(CudaBackend, GemmTilesPastTheMemoryBudget) {
+  REQUIRE_GPU();
+  // A budget that fits only a few hundred columns of k at a time: many tiles, both streams.
+  GemmOptions small;
+  small.max_device_bytes = 2 * 37 * 53 * sizeof(double) + 2 * (37 + 53) * 300 * sizeof(double);
+  expect_gemm_matches(37, 53, 5000, small);
+}
+
+TEST(CudaBackend, HistogramEqualsCpuHistcBitForBit) {
+  REQUIRE_GPU();
+  const std::size_t n = 4000, d = 9;
+  const int bins = 100;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> x(n * d), lo(d), hi(d), left(d), right(d);
+  for (auto& v : x) v = std::max(0.0f, g(rng));
+  for (std::size_t f = 0; f < d; ++f) {
+    lo[f] = f == 3 ? 0.0f : 0.05f * static_cast<float>(f);
+    hi[f] = f == 3 ? 0.0f : 1.0f + 0.1f * static_cast<float>(f);
+    // A degenerate range widens to [c - 1, c + 1], as the CPU path does.
+    left[f] = lo[f] == hi[f] ? lo[f] - 1.0f : lo[f];
+    right[f] = lo[f] == hi[f] ? hi[f] + 1.0f : hi[f];
+  }
+  std::vector<std::int64_t> expected(d * bins, 0), got(d * bins, -1);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t f = 0; f < d; ++f) {
+      volatile float v = std::min(std::max(x[i * d + f], lo[f]), hi[f]);
+      volatile float num = v - left[f];
+      volatile float den = right[f] - left[f];
+      volatile float q = num / den;
+      volatile float scaled = q * static_cast<float>(bins);
+      auto pos = static_cast<long long>(scaled);
+      if (pos == bins) pos -= 1;
+      ++expected[f * bins + static_cast<std::size_t>(pos)];
+    }
+  histogram_counts(x.data(), n, d, lo.data(), hi.data(), left.data(), right.data(), bins, got.data());
+  EXPECT_EQ(got, expected);
+}
+
+TEST(CudaBackend, LogSoftmaxMatchesCpu) {
+  REQUIRE_GPU();
+  const std::size_t rows = 17, cols = 1000;
+  auto h = random_vector(rows * cols, 9);
+  std::vector<double> out(rows * cols);
+  log_softmax_rows(h.data(), rows, cols, out.data());
+  for (std::size_t r = 0; r < rows; ++r) {
+    double mx = -INFINITY, s = 0;
+    for (std::size_t c = 0; c < cols; ++c) mx = std::max(mx, h[r * cols + c]);
+    for (std::size_t c = 0; c < cols; ++c) s += std::exp(h[r * cols + c] - mx);
+    for (std::size_t c = 0; c < cols; ++c)
+      EXPECT_NEAR(out[r * cols + c], h[r * cols + c] - (mx + std::log(s)), 1e-13);
+  }
+}
+
+}  // namespace
+}  // namespace taskfp::cuda
