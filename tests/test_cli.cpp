@@ -7,6 +7,8 @@
 #include <fstream>
 
 #include "store/distance_store.hpp"
+#include "store/features_store.hpp"
+#include "synth/synthetic.hpp"
 #include "test_util.hpp"
 
 namespace taskfp {
@@ -74,6 +76,20 @@ TEST(Cli, UserErrorsExitNonZeroWithAMessageAndWriteNothing) {
     EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.words), std::string::npos) << c.args << "\n" << r.output;
   }
+  EXPECT_FALSE(std::filesystem::exists(d + "/x.h5"));
+  // Features of another backbone cannot be fingerprinted together, nor binned with these ranges.
+  {
+    FeatureSet other = synthetic_features({1, 2, 50, 4, 9, 1.0, 0.15});
+    other.provenance.backbone = "dino";
+    for (auto& t : other.tasks) t.name = "other_" + t.name;
+    write_features_store(d + "/other.h5", other);
+  }
+  auto mixed = taskfp_cli("fingerprint -f " + d + "/f.h5 -f " + d + "/other.h5 -o " + d + "/x.h5 --scaling-subset all");
+  EXPECT_EQ(mixed.code, 2) << mixed.output;
+  EXPECT_NE(mixed.output.find("must not be compared"), std::string::npos) << mixed.output;
+  auto reuse = taskfp_cli("fingerprint -f " + d + "/other.h5 -o " + d + "/x.h5 --ranges " + d + "/fp.h5");
+  EXPECT_EQ(reuse.code, 2) << reuse.output;
+  EXPECT_NE(reuse.output.find("backbone"), std::string::npos) << reuse.output;
   EXPECT_FALSE(std::filesystem::exists(d + "/x.h5"));
   EXPECT_NE(taskfp_cli("frobnicate").code, 0);
   auto help = taskfp_cli("distance --help");
