@@ -1,6 +1,6 @@
-// Distance stage at the paper's scale (127 tasks, d = 512): (a) the GEMM path, (b) the per-pair
-// C++ reference on a subset of pairs, (d) a bare DGEMM of the bKLD shape, and the GEMM path split
-// into its GEMM phase and its per-task preparation. bench/reference_bkld.py is baseline (c).
+// Distance stage at the paper's scale (127 tasks, d = 512): (a) the GEMM path with its split into
+// preparation and GEMM phase, (b) the per-pair C++ reference on a subset of pairs, (d) a bare
+// DGEMM of the bKLD shape. bench/reference_bkld.py is baseline (c); scripts/bench.sh runs all.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 #include <omp.h>
@@ -9,13 +9,12 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "reference/random_fingerprints.hpp"
 #include "distance/distance.hpp"
 #include "distance/kl_family.hpp"
+#include "reference/random_fingerprints.hpp"
 #include "reference/reference_metrics.hpp"
 
 namespace taskfp {
@@ -58,58 +57,45 @@ const Matrix<double>& full_matrix(const std::string& spec_text) {
   return it->second;
 }
 
-// (a) The GEMM path as the CLI runs it: n_sources x 127 targets.
+// (a) The GEMM path: n_sources x 127 targets. compute_distance dispatches KLD specs to
+// kld_matrix; calling it directly gives its phase split (wall seconds per matrix): `prepare_s`
+// (normalising, log-softmax, p log p row terms, weights, buffers) and `gemm_s` (the BLAS calls).
 void BM_GemmPath(benchmark::State& state, const char* spec_text) {
   const auto spec = parse_metric(spec_text);
   const auto sources = first(static_cast<std::size_t>(state.range(0)));
   const auto targets = data().names();
+  KldPhases sum;
   for (auto _ : state) {
-    auto m = compute_distance(spec, {&data(), nullptr, nullptr}, {sources, targets, {}});
+    KldPhases phases;
+    auto m = kld_matrix(spec, data(), sources, targets, &phases);
     benchmark::DoNotOptimize(m.values.data.data());
+    sum.prepare += phases.prepare;
+    sum.gemm += phases.gemm;
   }
   state.counters["sources"] = static_cast<double>(sources.size());
   state.counters["targets"] = static_cast<double>(targets.size());
+  state.counters["prepare_s"] = benchmark::Counter(sum.prepare, benchmark::Counter::kAvgIterations);
+  state.counters["gemm_s"] = benchmark::Counter(sum.gemm, benchmark::Counter::kAvgIterations);
 }
 BENCHMARK_CAPTURE(BM_GemmPath, bkld_small, kSmall)->ArgName("sources")->Arg(71)->Arg(127)
     ->Apply(Repeated);
 BENCHMARK_CAPTURE(BM_GemmPath, bkld_large, kLarge)->ArgName("sources")->Arg(71)->Arg(127)
     ->Apply(Repeated);
 
-// The per-task preparation through the engine's own code: the GEMM path with one side reduced to
-// a single task, so that nearly all its time is preparing the other side's 127 tasks. Sources
-// side (arg 0: 127 sources x 1 target) + targets side (arg 1: 1 source x 127 targets) is an upper
-// bound of the preparation of a 127 x 127 matrix (it includes two memory-bound GEMVs).
-void BM_OneSide(benchmark::State& state, const char* spec_text) {
-  const auto spec = parse_metric(spec_text);
-  const bool targets_side = state.range(0) == 1;
-  const auto all = data().names();
-  const std::vector<std::string> one = {all.back()};
-  const auto& sources = targets_side ? one : all;
-  const auto& targets = targets_side ? all : one;
-  for (auto _ : state) {
-    auto m = compute_distance(spec, {&data(), nullptr, nullptr}, {sources, targets, {}});
-    benchmark::DoNotOptimize(m.values.data.data());
-  }
-}
-BENCHMARK_CAPTURE(BM_OneSide, bkld_small, kSmall)->ArgName("targets_side")->Arg(0)->Arg(1)
-    ->Apply(Repeated);
-BENCHMARK_CAPTURE(BM_OneSide, bkld_large, kLarge)->ArgName("targets_side")->Arg(0)->Arg(1)
-    ->Apply(Repeated);
-
-// Row-major C = alpha A B^T + beta C with A m x k, B n x k: the call the GEMM path makes.
+// Row-major C = A B^T with A m x k, B n x k: the call the GEMM path makes.
 void gemm_abt(const double* a, std::size_t m, const double* b, std::size_t n, std::size_t k,
-              double* c, double alpha, double beta) {
+              double* c) {
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), alpha, a, static_cast<int>(k), b, static_cast<int>(k), beta, c,
+              static_cast<int>(k), 1.0, a, static_cast<int>(k), b, static_cast<int>(k), 0.0, c,
               static_cast<int>(n));
 }
 
-// Buffers of random doubles in [0, 1) (left uninitialized by new[], then filled in parallel).
-std::unique_ptr<double[]> random_buffer(std::size_t n, std::uint64_t seed) {
-  std::unique_ptr<double[]> p(new double[n]);
+// Random doubles in [0, 1) (splitmix64), filled in parallel.
+std::vector<double> random_buffer(std::size_t n, std::uint64_t seed) {
+  std::vector<double> p(n);
 #pragma omp parallel for schedule(static)
   for (std::size_t i = 0; i < n; ++i) {
-    std::uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;  // splitmix64
+    std::uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
     p[i] = static_cast<double>((x ^ (x >> 31)) >> 11) * 0x1.0p-53;
@@ -117,38 +103,13 @@ std::unique_ptr<double[]> random_buffer(std::size_t n, std::uint64_t seed) {
   return p;
 }
 
-// The GEMM phase of the GEMM path alone: the same calls (shapes, block sizes, alpha/beta) that
-// engine/distance/kl_family.cpp makes for a 127 x 127 bKLD matrix, on buffers of the same size.
-// Targets are streamed in blocks of `block` rows; keep this formula in step with kld_matrix.
-void BM_GemmPhase(benchmark::State& state) {
-  const std::size_t bins = static_cast<std::size_t>(state.range(0)), ne = kDim * bins;
-  const std::size_t na = kTasks, nb = kTasks;
-  const std::size_t block = std::min<std::size_t>(
-      na, std::max<std::size_t>(8, (std::size_t{256} << 20) / (ne * sizeof(double) * 2 + 1)));
-  auto p = random_buffer(block * ne, 1), logq = random_buffer(nb * ne, 2);
-  std::vector<double> cross(na * nb, 0.0);
-  // bKLD(small) weights by target: its GEMM accumulates into the row terms (beta = 1).
-  const double beta = bins == 100 ? 1.0 : 0.0;
-  for (auto _ : state) {
-    for (std::size_t i0 = 0; i0 < na; i0 += block) {
-      const std::size_t rows = std::min(block, na - i0);
-      gemm_abt(p.get(), rows, logq.get(), nb, ne, cross.data() + i0 * nb, 1.0, beta);
-    }
-    benchmark::DoNotOptimize(cross.data());
-  }
-  state.counters["block_rows"] = static_cast<double>(block);
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * na * nb * static_cast<double>(ne),
-                                                 benchmark::Counter::kIsIterationInvariantRate);
-}
-BENCHMARK(BM_GemmPhase)->ArgName("bins")->Arg(100)->Arg(1000)->Apply(Repeated);
-
 // (d) A bare DGEMM of the bKLD shape: (127 x d*b) times (d*b x 127), one call.
 void BM_BareDgemm(benchmark::State& state) {
   const std::size_t ne = kDim * static_cast<std::size_t>(state.range(0));
-  auto a = random_buffer(kTasks * ne, 3), b = random_buffer(kTasks * ne, 4);
+  const auto a = random_buffer(kTasks * ne, 3), b = random_buffer(kTasks * ne, 4);
   std::vector<double> c(kTasks * kTasks);
   for (auto _ : state) {
-    gemm_abt(a.get(), kTasks, b.get(), kTasks, ne, c.data(), 1.0, 0.0);
+    gemm_abt(a.data(), kTasks, b.data(), kTasks, ne, c.data());
     benchmark::DoNotOptimize(c.data());
   }
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kTasks * kTasks * static_cast<double>(ne),

@@ -3,10 +3,13 @@
 // (fixtures/make_binning_fixtures.py), plus hand-checked cases.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -141,7 +144,7 @@ Fixtures parse_fixtures() {
       std::size_t n;
       ss >> n;
       TaskFeatures t{task_name(std::to_string(s.features.tasks.size())), Matrix<float>(n, d)};
-      t.values.data = read_floats(ss, n * d);
+      { const auto v = read_floats(ss, n * d); t.values.data.assign(v.begin(), v.end()); }
       s.features.tasks.push_back(std::move(t));
     } else if (kind == "ranges") {
       auto& s = f.sets.back();
@@ -228,12 +231,12 @@ TEST(Histc, SingleFeaturesEqualTorch) {
     }
     // All values together through the public entry point.
     Matrix<float> x(c.values.size(), 1);
-    x.data = c.values;
+    x.data.assign(c.values.begin(), c.values.end());
     BinRanges r;
     r.lo = {c.lo};
     r.hi = {c.hi};
     const auto counts = histogram_counts(x, r, c.bins);
-    EXPECT_EQ(counts.data, want_counts) << where;
+    EXPECT_EQ(std::vector<std::int64_t>(counts.data.begin(), counts.data.end()), want_counts) << where;
   }
 }
 
@@ -335,3 +338,46 @@ TEST(Quantile, HandCheckedCases) {
 
 }  // namespace
 }  // namespace taskfp
+
+// The bucket selection used for large inputs returns the order statistics a sort gives, on data
+// with duplicates, both signs, infinities, subnormals and values packed into one bucket.
+TEST(Quantile, BucketSelectionEqualsSortedOrderStatistics) {
+  std::mt19937_64 rng(7);
+  taskfp::SelectScratch scratch;
+  for (int trial = 0; trial < 24; ++trial) {
+    const std::size_t n = 9000 + static_cast<std::size_t>(rng() % 40000);
+    std::vector<float> v(n);
+    std::normal_distribution<float> normal(0.0f, trial % 3 == 0 ? 1e-3f : 5.0f);
+    for (auto& x : v) {
+      switch (rng() % 16) {
+        case 0: x = 0.0f; break;
+        case 1: x = static_cast<float>(rng() % 5); break;  // heavy duplicates
+        case 2: x = trial % 2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity(); break;
+        case 3: x = std::numeric_limits<float>::denorm_min() * static_cast<float>(rng() % 7); break;
+        case 4: x = 1.0f + static_cast<float>(rng() % 64) * std::numeric_limits<float>::epsilon(); break;
+        default: x = normal(rng);
+      }
+    }
+    auto sorted = v;
+    std::sort(sorted.begin(), sorted.end());
+    for (double q : {0.0, 0.05, 0.5, 0.95, 1.0}) {
+      const auto k = std::min(n - 1, static_cast<std::size_t>(q * static_cast<double>(n - 1)));
+      const auto [a, b] = taskfp::order_statistics_select(v, k, scratch);
+      const float want_b = sorted[std::min(k + 1, n - 1)];
+      EXPECT_EQ(a, sorted[k]) << "trial " << trial << ", k " << k;
+      EXPECT_EQ(b, want_b) << "trial " << trial << ", k " << k;
+      auto copy = v;
+      const auto [pa, pb] = taskfp::order_statistics_partition(copy, k);
+      EXPECT_EQ(pa, a);
+      EXPECT_EQ(pb, b);
+    }
+    // Two ranks in one pass, as the quantile pair asks.
+    const std::size_t ks[2] = {n / 20, n - n / 20 - 1};
+    std::pair<float, float> both[2];
+    taskfp::order_statistics_select(v, ks, both, scratch);
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(both[i].first, sorted[ks[i]]);
+      EXPECT_EQ(both[i].second, sorted[ks[i] + 1]);
+    }
+  }
+}

@@ -99,7 +99,7 @@ FingerprintSet tiny() {
     t.name = std::move(name);
     t.mean = std::move(mean);
     Matrix<double> m(2, 2);
-    m.data = std::move(h);
+    m.data.assign(h.begin(), h.end());
     t.histograms.emplace(2, m);
     return t;
   };

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fmt/format.h>
 #include <fstream>
 
 #include "core/error.hpp"
@@ -142,7 +143,41 @@ TEST(NpyImport, Float64AndFortranOrder) {
   auto m = read_npy_matrix(dir.file("a.npy"));
   ASSERT_EQ(m.rows, 2u);
   ASSERT_EQ(m.cols, 3u);
-  EXPECT_EQ(m.data, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(std::vector<float>(m.data.begin(), m.data.end()), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+}
+
+// Larger than the reader's conversion pieces (4 MiB), in every layout and dtype it converts.
+TEST(NpyImport, LargeArraysInEveryLayoutReadValueForValue) {
+  test::TempDir dir;
+  const std::size_t n = 1500, d = 700;  // 8.4 MB as float64
+  auto value = [](std::size_t r, std::size_t c) { return static_cast<float>(r) * 0.5f - static_cast<float>(c) * 0.25f; };
+  for (const bool f64 : {false, true})
+    for (const bool fortran : {false, true}) {
+      std::string payload;
+      for (std::size_t k = 0; k < n * d; ++k) {
+        const std::size_t r = fortran ? k % n : k / d, c = fortran ? k / n : k % d;
+        const float v = value(r, c);
+        if (f64) {
+          const double x = v;
+          payload.append(reinterpret_cast<const char*>(&x), 8);
+        } else {
+          payload.append(reinterpret_cast<const char*>(&v), 4);
+        }
+      }
+      const std::string header = fmt::format("{{'descr': '<f{}', 'fortran_order': {}, 'shape': ({}, {}), }}",
+                                             f64 ? 8 : 4, fortran ? "True" : "False", n, d);
+      write_npy_raw(dir.file("big.npy"), header, payload);
+      const auto m = read_npy_matrix(dir.file("big.npy"));
+      ASSERT_EQ(m.rows, n);
+      ASSERT_EQ(m.cols, d);
+      std::size_t wrong = 0;
+      for (std::size_t r = 0; r < n; ++r)
+        for (std::size_t c = 0; c < d; ++c) wrong += m(r, c) != value(r, c);
+      EXPECT_EQ(wrong, 0u) << header;
+      // One byte short: an error naming the file, whichever piece runs short.
+      write_npy_raw(dir.file("big.npy"), header, payload.substr(0, payload.size() - 1));
+      EXPECT_THROW(read_npy_matrix(dir.file("big.npy")), InputError) << header;
+    }
 }
 
 TEST(NpyImport, BadFilesAreClearErrors) {

@@ -6,16 +6,27 @@
 #include <span>
 #include <vector>
 
+#include "core/big_buffer.hpp"
+
 namespace taskfp {
 
 template <typename T>
 struct Matrix {
   std::size_t rows = 0;
   std::size_t cols = 0;
-  std::vector<T> data;  ///< row-major, rows * cols values
+  /// Row-major, rows * cols values. Large matrices use huge pages (core/big_buffer.hpp).
+  std::vector<T, BigAllocator<T>> data;
 
   Matrix() = default;
   Matrix(std::size_t r, std::size_t c, T fill = T{}) : rows(r), cols(c), data(r * c, fill) {}
+  /// A matrix whose values are all written by the caller before they are read (no zero fill).
+  static Matrix uninitialized(std::size_t r, std::size_t c) {
+    Matrix m;
+    m.rows = r;
+    m.cols = c;
+    m.data.resize(r * c);
+    return m;
+  }
 
   T& operator()(std::size_t r, std::size_t c) {
     assert(r < rows && c < cols);

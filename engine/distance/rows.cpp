@@ -66,13 +66,13 @@ void clip_rows(Matrix<double>& m) {
 }
 
 std::vector<double> feature_weights(const TaskFingerprint& fp, Prep prep, double alpha) {
-  Matrix<double> m(1, fp.mean.size());
+  std::vector<double> w(fp.mean.size());
   // The reference's means are float32; weights are computed from them.
   for (std::size_t f = 0; f < fp.mean.size(); ++f)
-    m.data[f] = static_cast<double>(static_cast<float>(fp.mean[f]));
-  preprocess_rows(m, prep, alpha);
-  for (double& v : m.data) v = static_cast<double>(static_cast<float>(v));
-  return m.data;
+    w[f] = static_cast<double>(static_cast<float>(fp.mean[f]));
+  preprocess_row(w, prep, alpha);
+  for (double& v : w) v = static_cast<double>(static_cast<float>(v));
+  return w;
 }
 
 double weight_sum(std::span<const double> w) { return std::accumulate(w.begin(), w.end(), 0.0); }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace taskfp {
@@ -15,6 +16,24 @@ double numpy_quantile(std::span<float> values, double q);
 
 /// Both quantiles of one feature (same semantics as numpy_quantile), sharing one partition.
 std::pair<double, double> numpy_quantile_pair(std::span<float> values, double q_lo, double q_hi);
+
+/// Order statistics k and k + 1 (k + 1 clamped to the last) of `values`, two ways; both return
+/// values equal to those of a sort (a zero may come back with either sign, as from numpy).
+/// By partitioning in place (std::nth_element):
+std::pair<float, float> order_statistics_partition(std::span<float> values, std::size_t k);
+/// By counting 65,536 buckets of the values' leading bits, then partitioning the one or two
+/// buckets that hold ranks k and k + 1 (values untouched; scratch is reused). No NaN in `values`.
+struct SelectScratch {
+  std::vector<std::uint32_t> counts;
+  std::vector<float> candidates[2];
+};
+std::pair<float, float> order_statistics_select(std::span<const float> values, std::size_t k,
+                                                SelectScratch& scratch);
+/// The same for up to two ranks at once, sharing the passes over `values`.
+void order_statistics_select(std::span<const float> values, std::span<const std::size_t> ks,
+                             std::span<std::pair<float, float>> out, SelectScratch& scratch);
+/// From this many values on, the quantiles use order_statistics_select.
+inline constexpr std::size_t kSelectByBuckets = 8192;
 
 /// The float32 bin edges torch.histc uses for a clipped feature with limits [lo, hi] given as
 /// float64 (numpy quantiles). When lo == hi the clipped data is constant c and histc falls back

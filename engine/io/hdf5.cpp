@@ -1,6 +1,8 @@
 // HDF5 C API wrappers; HDF5's own error printing is silenced and turned into InputError.
 #include "io/hdf5.hpp"
 
+#include <type_traits>
+
 #include <hdf5.h>
 #include <unistd.h>
 
@@ -50,8 +52,10 @@ void write_raw(hid loc, const std::string& name, const T* data, std::vector<hsiz
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
   std::size_t total = 1;
   for (auto d : dims) total *= d;
-  if (total > 4096) {
-    // Chunked and compressed: fingerprints compress well (many empty bins).
+  // float64 arrays (fingerprints: many empty bins) are chunked and compressed. float32 arrays
+  // (features: noise-like values that deflate shrinks by about a tenth while it costs more than
+  // the disk on every read, bench/RESULTS.md) are stored contiguous.
+  if (total > 4096 && !std::is_same_v<T, float>) {
     std::vector<hsize_t> chunk = dims;
     if (chunk.size() == 2) chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], (1u << 20) / std::max<hsize_t>(1, dims[1] * sizeof(T))));
     else chunk[0] = std::min<hsize_t>(dims[0], 1u << 18);
@@ -68,7 +72,7 @@ void write_raw(hid loc, const std::string& name, const T* data, std::vector<hsiz
 template <typename T>
 Matrix<T> read_matrix(hid loc, const std::string& name, hid mem_type) {
   auto dims = shape(loc, name);
-  Matrix<T> m(dims[0], dims.size() == 2 ? dims[1] : 1);
+  auto m = Matrix<T>::uninitialized(dims[0], dims.size() == 2 ? dims[1] : 1);
   Handle ds(checked(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "opening dataset " + name));
   if (!m.data.empty())
     check(H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data.data()),
@@ -198,7 +202,8 @@ Matrix<double> read_f64(hid loc, const std::string& name) {
   return read_matrix<double>(loc, name, H5T_NATIVE_DOUBLE);
 }
 std::vector<double> read_vector(hid loc, const std::string& name) {
-  return read_matrix<double>(loc, name, H5T_NATIVE_DOUBLE).data;
+  const auto m = read_matrix<double>(loc, name, H5T_NATIVE_DOUBLE);
+  return {m.data.begin(), m.data.end()};
 }
 
 std::vector<std::string> read_strings(hid loc, const std::string& name) {

@@ -1,10 +1,12 @@
 // .npy reader: parses the header dictionary, then reads the raw little-endian payload.
 #include "io/npy.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <regex>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/text.hpp"
@@ -59,26 +61,43 @@ Matrix<float> read_npy_matrix(const std::string& path) {
 
   const std::size_t n = shape[0], d = shape[1], count = n * d;
   const std::size_t width = is_f64 ? 8 : 4;
-  std::vector<char> raw(count * width);
-  in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
-  require(static_cast<std::size_t>(in.gcount()) == raw.size(),
-          "'{}' is truncated: expected {} x {} values ({} bytes of data), got {} bytes", path, n,
-          d, raw.size(), in.gcount());
-
-  Matrix<float> out(n, d);
-  for (std::size_t k = 0; k < count; ++k) {
-    float v;
-    if (is_f64) {
-      double x;
-      std::memcpy(&x, raw.data() + k * 8, 8);
-      v = static_cast<float>(x);
-    } else {
-      std::memcpy(&v, raw.data() + k * 4, 4);
-    }
-    // Fortran order stores column after column.
-    std::size_t r = fortran ? k % n : k / d;
-    std::size_t c = fortran ? k / n : k % d;
-    out(r, c) = v;
+  const auto truncated = [&](std::size_t got) {
+    return InputError(fmt::format(
+        "'{}' is truncated: expected {} x {} values ({} bytes of data), got {} bytes", path, n, d,
+        count * width, got));
+  };
+  auto out = Matrix<float>::uninitialized(n, d);
+  if (!is_f64 && !fortran) {  // the common case: the payload is the matrix
+    in.read(reinterpret_cast<char*>(out.data.data()), static_cast<std::streamsize>(count * 4));
+    if (static_cast<std::size_t>(in.gcount()) != count * 4)
+      throw truncated(static_cast<std::size_t>(in.gcount()));
+    return out;
+  }
+  // Otherwise converted in pieces of whole rows (C order) or whole columns (Fortran order).
+  const std::size_t line = fortran ? n : d, lines = fortran ? d : n;
+  const std::size_t per_piece = std::max<std::size_t>(1, (std::size_t{4} << 20) / std::max<std::size_t>(1, line * width));
+  std::vector<char> raw(std::min(lines, per_piece) * line * width);
+  std::size_t got = 0;
+  for (std::size_t l0 = 0; l0 < lines; l0 += per_piece) {
+    const std::size_t l1 = std::min(lines, l0 + per_piece), k_count = (l1 - l0) * line;
+    in.read(raw.data(), static_cast<std::streamsize>(k_count * width));
+    got += static_cast<std::size_t>(in.gcount());
+    if (static_cast<std::size_t>(in.gcount()) != k_count * width) throw truncated(got);
+    for (std::size_t l = l0; l < l1; ++l)
+      for (std::size_t j = 0; j < line; ++j) {
+        const char* src = raw.data() + ((l - l0) * line + j) * width;
+        float v;
+        if (is_f64) {
+          double x;
+          std::memcpy(&x, src, 8);
+          v = static_cast<float>(x);
+        } else {
+          std::memcpy(&v, src, 4);
+        }
+        // Fortran order stores column after column.
+        if (fortran) out(j, l) = v;
+        else out(l, j) = v;
+      }
   }
   return out;
 }
