@@ -175,3 +175,47 @@ TEST(KldFamily, UnknownTaskIsAnError) {
 
 }  // namespace
 }  // namespace taskfp
+
+#ifdef TASKFP_HAVE_CUDA
+#include "taskfp_kernels/cuda_backend.hpp"
+#endif
+
+namespace taskfp {
+namespace {
+
+// The CUDA backend (cuBLAS DGEMM for the cross terms and zero-bin counts) gives the CPU path's
+// matrices: 1e-9 relative, NaN where the CPU has NaN. Skipped without a device.
+TEST(KldCudaBackend, MatchesCpuOnRandomFingerprints) {
+  auto fps = test::random_fingerprints(40, 64, {100, 1000}, 5, 0.4);
+  const auto all = fps.names();
+  const std::vector<std::string> sources(all.begin(), all.begin() + 31);
+  const std::vector<std::string> targets(all.begin() + 9, all.end());
+  // The CPU side runs everywhere, so that the specs are known to parse and compute.
+  std::vector<std::pair<MetricSpec, DistanceMatrix>> cases;
+  for (const std::string text : {"bkld-small", "bkld-large", "KLD-PP:NN-1000-BINS",
+                                 "KLD-C-I-PP:WS-W:BS-100-BINS", "KLD-PP:UW-A:0.25-W:SN-1000-BINS"}) {
+    const auto spec = parse_metric(text);
+    cases.emplace_back(spec, kld_matrix(spec, fps, sources, targets, nullptr, Backend::Cpu));
+  }
+#ifndef TASKFP_HAVE_CUDA
+  GTEST_SKIP() << "taskfp was built without CUDA (no nvcc at configure time)";
+#else
+  const auto status = cuda::probe();
+  if (!status.usable) GTEST_SKIP() << "no usable CUDA device: " << status.description;
+  for (const auto& [spec, cpu] : cases) {
+    const auto gpu = kld_matrix(spec, fps, sources, targets, nullptr, Backend::Cuda);
+    ASSERT_EQ(gpu.values.data.size(), cpu.values.data.size());
+    for (std::size_t k = 0; k < cpu.values.data.size(); ++k) {
+      const double c = cpu.values.data[k], g = gpu.values.data[k];
+      if (std::isnan(c)) {
+        EXPECT_TRUE(std::isnan(g)) << spec.name << " entry " << k;
+        continue;
+      }
+      EXPECT_LE(std::abs(g - c), 1e-9 * std::max(1.0, std::abs(c))) << spec.name << " entry " << k;
+    }
+  }
+#endif
+}
+
+}  // namespace
+}  // namespace taskfp

@@ -20,6 +20,12 @@
 #include "core/error.hpp"
 #include "distance/kl_family.hpp"
 #include "distance/rows.hpp"
+#ifdef TASKFP_HAVE_CUDA
+#include "taskfp_kernels/cuda_backend.hpp"
+#define TASKFP_CUDA_BUILT true
+#else
+#define TASKFP_CUDA_BUILT false
+#endif
 
 namespace taskfp {
 namespace {
@@ -98,15 +104,25 @@ void log_q_row(const double* h, std::size_t cols, Prep prep, double alpha, bool 
 
 DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
                           const std::vector<std::string>& sources,
-                          const std::vector<std::string>& targets, KldPhases* phases) {
+                          const std::vector<std::string>& targets, KldPhases* phases,
+                          Backend backend) {
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();
   double gemm_seconds = 0;
-  auto timed_gemm = [&](auto&&... args) {
+  // The big GEMMs: C (m x n, contiguous rows) = alpha A B^T + beta C, on the chosen backend.
+  auto timed_gemm = [&](const double* a, std::size_t m, const double* b, std::size_t n,
+                        std::size_t k, double* c, double alpha, double beta) {
     auto g0 = Clock::now();
-    gemm_abt(args...);
+#ifdef TASKFP_HAVE_CUDA
+    if (backend == Backend::Cuda)
+      cuda::gemm_abt(a, m, b, n, k, c, alpha, beta);
+    else
+#endif
+      gemm_abt(a, m, b, n, k, c, n, alpha, beta);
     gemm_seconds += std::chrono::duration<double>(Clock::now() - g0).count();
   };
+  require(backend == Backend::Cpu || TASKFP_CUDA_BUILT,
+          "the CUDA backend was asked for, but this taskfp was built without CUDA");
   const double alpha = spec.alpha.value_or(0.0);
   // A: the tasks on the p side of KL(p || q); B: the q side.
   const auto& a_names = spec.invert ? sources : targets;
@@ -184,7 +200,10 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
   Matrix<double> plogp(na, d, 0.0);   // sum over each feature's elements of p log p
   Matrix<double> bad;
   if (any_zero) bad = Matrix<double>(na, nb, 0.0);
-  const std::size_t block = std::min<std::size_t>(na, std::max<std::size_t>(8, (std::size_t{256} << 20) / (ne * sizeof(double) * 2 + 1)));
+  // Host buffers of up to 256 MiB (CPU) or 2 GiB (CUDA: fewer, larger GEMMs, each of which
+  // uploads the whole q side).
+  const std::size_t budget = backend == Backend::Cuda ? std::size_t{2} << 30 : std::size_t{256} << 20;
+  const std::size_t block = std::min<std::size_t>(na, std::max<std::size_t>(8, budget / (ne * sizeof(double) * 2 + 1)));
   Rows p(block, ne), p_w, pos;
   if (a_weighted) p_w = Rows(block, ne);
   if (any_zero) pos = Rows(block, ne);
@@ -231,10 +250,10 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
       }
     }
     double* cross_rows = cross.data.data() + i0 * nb;
-    if (a_weighted) timed_gemm(p_w.row(0), rows, logq.row(0), nb, ne, cross_rows, nb, half, 1.0);
-    if (b_weighted) timed_gemm(p.row(0), rows, logq_w.row(0), nb, ne, cross_rows, nb, half, 1.0);
-    if (!a_weighted && !b_weighted) timed_gemm(p.row(0), rows, logq.row(0), nb, ne, cross_rows, nb, 1.0, 0.0);
-    if (any_zero) timed_gemm(pos.row(0), rows, q_zero.row(0), nb, ne, bad.data.data() + i0 * nb, nb, 1.0, 0.0);
+    if (a_weighted) timed_gemm(p_w.row(0), rows, logq.row(0), nb, ne, cross_rows, half, 1.0);
+    if (b_weighted) timed_gemm(p.row(0), rows, logq_w.row(0), nb, ne, cross_rows, half, 1.0);
+    if (!a_weighted && !b_weighted) timed_gemm(p.row(0), rows, logq.row(0), nb, ne, cross_rows, 1.0, 0.0);
+    if (any_zero) timed_gemm(pos.row(0), rows, q_zero.row(0), nb, ne, bad.data.data() + i0 * nb, 1.0, 0.0);
   }
 
   // Row terms and denominators.

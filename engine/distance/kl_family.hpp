@@ -15,9 +15,12 @@ struct KldPhases {
 };
 
 /// Every KLD-* spec, via GEMMs in float64. `phases`, when given, receives the time split.
+/// Backend::Cuda runs the large GEMMs (the cross terms and the zero-bin counts) on the GPU with
+/// cuBLAS in float64; preparation and row terms stay on the CPU (the same code either way).
 DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
                           const std::vector<std::string>& sources,
-                          const std::vector<std::string>& targets, KldPhases* phases = nullptr);
+                          const std::vector<std::string>& targets, KldPhases* phases = nullptr,
+                          Backend backend = Backend::Cpu);
 
 /// JS-* specs: KL(p || m) + KL(q || m) with m = (p + q) / 2, per pair.
 DistanceMatrix js_matrix(const MetricSpec& spec, const FingerprintSet& fps,

@@ -59,6 +59,30 @@ MetricNeeds metric_needs(const MetricSpec& spec) {
   return n;
 }
 
+namespace {
+
+// The metric's computation, once compute_distance has checked the inputs.
+DistanceMatrix dispatch(const MetricSpec& spec, const DistanceInputs& in,
+                        const DistanceRequest& req) {
+  if (metric_needs(spec).features)
+    return mmd_kernel_matrix(spec, *in.features, req.sources, req.targets, req.progress);
+  const auto& fps = *in.fingerprints;
+  switch (spec.family) {
+    case MetricFamily::KLD: return kld_matrix(spec, fps, req.sources, req.targets, nullptr, req.backend);
+    case MetricFamily::JS: return js_matrix(spec, fps, req.sources, req.targets, req.progress);
+    case MetricFamily::VDNA:
+    case MetricFamily::EMD_AVG: return cdf_l1_matrix(spec, fps, req.sources, req.targets);
+    case MetricFamily::COS: return cosine_matrix(spec, fps, req.sources, req.targets);
+    case MetricFamily::FID: return fid_matrix(fps, req.sources, req.targets, req.progress);
+    case MetricFamily::MMD: return coral_matrix(spec, fps, req.sources, req.targets);
+    case MetricFamily::SEMANTIC: return semantic_matrix(*in.task_info, req.sources, req.targets);
+  }
+  throw InputError("unsupported metric " + spec.name);
+}
+
+
+}  // namespace
+
 DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in,
                                 const DistanceRequest& req) {
   const auto needs = metric_needs(spec);
@@ -79,7 +103,6 @@ DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in
     const auto names = in.features->names();
     require_tasks_present(req.sources, names, "the features (sources)");
     require_tasks_present(req.targets, names, "the features (targets)");
-    return mmd_kernel_matrix(spec, *in.features, req.sources, req.targets, req.progress);
   }
   if (needs.fingerprints) {
     require(in.fingerprints != nullptr, "{} needs a fingerprint store", spec.name);
@@ -105,20 +128,10 @@ DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in
                   "{}: task '{}' has no {}-bin histogram", spec.name, n, needs.bins);
     }
   }
-  if (spec.family == MetricFamily::SEMANTIC)
-    return semantic_matrix(*in.task_info, req.sources, req.targets);
-  const auto& fps = *in.fingerprints;
-  switch (spec.family) {
-    case MetricFamily::KLD: return kld_matrix(spec, fps, req.sources, req.targets);
-    case MetricFamily::JS: return js_matrix(spec, fps, req.sources, req.targets, req.progress);
-    case MetricFamily::VDNA:
-    case MetricFamily::EMD_AVG: return cdf_l1_matrix(spec, fps, req.sources, req.targets);
-    case MetricFamily::COS: return cosine_matrix(spec, fps, req.sources, req.targets);
-    case MetricFamily::FID: return fid_matrix(fps, req.sources, req.targets, req.progress);
-    case MetricFamily::MMD: return coral_matrix(spec, fps, req.sources, req.targets);
-    case MetricFamily::SEMANTIC: break;  // handled above
-  }
-  throw InputError("unsupported metric " + spec.name);
+  auto out = dispatch(spec, in, req);
+  if (req.backend == Backend::Cuda && spec.family != MetricFamily::KLD)
+    out.warnings.push_back(fmt::format("{}: computed on the CPU (the CUDA backend covers the KL family)", spec.name));
+  return out;
 }
 
 }  // namespace taskfp
