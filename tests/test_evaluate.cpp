@@ -60,8 +60,11 @@ TEST(EvaluatePaper, ValidationRunsOverEveryPublishedMatrix) {
   cfg.aggregates = {SeedAggregate::First, SeedAggregate::Second, SeedAggregate::Third};
   auto ev = evaluate(all, p.tasks, p.info, cfg);
   EXPECT_FALSE(ev.rows.empty());
-  for (const auto& r : ev.rows)
-    if (r.meta_metric != MetaMetric::WeightedTau) EXPECT_FALSE(std::isnan(r.score)) << r.distance << " " << r.target;
+  for (const auto& r : ev.rows) {
+    if (r.meta_metric != MetaMetric::WeightedTau) {
+      EXPECT_FALSE(std::isnan(r.score)) << r.distance << " " << r.target;
+    }
+  }
   auto wins = win_rates(ev);
   double total = 0;
   for (std::size_t d = 0; d < wins.rows.size(); ++d) total += wins.mean(d, wins.columns.size() - 1);
@@ -143,7 +146,11 @@ class TinyEvaluation : public ::testing::Test {
     out << ",r,s,t,p\n";
     int i = 0;
     for (auto [s, p0, p1] : {std::tuple{"a", 0.80, 0.82}, {"b", 0.90, 0.90}, {"c", 0.70, 0.74}, {"d", 0.95, 0.97}})
-      out << i++ << ",0," << s << ",t," << p0 << "\n" << i++ << ",1," << s << ",t," << p1 << "\n";
+    {
+      out << i << ",0," << s << ",t," << p0 << "\n";
+      out << i + 1 << ",1," << s << ",t," << p1 << "\n";
+      i += 2;
+    }
     out.close();
     for (auto shrunk : {"True", "False"})
       std::ofstream(dir.file(std::string("exp/load_baseline_experiment%AUROC%") + shrunk + "%False.csv"))

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "fingerprint/fingerprint.hpp"
 #include "io/hdf5.hpp"
+#include "dist/world.hpp"
 #include "io/npy.hpp"
 #include "store/features_store.hpp"
 #include "store/fingerprint_store.hpp"
@@ -272,6 +273,37 @@ TEST(Fingerprint, HistogramRowsAreProbabilities) {
     for (double v : h.row(f)) s += v;
     EXPECT_NEAR(s, 1.0, 1e-15);
   }
+}
+
+}  // namespace
+}  // namespace taskfp
+
+namespace taskfp {
+namespace {
+
+// Shares of rows over ranks: contiguous, covering, in whole granules, empty past the end.
+TEST(DistShare, ContiguousGranulesCoverEveryRowOnce) {
+  for (std::size_t n : {0u, 1u, 2u, 15u, 16u, 17u, 40u, 127u, 1000u})
+    for (int size : {1, 2, 3, 5, 8})
+      for (std::size_t granule : {1u, 16u}) {
+        std::size_t next = 0;
+        for (int r = 0; r < size; ++r) {
+          const auto [b, e] = dist::share(n, r, size, granule);
+          ASSERT_EQ(b, std::min(next, n)) << n << " " << size << " " << r;
+          ASSERT_LE(b, e);
+          if (e < n) EXPECT_EQ(e % granule, 0u) << n << " " << size << " " << r;
+          next = e;
+        }
+        EXPECT_EQ(next, n) << n << " " << size;
+      }
+  // 127 rows over 3 ranks in granules of 16: 8 granules -> 3, 3, 2.
+  EXPECT_EQ(dist::share(127, 0, 3, 16), (std::pair<std::size_t, std::size_t>{0, 48}));
+  EXPECT_EQ(dist::share(127, 1, 3, 16), (std::pair<std::size_t, std::size_t>{48, 96}));
+  EXPECT_EQ(dist::share(127, 2, 3, 16), (std::pair<std::size_t, std::size_t>{96, 127}));
+  // Without MPI started, a world of one: gathering returns the block itself.
+  Matrix<double> m(2, 3, 1.5);
+  EXPECT_EQ(dist::gather_rows(m).data, m.data);
+  EXPECT_FALSE(dist::world().distributed());
 }
 
 }  // namespace

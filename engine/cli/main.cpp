@@ -1,11 +1,14 @@
 // taskfp: command-line entry point. A thin layer: parse options, call the library, report errors.
 #include <omp.h>
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "dist/world.hpp"
 
 namespace taskfp::cli {
 
@@ -34,6 +37,11 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.parse_complete_callback([&] {
     if (g.threads > 0) omp_set_num_threads(g.threads);
+    // Under an MPI launcher only `distance` divides its work; any other command would run
+    // whole on every rank and write the same files.
+    taskfp::require(!taskfp::dist::world().distributed() || app.got_subcommand("distance"),
+                    "this command runs in one process: start it without mpirun/srun (under MPI, "
+                    "`taskfp distance` splits its matrices over the ranks)");
   });
 
   add_synth(app, g);
@@ -43,17 +51,31 @@ int main(int argc, char** argv) {
   add_inspect(app, g);
   add_evaluate(app, g);
 
+  // Errors under MPI: every rank that fails says so (with its rank) and stops all ranks, so
+  // that none waits forever for a rank that is gone.
+  auto rank_tag = [] {
+    const auto& w = taskfp::dist::world();
+    return w.distributed() ? fmt::format(" (rank {} of {})", w.rank, w.size) : std::string();
+  };
+  auto fail = [&](int code) {
+    taskfp::dist::abort_all(code);
+    taskfp::dist::finalize();
+    return code;
+  };
   try {
+    taskfp::dist::init(argc, argv);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int code = app.exit(e);
+    return code == 0 ? (taskfp::dist::finalize(), 0) : fail(code);
   } catch (const taskfp::Error& e) {
-    std::cerr << "taskfp: error: " << e.what() << '\n';
-    return 2;
+    std::cerr << "taskfp: error" << rank_tag() << ": " << e.what() << '\n';
+    return fail(2);
   } catch (const std::exception& e) {
-    std::cerr << "taskfp: internal error: " << e.what()
+    std::cerr << "taskfp: internal error" << rank_tag() << ": " << e.what()
               << "\nThis is a bug in taskfp; please report it with the command you ran.\n";
-    return 3;
+    return fail(3);
   }
+  taskfp::dist::finalize();
   return 0;
 }

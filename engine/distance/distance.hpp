@@ -48,6 +48,9 @@ enum class Backend { Cpu, Cuda };
 /// `note` receives a line to show the user (e.g. why auto chose the CPU).
 Backend resolve_backend(const std::string& choice, std::string* note = nullptr);
 std::string backend_name(Backend b);
+/// Makes GPU local_rank % (visible GPUs) the CUDA backend's device for this process and names
+/// it ("GPU 1"). InputError without CUDA or without a device.
+std::string bind_gpu(int local_rank);
 
 struct DistanceRequest {
   std::vector<std::string> sources;

@@ -138,9 +138,14 @@ DistanceMatrix fid_matrix(const FingerprintSet& fps, const std::vector<std::stri
                           const std::vector<std::string>& targets, const ProgressFn& progress) {
   using Mat = Eigen::MatrixXd;
   // Every distinct task once: its covariance square root (eigendecomposition) and trace.
-  std::vector<std::string> names = sources;
-  for (const auto& t : targets)
-    if (std::find(names.begin(), names.end(), t) == names.end()) names.push_back(t);
+  // In the fingerprint set's order, so that each pair is evaluated in the same orientation
+  // (root(A) cov(B) root(A) with A first) whichever sources and targets were asked for: the
+  // matrix of a subset of sources (one MPI rank's block) then equals the same rows of the full one.
+  std::vector<std::string> names;
+  for (const auto& n : fps.names())
+    if (std::find(sources.begin(), sources.end(), n) != sources.end() ||
+        std::find(targets.begin(), targets.end(), n) != targets.end())
+      names.push_back(n);
   const std::size_t d = fps.dim();
   std::vector<Mat> cov(names.size()), root(names.size());
   std::vector<double> trace(names.size());

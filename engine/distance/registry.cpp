@@ -16,6 +16,18 @@ namespace taskfp {
 
 std::string backend_name(Backend b) { return b == Backend::Cuda ? "cuda" : "cpu"; }
 
+std::string bind_gpu(int local_rank) {
+#ifdef TASKFP_HAVE_CUDA
+  try {
+    return fmt::format("GPU {}", cuda::select_device(local_rank));
+  } catch (const cuda::CudaError& e) {
+    throw InputError(fmt::format("cannot select a GPU for local rank {}: {}", local_rank, e.what()));
+  }
+#else
+  throw InputError(fmt::format("cannot select a GPU for local rank {}: built without CUDA", local_rank));
+#endif
+}
+
 Backend resolve_backend(const std::string& choice, std::string* note) {
   require(choice == "auto" || choice == "cpu" || choice == "cuda",
           "unknown backend '{}': use auto, cpu or cuda", choice);

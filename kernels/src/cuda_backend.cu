@@ -160,6 +160,15 @@ DeviceStatus probe() {
   return st;
 }
 
+int select_device(int local_rank) {
+  int count = 0;
+  TASKFP_CUDA(cudaGetDeviceCount(&count));
+  if (count == 0) throw CudaError("select_device: no CUDA device visible");
+  const int device = (local_rank < 0 ? 0 : local_rank) % count;
+  TASKFP_CUDA(cudaSetDevice(device));
+  return device;
+}
+
 void gemm_abt(const double* a, std::size_t m, const double* b, std::size_t n, std::size_t k, double* c,
               double alpha, double beta, const GemmOptions& options) {
   require_device();

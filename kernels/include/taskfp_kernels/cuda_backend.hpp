@@ -22,6 +22,10 @@ struct DeviceStatus {
 /// Whether a CUDA device can be used (driver present, a device visible). Never throws.
 DeviceStatus probe();
 
+/// Makes device local_rank % (visible devices) this thread's current device (one GPU per rank
+/// on a node) and returns its index. CudaError without a device.
+int select_device(int local_rank);
+
 struct GemmOptions {
   /// Device memory the operands may use; 0: 80% of the free memory. Smaller budgets give more,
   /// thinner tiles (and a failed allocation halves the tile and retries).
