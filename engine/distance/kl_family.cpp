@@ -148,112 +148,148 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
   if (a_weighted) wa = weights_for(fps, a_names, spec);
   if (b_weighted) wb = weights_for(fps, b_names, spec);
 
-  // q side: log q for every task (and w * log q when the weights follow q's task).
-  Rows logq(nb, ne), logq_w;
-  if (b_weighted) logq_w = Rows(nb, ne);
-  std::vector<char> has_zero(nb, 0);
-#pragma omp parallel
-  {
-    std::vector<double> scratch;
-#pragma omp for schedule(dynamic, 1)
-    for (std::size_t j = 0; j < nb; ++j) {
-      const auto v = task_rows_view(*b_fp[j], spec.bins);
-      bool zero = false;
-      for (std::size_t r = 0; r < lay.rows; ++r)
-        log_q_row(v.data + r * lay.cols, lay.cols, b_prep, alpha, spec.clip,
-                  logq.row(j) + r * lay.cols, scratch, zero);
-      has_zero[j] = zero;
-      if (b_weighted) {
-        const double* src = logq.row(j);
-        double* dst = logq_w.row(j);
-        for (std::size_t r = 0; r < lay.rows; ++r)
-          for (std::size_t c = 0; c < lay.cols; ++c)
-            dst[r * lay.cols + c] = wb(j, lay.feature(r, c)) * src[r * lay.cols + c];
-      }
+  Matrix<double> cross;  // sum_e w_e p_e log q_e
+  Matrix<double> plogp;  // sum over each feature's elements of p log p
+  Matrix<double> bad;    // where nonzero: an infinite entry (p > 0 where q = 0)
+  bool on_device = false;
+#ifdef TASKFP_HAVE_CUDA
+  // Histogram layouts whose q side cannot be zero run entirely on the GPU (preprocessing too);
+  // the rest computes its rows here and sends only the GEMMs.
+  const auto row_prep = [](Prep p) {
+    switch (p) {
+      case Prep::L1: return cuda::RowPrep::L1;
+      case Prep::Softmax: return cuda::RowPrep::Softmax;
+      case Prep::Uniform: return cuda::RowPrep::Uniform;
+      case Prep::None: break;
     }
+    return cuda::RowPrep::None;
+  };
+  if (backend == Backend::Cuda && lay.rows > 1 &&
+      cuda::kl_terms_supported(row_prep(b_prep), alpha, spec.clip)) {
+    on_device = true;
+    cross = Matrix<double>::uninitialized(na, nb);
+    plogp = Matrix<double>::uninitialized(na, d);
+    std::vector<const double*> ap(na), bp(nb);
+    for (std::size_t i = 0; i < na; ++i) ap[i] = task_rows_view(*a_fp[i], spec.bins).data;
+    for (std::size_t j = 0; j < nb; ++j) bp[j] = task_rows_view(*b_fp[j], spec.bins).data;
+    cuda::KlTerms r;
+    r.na = na, r.nb = nb, r.rows = lay.rows, r.cols = lay.cols, r.a = ap.data(), r.b = bp.data();
+    r.a_prep = row_prep(a_prep), r.b_prep = row_prep(b_prep), r.alpha = alpha, r.clip = spec.clip;
+    r.wa = a_weighted ? wa.data.data() : nullptr;
+    r.wb = b_weighted ? wb.data.data() : nullptr;
+    r.half = half;
+    const auto g0 = Clock::now();
+    cuda::kl_terms(r, cross.data.data(), plogp.data.data());
+    gemm_seconds += std::chrono::duration<double>(Clock::now() - g0).count();
   }
-  bool any_zero = std::any_of(has_zero.begin(), has_zero.end(), [](char z) { return z != 0; });
-  // Where q is zero (only without softmax, smoothing or clipping on q): p > 0 there makes the
-  // pair infinite. Counted by a GEMM of indicators.
-  Rows q_zero;
-  if (any_zero) {
-    q_zero = Rows(nb, ne);
-#pragma omp parallel
+#endif
+  if (!on_device) {
+    // q side: log q for every task (and w * log q when the weights follow q's task).
+    Rows logq(nb, ne), logq_w;
+    if (b_weighted) logq_w = Rows(nb, ne);
+    std::vector<char> has_zero(nb, 0);
+  #pragma omp parallel
     {
       std::vector<double> scratch;
-#pragma omp for schedule(dynamic, 1)
+  #pragma omp for schedule(dynamic, 1)
       for (std::size_t j = 0; j < nb; ++j) {
         const auto v = task_rows_view(*b_fp[j], spec.bins);
-        double* dst = q_zero.row(j);
-        for (std::size_t r = 0; r < lay.rows; ++r) {
-          scratch.assign(v.data + r * lay.cols, v.data + (r + 1) * lay.cols);
-          preprocess_row(scratch, b_prep, alpha);
-          for (std::size_t c = 0; c < lay.cols; ++c)
-            dst[r * lay.cols + c] = scratch[c] <= 0.0 ? 1.0 : 0.0;
-        }
-      }
-    }
-  }
-
-  // p side, streamed in blocks of tasks through reused buffers.
-  Matrix<double> cross(na, nb, 0.0);  // sum_e w_e p_e log q_e
-  Matrix<double> plogp(na, d, 0.0);   // sum over each feature's elements of p log p
-  Matrix<double> bad;
-  if (any_zero) bad = Matrix<double>(na, nb, 0.0);
-  // Host buffers of up to 256 MiB (CPU) or 2 GiB (CUDA: fewer, larger GEMMs, each of which
-  // uploads the whole q side).
-  const std::size_t budget = backend == Backend::Cuda ? std::size_t{2} << 30 : std::size_t{256} << 20;
-  const std::size_t block = std::min<std::size_t>(na, std::max<std::size_t>(8, budget / (ne * sizeof(double) * 2 + 1)));
-  Rows p(block, ne), p_w, pos;
-  if (a_weighted) p_w = Rows(block, ne);
-  if (any_zero) pos = Rows(block, ne);
-  for (std::size_t i0 = 0; i0 < na; i0 += block) {
-    const std::size_t rows = std::min(block, na - i0);
-#pragma omp parallel
-    {
-      std::vector<double> positive(lay.cols);
-#pragma omp for schedule(dynamic, 1)
-      for (std::size_t i = 0; i < rows; ++i) {
-        const auto v = task_rows_view(*a_fp[i0 + i], spec.bins);
-        double* dst = p.row(i);
-        double* terms = plogp.row(i0 + i).data();
-        for (std::size_t r = 0; r < lay.rows; ++r) {
-          double* x = dst + r * lay.cols;
-          std::copy(v.data + r * lay.cols, v.data + (r + 1) * lay.cols, x);
-          preprocess_row({x, lay.cols}, a_prep, alpha);
-          if (spec.clip)
-            for (std::size_t c = 0; c < lay.cols; ++c) x[c] = std::max(x[c], kClipEpsilon);
-          // Terms with p = 0 count 0, as the reference's nan_to_num makes them.
-          if (lay.rows == 1) {  // a mean vector: one term per feature
-            for (std::size_t c = 0; c < lay.cols; ++c)
-              if (x[c] > 0.0) terms[c] += x[c] * std::log(x[c]);
-            continue;
-          }
-          // One feature's terms, summed in column order over its positive values, gathered
-          // branch-free first: a branch per bin mispredicts where a third of the bins are empty
-          // (7.5 instead of 4.2 ns per bin, bench/RESULTS.md).
-          std::size_t k = 0;
-          for (std::size_t c = 0; c < lay.cols; ++c) {
-            positive[k] = x[c];
-            k += x[c] > 0.0 ? 1 : 0;
-          }
-          double sum = terms[r];
-          for (std::size_t j = 0; j < k; ++j) sum += positive[j] * std::log(positive[j]);
-          terms[r] = sum;
-        }
-        if (a_weighted)
+        bool zero = false;
+        for (std::size_t r = 0; r < lay.rows; ++r)
+          log_q_row(v.data + r * lay.cols, lay.cols, b_prep, alpha, spec.clip,
+                    logq.row(j) + r * lay.cols, scratch, zero);
+        has_zero[j] = zero;
+        if (b_weighted) {
+          const double* src = logq.row(j);
+          double* dst = logq_w.row(j);
           for (std::size_t r = 0; r < lay.rows; ++r)
             for (std::size_t c = 0; c < lay.cols; ++c)
-              p_w.row(i)[r * lay.cols + c] = wa(i0 + i, lay.feature(r, c)) * dst[r * lay.cols + c];
-        if (any_zero)
-          for (std::size_t e = 0; e < ne; ++e) pos.row(i)[e] = dst[e] > 0.0 ? 1.0 : 0.0;
+              dst[r * lay.cols + c] = wb(j, lay.feature(r, c)) * src[r * lay.cols + c];
+        }
       }
     }
-    double* cross_rows = cross.data.data() + i0 * nb;
-    if (a_weighted) timed_gemm(p_w.row(0), rows, logq.row(0), nb, ne, cross_rows, half, 1.0);
-    if (b_weighted) timed_gemm(p.row(0), rows, logq_w.row(0), nb, ne, cross_rows, half, 1.0);
-    if (!a_weighted && !b_weighted) timed_gemm(p.row(0), rows, logq.row(0), nb, ne, cross_rows, 1.0, 0.0);
-    if (any_zero) timed_gemm(pos.row(0), rows, q_zero.row(0), nb, ne, bad.data.data() + i0 * nb, 1.0, 0.0);
+    bool any_zero = std::any_of(has_zero.begin(), has_zero.end(), [](char z) { return z != 0; });
+    // Where q is zero (only without softmax, smoothing or clipping on q): p > 0 there makes the
+    // pair infinite. Counted by a GEMM of indicators.
+    Rows q_zero;
+    if (any_zero) {
+      q_zero = Rows(nb, ne);
+  #pragma omp parallel
+      {
+        std::vector<double> scratch;
+  #pragma omp for schedule(dynamic, 1)
+        for (std::size_t j = 0; j < nb; ++j) {
+          const auto v = task_rows_view(*b_fp[j], spec.bins);
+          double* dst = q_zero.row(j);
+          for (std::size_t r = 0; r < lay.rows; ++r) {
+            scratch.assign(v.data + r * lay.cols, v.data + (r + 1) * lay.cols);
+            preprocess_row(scratch, b_prep, alpha);
+            for (std::size_t c = 0; c < lay.cols; ++c)
+              dst[r * lay.cols + c] = scratch[c] <= 0.0 ? 1.0 : 0.0;
+          }
+        }
+      }
+    }
+
+    // p side, streamed in blocks of tasks through reused buffers.
+    cross = Matrix<double>(na, nb, 0.0);
+    plogp = Matrix<double>(na, d, 0.0);
+    if (any_zero) bad = Matrix<double>(na, nb, 0.0);
+    // Host buffers of up to 256 MiB (CPU) or 2 GiB (CUDA: fewer, larger GEMMs, each of which
+    // uploads the whole q side).
+    const std::size_t budget = backend == Backend::Cuda ? std::size_t{2} << 30 : std::size_t{256} << 20;
+    const std::size_t block = std::min<std::size_t>(na, std::max<std::size_t>(8, budget / (ne * sizeof(double) * 2 + 1)));
+    Rows p(block, ne), p_w, pos;
+    if (a_weighted) p_w = Rows(block, ne);
+    if (any_zero) pos = Rows(block, ne);
+    for (std::size_t i0 = 0; i0 < na; i0 += block) {
+      const std::size_t rows = std::min(block, na - i0);
+  #pragma omp parallel
+      {
+        std::vector<double> positive(lay.cols);
+  #pragma omp for schedule(dynamic, 1)
+        for (std::size_t i = 0; i < rows; ++i) {
+          const auto v = task_rows_view(*a_fp[i0 + i], spec.bins);
+          double* dst = p.row(i);
+          double* terms = plogp.row(i0 + i).data();
+          for (std::size_t r = 0; r < lay.rows; ++r) {
+            double* x = dst + r * lay.cols;
+            std::copy(v.data + r * lay.cols, v.data + (r + 1) * lay.cols, x);
+            preprocess_row({x, lay.cols}, a_prep, alpha);
+            if (spec.clip)
+              for (std::size_t c = 0; c < lay.cols; ++c) x[c] = std::max(x[c], kClipEpsilon);
+            // Terms with p = 0 count 0, as the reference's nan_to_num makes them.
+            if (lay.rows == 1) {  // a mean vector: one term per feature
+              for (std::size_t c = 0; c < lay.cols; ++c)
+                if (x[c] > 0.0) terms[c] += x[c] * std::log(x[c]);
+              continue;
+            }
+            // One feature's terms, summed in column order over its positive values, gathered
+            // branch-free first: a branch per bin mispredicts where a third of the bins are empty
+            // (7.5 instead of 4.2 ns per bin, bench/RESULTS.md).
+            std::size_t k = 0;
+            for (std::size_t c = 0; c < lay.cols; ++c) {
+              positive[k] = x[c];
+              k += x[c] > 0.0 ? 1 : 0;
+            }
+            double sum = terms[r];
+            for (std::size_t j = 0; j < k; ++j) sum += positive[j] * std::log(positive[j]);
+            terms[r] = sum;
+          }
+          if (a_weighted)
+            for (std::size_t r = 0; r < lay.rows; ++r)
+              for (std::size_t c = 0; c < lay.cols; ++c)
+                p_w.row(i)[r * lay.cols + c] = wa(i0 + i, lay.feature(r, c)) * dst[r * lay.cols + c];
+          if (any_zero)
+            for (std::size_t e = 0; e < ne; ++e) pos.row(i)[e] = dst[e] > 0.0 ? 1.0 : 0.0;
+        }
+      }
+      double* cross_rows = cross.data.data() + i0 * nb;
+      if (a_weighted) timed_gemm(p_w.row(0), rows, logq.row(0), nb, ne, cross_rows, half, 1.0);
+      if (b_weighted) timed_gemm(p.row(0), rows, logq_w.row(0), nb, ne, cross_rows, half, 1.0);
+      if (!a_weighted && !b_weighted) timed_gemm(p.row(0), rows, logq.row(0), nb, ne, cross_rows, 1.0, 0.0);
+      if (any_zero) timed_gemm(pos.row(0), rows, q_zero.row(0), nb, ne, bad.data.data() + i0 * nb, 1.0, 0.0);
+    }
   }
 
   // Row terms and denominators.

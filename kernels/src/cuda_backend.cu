@@ -128,6 +128,85 @@ __global__ void add_into(double* dst, const double* src, std::size_t n) {
     dst[i] += src[i];
 }
 
+
+// Block-wide reductions (blockDim.x a power of two, scratch of blockDim.x doubles). Every
+// thread returns the result.
+__device__ double block_sum(double v, double* scratch) {
+  scratch[threadIdx.x] = v;
+  __syncthreads();
+  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) scratch[threadIdx.x] += scratch[threadIdx.x + s];
+    __syncthreads();
+  }
+  const double out = scratch[0];
+  __syncthreads();
+  return out;
+}
+__device__ double block_max(double v, double* scratch) {
+  scratch[threadIdx.x] = v;
+  __syncthreads();
+  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) scratch[threadIdx.x] = fmax(scratch[threadIdx.x], scratch[threadIdx.x + s]);
+    __syncthreads();
+  }
+  const double out = scratch[0];
+  __syncthreads();
+  return out;
+}
+
+// The reference clips at torch's float32 1e-4 (engine: kClipEpsilon).
+constexpr double kClip = static_cast<double>(1.0f / 10000.0f);
+
+// One block per row of `cols` values, in place. p side (q_side = 0): preprocessing and clipping,
+// and row_terms[row] = sum of p log p over p > 0. q side: log q, where q > 0 is guaranteed
+// (kl_terms_supported); a softmax without clipping becomes h - logsumexp(h).
+__global__ void prep_rows_kernel(double* x, std::size_t cols, int prep, double alpha, int clip,
+                                 int q_side, double* row_terms) {
+  extern __shared__ double scratch[];
+  double* row = x + blockIdx.x * cols;
+  if (prep == static_cast<int>(RowPrep::Softmax)) {
+    double mx = -INFINITY;
+    for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) mx = fmax(mx, row[c]);
+    mx = block_max(mx, scratch);
+    double sum = 0.0;
+    for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) sum += exp(row[c] - mx);
+    sum = block_sum(sum, scratch);
+    if (q_side && !clip) {
+      const double lse = mx + log(sum);
+      for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) row[c] = row[c] - lse;
+      return;
+    }
+    for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) row[c] = exp(row[c] - mx) / sum;
+  } else if (prep == static_cast<int>(RowPrep::L1)) {
+    double norm = 0.0;
+    for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) norm += fabs(row[c]);
+    norm = fmax(block_sum(norm, scratch), 1e-12);
+    for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) row[c] = row[c] / norm;
+  } else if (prep == static_cast<int>(RowPrep::Uniform)) {
+    const double base = alpha * (1.0 / static_cast<double>(cols)), keep = 1.0 - alpha;
+    for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) row[c] = base + keep * row[c];
+  }
+  if (clip)
+    for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) row[c] = fmax(row[c], kClip);
+  if (q_side) {
+    for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) row[c] = log(row[c]);
+    return;
+  }
+  double t = 0.0;
+  for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x)
+    if (row[c] > 0.0) t += row[c] * log(row[c]);
+  t = block_sum(t, scratch);
+  if (threadIdx.x == 0) row_terms[blockIdx.x] = t;
+}
+
+// dst[i] = w[i / cols] * src[i]: each row scaled by its feature's weight.
+__global__ void scale_rows_kernel(double* dst, const double* src, const double* w, std::size_t n,
+                                  std::size_t cols) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    dst[i] = w[i / cols] * src[i];
+}
+
 void require_device() {
   auto st = probe();
   if (!st.usable) throw CudaError("no usable CUDA device: " + st.description);
@@ -262,6 +341,125 @@ void log_softmax_rows(const double* h, std::size_t rows, std::size_t cols, doubl
   log_softmax_kernel<<<static_cast<unsigned>(rows), kThreads, kThreads * sizeof(double)>>>(dh.get(), cols, dout.get());
   TASKFP_CUDA(cudaGetLastError());
   TASKFP_CUDA(cudaMemcpy(out, dout.get(), rows * cols * sizeof(double), cudaMemcpyDeviceToHost));
+}
+
+bool kl_terms_supported(RowPrep b_prep, double alpha, bool clip) {
+  return clip || b_prep == RowPrep::Softmax || (b_prep == RowPrep::Uniform && alpha > 0.0);
+}
+
+namespace {
+
+// Row-major C (m x n, leading dimension ldc) = alpha A (m x k) B^T (n x k) + beta C, all on the
+// device: cuBLAS sees the row-major matrices as their transposes.
+void device_gemm_abt(cublasHandle_t h, const double* a, std::size_t m, const double* b, std::size_t n,
+                     std::size_t k, double* c, std::size_t ldc, double alpha, double beta) {
+  TASKFP_CUDA(cublasDgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+                          static_cast<int>(k), &alpha, b, static_cast<int>(k), a, static_cast<int>(k),
+                          &beta, c, static_cast<int>(ldc)));
+}
+
+unsigned grid_for(std::size_t n) {
+  return static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(65535, (n + 255) / 256)));
+}
+
+}  // namespace
+
+void kl_terms(const KlTerms& r, double* cross, double* plogp) {
+  require_device();
+  if (!kl_terms_supported(r.b_prep, r.alpha, r.clip))
+    throw CudaError("kl_terms: the q side can be zero (no softmax, smoothing or clipping)");
+  if (r.na == 0 || r.nb == 0) return;
+  const std::size_t ne = r.rows * r.cols;
+  if (ne == 0 || r.rows > 65535u * 65535u) throw CudaError("kl_terms: bad histogram shape");
+  std::size_t budget = r.max_device_bytes;
+  if (budget == 0) {
+    std::size_t free_bytes = 0, total = 0;
+    TASKFP_CUDA(cudaMemGetInfo(&free_bytes, &total));
+    budget = free_bytes / 10 * 8;
+  }
+  const std::size_t per_b = ne * sizeof(double) * (r.wb ? 2 : 1) + r.rows * sizeof(double);
+  const std::size_t per_a = ne * sizeof(double) * (r.wa ? 2 : 1) + 2 * r.rows * sizeof(double);
+  // The whole q side when it leaves room for a useful block of p tasks; else halves of the budget.
+  std::size_t nb_block = r.nb;
+  if (r.nb * per_b + std::min<std::size_t>(r.na, 64) * (per_a + r.nb * sizeof(double)) > budget)
+    nb_block = std::max<std::size_t>(1, std::min(r.nb, budget / 2 / per_b));
+  Stream stream;
+  Blas blas;
+  TASKFP_CUDA(cublasSetStream(blas.h, stream.s));
+  DeviceBuffer<double> qb, qbw, wbd, pa, paw, wad, terms, cd;
+  std::size_t na_block = 0;
+  while (true) {
+    try {
+      const std::size_t left = budget > nb_block * per_b ? budget - nb_block * per_b : 0;
+      na_block = std::min(r.na, left / (per_a + nb_block * sizeof(double)));
+      if (na_block == 0) throw CudaError("kl_terms: device budget too small");
+      qb = DeviceBuffer<double>(nb_block * ne);
+      if (r.wb) qbw = DeviceBuffer<double>(nb_block * ne), wbd = DeviceBuffer<double>(nb_block * r.rows);
+      pa = DeviceBuffer<double>(na_block * ne);
+      if (r.wa) paw = DeviceBuffer<double>(na_block * ne), wad = DeviceBuffer<double>(na_block * r.rows);
+      terms = DeviceBuffer<double>(na_block * r.rows);
+      cd = DeviceBuffer<double>(na_block * nb_block);
+      break;
+    } catch (const CudaError&) {
+      // Out of memory: smaller blocks, not a crash.
+      cudaGetLastError();
+      qb = {}, qbw = {}, wbd = {}, pa = {}, paw = {}, wad = {}, terms = {}, cd = {};
+      if (budget < 2 * per_b + 2 * per_a) throw;
+      budget /= 2;
+      nb_block = std::max<std::size_t>(1, std::min(nb_block, budget / 2 / per_b));
+    }
+  }
+  constexpr int kThreads = 128;
+  const std::size_t shared = kThreads * sizeof(double);
+  for (std::size_t j0 = 0; j0 < r.nb; j0 += nb_block) {
+    const std::size_t nbj = std::min(nb_block, r.nb - j0);
+    for (std::size_t j = 0; j < nbj; ++j)
+      TASKFP_CUDA(cudaMemcpyAsync(qb.get() + j * ne, r.b[j0 + j], ne * sizeof(double),
+                                  cudaMemcpyHostToDevice, stream.s));
+    prep_rows_kernel<<<static_cast<unsigned>(nbj * r.rows), kThreads, shared, stream.s>>>(
+        qb.get(), r.cols, static_cast<int>(r.b_prep), r.alpha, r.clip ? 1 : 0, 1, nullptr);
+    TASKFP_CUDA(cudaGetLastError());
+    if (r.wb) {
+      TASKFP_CUDA(cudaMemcpyAsync(wbd.get(), r.wb + j0 * r.rows, nbj * r.rows * sizeof(double),
+                                  cudaMemcpyHostToDevice, stream.s));
+      scale_rows_kernel<<<grid_for(nbj * ne), 256, 0, stream.s>>>(qbw.get(), qb.get(), wbd.get(), nbj * ne, r.cols);
+      TASKFP_CUDA(cudaGetLastError());
+    }
+    for (std::size_t i0 = 0; i0 < r.na; i0 += na_block) {
+      const std::size_t nai = std::min(na_block, r.na - i0);
+      for (std::size_t i = 0; i < nai; ++i)
+        TASKFP_CUDA(cudaMemcpyAsync(pa.get() + i * ne, r.a[i0 + i], ne * sizeof(double),
+                                    cudaMemcpyHostToDevice, stream.s));
+      prep_rows_kernel<<<static_cast<unsigned>(nai * r.rows), kThreads, shared, stream.s>>>(
+          pa.get(), r.cols, static_cast<int>(r.a_prep), r.alpha, r.clip ? 1 : 0, 0, terms.get());
+      TASKFP_CUDA(cudaGetLastError());
+      if (j0 == 0)
+        TASKFP_CUDA(cudaMemcpyAsync(plogp + i0 * r.rows, terms.get(), nai * r.rows * sizeof(double),
+                                    cudaMemcpyDeviceToHost, stream.s));
+      if (r.wa) {
+        TASKFP_CUDA(cudaMemcpyAsync(wad.get(), r.wa + i0 * r.rows, nai * r.rows * sizeof(double),
+                                    cudaMemcpyHostToDevice, stream.s));
+        scale_rows_kernel<<<grid_for(nai * ne), 256, 0, stream.s>>>(paw.get(), pa.get(), wad.get(), nai * ne, r.cols);
+        TASKFP_CUDA(cudaGetLastError());
+      }
+      // The same GEMMs as the CPU path: (w p) log q, p (w log q), or p log q.
+      double beta = 0.0;
+      if (r.wa) {
+        device_gemm_abt(blas.h, paw.get(), nai, qb.get(), nbj, ne, cd.get(), nbj, r.half, beta);
+        beta = 1.0;
+      }
+      if (r.wb) {
+        device_gemm_abt(blas.h, pa.get(), nai, qbw.get(), nbj, ne, cd.get(), nbj, r.half, beta);
+        beta = 1.0;
+      }
+      if (!r.wa && !r.wb) device_gemm_abt(blas.h, pa.get(), nai, qb.get(), nbj, ne, cd.get(), nbj, 1.0, 0.0);
+      TASKFP_CUDA(cudaMemcpy2DAsync(cross + i0 * r.nb + j0, r.nb * sizeof(double), cd.get(),
+                                    nbj * sizeof(double), nbj * sizeof(double), nai,
+                                    cudaMemcpyDeviceToHost, stream.s));
+      // The next block overwrites pa and terms: wait for this one's copies.
+      TASKFP_CUDA(cudaStreamSynchronize(stream.s));
+    }
+  }
 }
 
 }  // namespace taskfp::cuda

@@ -49,4 +49,33 @@ void histogram_counts(const float* x, std::size_t n, std::size_t d, const float*
 /// softmax, the q side of bKLD).
 void log_softmax_rows(const double* h, std::size_t rows, std::size_t cols, double* out);
 
+/// Row preprocessing of the KL family (method.md section 4), as the CPU path's preprocess_row:
+/// L1 (divide by max(sum |x|, 1e-12)), softmax, none, uniform smoothing (alpha / cols + (1 -
+/// alpha) x).
+enum class RowPrep : int { L1 = 0, Softmax = 1, None = 2, Uniform = 3 };
+
+/// The KL family's cross and row terms with everything on the GPU: both sides' histograms are
+/// uploaded raw, preprocessed by kernels (q side to log q; softmax without clipping as
+/// h - logsumexp(h)), weighted, multiplied by cuBLAS DGEMM, and only the small results return.
+/// Blocks of tasks on either side stream through device memory when the matrices do not fit.
+struct KlTerms {
+  std::size_t na = 0, nb = 0;    ///< tasks on the p side (A) and the q side (B)
+  std::size_t rows = 0, cols = 0;  ///< per task: rows (features) x cols (bins)
+  const double* const* a = nullptr;  ///< na pointers to rows x cols raw histograms (host)
+  const double* const* b = nullptr;  ///< nb pointers, same layout
+  RowPrep a_prep = RowPrep::L1, b_prep = RowPrep::Softmax;
+  double alpha = 0.0;  ///< uniform smoothing
+  bool clip = false;   ///< clip both sides at 1e-4 after preprocessing
+  const double* wa = nullptr;  ///< na x rows weights of the p side's features, or null
+  const double* wb = nullptr;  ///< nb x rows weights of the q side's features, or null
+  double half = 1.0;           ///< factor of each weighted GEMM (0.5 when both sides weigh)
+  std::size_t max_device_bytes = 0;  ///< 0: 80% of the free device memory
+};
+/// True when q can never be 0 after preprocessing (softmax, uniform smoothing with alpha > 0,
+/// or clipping): the only case kl_terms handles (elsewhere infinite entries need counting).
+bool kl_terms_supported(RowPrep b_prep, double alpha, bool clip);
+/// cross (na x nb, row-major) = sum_e w p_e log q_e per pair, with w the weights (wa, wb, both
+/// halves, or 1); plogp (na x rows) = per feature, sum of p log p over the bins with p > 0.
+void kl_terms(const KlTerms& request, double* cross, double* plogp);
+
 }  // namespace taskfp::cuda
