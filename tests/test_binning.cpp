@@ -15,9 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
 #include "fingerprint/binning.hpp"
 #include "fingerprint/fingerprint.hpp"
 #include "test_util.hpp"
+
+#ifdef TASKFP_HAVE_CUDA
+#include "taskfp_kernels/cuda_backend.hpp"
+#endif
 
 namespace taskfp {
 namespace {
@@ -381,3 +386,49 @@ TEST(Quantile, BucketSelectionEqualsSortedOrderStatistics) {
     }
   }
 }
+
+namespace taskfp {
+namespace {
+
+// GPU histograms (taskfp fingerprint --backend cuda) equal the CPU counts exactly, on values at
+// and next to bin edges of random ranges. Skipped without a device.
+TEST(Histc, GpuCountsEqualCpuCounts) {
+  std::mt19937_64 rng(3);
+  const std::size_t n = 3000, d = 37;
+  Matrix<float> x(n, d);
+  BinRanges ranges;
+  ranges.lo.resize(d);
+  ranges.hi.resize(d);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (std::size_t f = 0; f < d; ++f) {
+    ranges.lo[f] = -1.0 - 0.01 * static_cast<double>(f);
+    ranges.hi[f] = f == 5 ? ranges.lo[f] : 1.5 + 0.1 * static_cast<double>(f);  // one degenerate
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t f = 0; f < d; ++f) {
+      float v = normal(rng);
+      if (i % 7 == 0) {  // on an edge, or one float step beside it
+        const double step = (ranges.hi[f] - ranges.lo[f]) / 10.0;
+        v = static_cast<float>(ranges.lo[f] + step * static_cast<double>(rng() % 11));
+        if (i % 14 == 0) v = std::nextafter(v, (rng() % 2) ? 1e9f : -1e9f);
+      }
+      x(i, f) = v;
+    }
+  for (int bins : {10, 100, 1000}) {
+    const auto cpu = histogram_counts(x, ranges, bins);
+#ifndef TASKFP_HAVE_CUDA
+    EXPECT_THROW(histogram_counts_gpu(x, ranges, bins), InputError);
+    GTEST_SKIP() << "taskfp was built without CUDA";
+#else
+    if (!cuda::probe().usable) GTEST_SKIP() << "no usable CUDA device: " << cuda::probe().description;
+    const auto gpu = histogram_counts_gpu(x, ranges, bins);
+    ASSERT_EQ(gpu.data.size(), cpu.data.size());
+    std::size_t differ = 0;
+    for (std::size_t k = 0; k < cpu.data.size(); ++k) differ += gpu.data[k] != cpu.data[k];
+    EXPECT_EQ(differ, 0u) << bins << " bins";
+#endif
+  }
+}
+
+}  // namespace
+}  // namespace taskfp

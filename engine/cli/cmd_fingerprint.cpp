@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "distance/distance.hpp"
 #include "core/error.hpp"
 #include "core/task_list.hpp"
 #include "core/text.hpp"
@@ -19,6 +20,7 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
     std::string out, scaling, ranges, tasks, bins = "100,1000", quantiles = "0.05,0.95";
     bool no_cov = false;
     std::size_t min_samples = 2;
+    std::string backend = "auto";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("-f,--features", o->features,
@@ -38,6 +40,10 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--quantiles", o->quantiles, "Lower,upper quantile of the ranges")->capture_default_str();
   cmd->add_flag("--no-covariance", o->no_cov, "Skip covariances (FID and MMD-coral need them)");
   cmd->add_option("--min-samples", o->min_samples, "Refuse tasks with fewer samples")->capture_default_str();
+  cmd->add_option("--backend", o->backend,
+                  "Where the histograms are counted: auto (the GPU when one is usable), cpu, cuda. "
+                  "Counts are identical either way")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
   cmd->callback([o, &g] {
     require(!o->scaling.empty() || !o->ranges.empty(),
             "give --scaling-subset (tasks to compute the bin ranges from) or --ranges (a "
@@ -92,6 +98,9 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
     fo.bins = bins;
     fo.covariance = !o->no_cov;
     fo.progress = meter.callback();
+    std::string backend_note;
+    fo.gpu_histograms = resolve_backend(o->backend, &backend_note) == Backend::Cuda;
+    detail(g, backend_note);
     auto fps = fingerprint(features, ranges, fo);
     write_fingerprint_store(o->out, fps);
     info(g, fmt::format("wrote fingerprints of {} tasks (bins {}) to {}", fps.tasks.size(),

@@ -10,6 +10,10 @@
 #include "core/task_list.hpp"
 #include "fingerprint/binning.hpp"
 
+#ifdef TASKFP_HAVE_CUDA
+#include "taskfp_kernels/cuda_backend.hpp"
+#endif
+
 namespace taskfp {
 
 std::vector<std::string> FingerprintSet::names() const {
@@ -148,19 +152,52 @@ Matrix<std::int64_t> histogram_counts(const Matrix<float>& x, const BinRanges& r
   return counts;
 }
 
-Matrix<double> histogram(const Matrix<float>& x, const BinRanges& ranges, int bins) {
-  auto counts = histogram_counts(x, ranges, bins);
+namespace {
+
+// Histograms from counts: the reference divides integer counts by their float64 sum.
+Matrix<double> normalized(const Matrix<std::int64_t>& counts) {
   Matrix<double> h(counts.rows, counts.cols);
   for (std::size_t f = 0; f < counts.rows; ++f) {
     std::int64_t total = 0;
     for (auto c : counts.row(f)) total += c;
-    // The reference divides integer counts by their float64 sum.
     const double denom = static_cast<double>(total);
     for (std::size_t b = 0; b < counts.cols; ++b)
       h(f, b) = static_cast<double>(counts(f, b)) / denom;
   }
   return h;
 }
+
+}  // namespace
+
+Matrix<std::int64_t> histogram_counts_gpu(const Matrix<float>& x, const BinRanges& ranges,
+                                          int bins) {
+  require(bins >= 1, "the number of bins must be positive (got {})", bins);
+  require(x.cols == ranges.dim(), "features have {} dimensions, the ranges {}", x.cols,
+          ranges.dim());
+#ifdef TASKFP_HAVE_CUDA
+  const std::size_t d = x.cols;
+  std::vector<float> clip_lo(d), clip_hi(d), left(d), right(d);
+  for (std::size_t f = 0; f < d; ++f) {
+    const auto e = histc_edges(ranges.lo[f], ranges.hi[f]);
+    clip_lo[f] = e.clip_lo, clip_hi[f] = e.clip_hi, left[f] = e.left, right[f] = e.right;
+  }
+  auto counts = Matrix<std::int64_t>::uninitialized(d, static_cast<std::size_t>(bins));
+  try {
+    cuda::histogram_counts(x.data.data(), x.rows, d, clip_lo.data(), clip_hi.data(), left.data(),
+                           right.data(), bins, counts.data.data());
+  } catch (const cuda::CudaError& e) {
+    throw InputError(fmt::format("GPU histograms failed: {}", e.what()));
+  }
+  return counts;
+#else
+  throw InputError("GPU histograms: this taskfp was built without CUDA");
+#endif
+}
+
+Matrix<double> histogram(const Matrix<float>& x, const BinRanges& ranges, int bins) {
+  return normalized(histogram_counts(x, ranges, bins));
+}
+
 
 std::vector<double> feature_mean(const Matrix<float>& x) {
   std::vector<double> mean(x.cols, 0.0);
@@ -205,7 +242,10 @@ FingerprintSet fingerprint(const FeatureSet& features, const BinRanges& ranges,
     fp.n_samples = static_cast<std::int64_t>(task.values.rows);
     fp.mean = feature_mean(task.values);
     if (options.covariance) fp.covariance = feature_covariance(task.values, fp.mean);
-    for (int b : out.bins) fp.histograms.emplace(b, histogram(task.values, ranges, b));
+    for (int b : out.bins)
+      fp.histograms.emplace(b, normalized(options.gpu_histograms
+                                              ? histogram_counts_gpu(task.values, ranges, b)
+                                              : histogram_counts(task.values, ranges, b)));
     out.tasks.push_back(std::move(fp));
     if (options.progress) options.progress(++done, features.tasks.size());
   }

@@ -56,6 +56,9 @@ BinRanges compute_ranges(const FeatureSet& features, const std::vector<std::stri
 /// torch.histc counts it; rows normalized to sum 1 (float64).
 Matrix<double> histogram(const Matrix<float>& features, const BinRanges& ranges, int bins);
 
+/// The same on the GPU (cuda::histogram_counts); InputError in builds without CUDA.
+Matrix<std::int64_t> histogram_counts_gpu(const Matrix<float>& features, const BinRanges& ranges,
+                                          int bins);
 /// Raw counts (d x bins) behind histogram(); exposed for exactness tests.
 Matrix<std::int64_t> histogram_counts(const Matrix<float>& features, const BinRanges& ranges,
                                       int bins);
@@ -68,6 +71,9 @@ struct FingerprintOptions {
   std::vector<int> bins = {100, 1000};
   bool covariance = true;
   ProgressFn progress;
+  /// Count the histograms on the GPU (CUDA builds): the same float32 arithmetic as the CPU path,
+  /// so the counts are identical.
+  bool gpu_histograms = false;
 };
 
 /// Fingerprints every task of `features` with the given ranges. ProvenanceError when the ranges

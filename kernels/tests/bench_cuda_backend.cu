@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -71,6 +72,21 @@ static void bench_kl_terms(int tasks, int bins, double dgemm_rate) {
               achieved, 100.0 * achieved / dgemm_rate);
 }
 
+// Fingerprint histograms of 127 tasks x 10,000 x 512 float32 features into `bins` bins (uploads
+// included), as `taskfp fingerprint --backend cuda` counts them.
+static void bench_histograms(int bins) {
+  const std::size_t n = 10000, d = 512;
+  std::vector<float> x(n * d), lo(d, -1.0f), hi(d, 1.0f);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+  std::vector<std::int64_t> counts(d * static_cast<std::size_t>(bins));
+  histogram_counts(x.data(), n, d, lo.data(), hi.data(), lo.data(), hi.data(), bins, counts.data());  // warm-up
+  auto t0 = std::chrono::steady_clock::now();
+  for (int t = 0; t < 127; ++t)
+    histogram_counts(x.data(), n, d, lo.data(), hi.data(), lo.data(), hi.data(), bins, counts.data());
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%-44s %12.3f %12s\n", ("histograms 127 x 10,000 x 512, b=" + std::to_string(bins)).c_str(), secs, "-");
+}
+
 int main(int argc, char** argv) {
   const bool scale = argc > 1 && std::string(argv[1]) == "--scale";
   auto status = probe();
@@ -100,5 +116,6 @@ int main(int argc, char** argv) {
       // The issue's scale: 10,000 x 10,000 tasks (b = 1000 is tiled through device memory).
       if (scale) bench_kl_terms(10000, bins, rate);
     }
+  for (int bins : {100, 1000}) bench_histograms(bins);
   return 0;
 }
