@@ -411,37 +411,32 @@ void kl_terms(const KlTerms& r, double* cross, double* plogp) {
   }
   constexpr int kThreads = 128;
   const std::size_t shared = kThreads * sizeof(double);
+  // Uploads tasks [first, first + count) of one side and preprocesses them in place (q side: to
+  // log q; p side: row terms into `row_terms`); with weights, also writes the weighted copy.
+  auto load_side = [&](double* dst, const double* const* tasks, std::size_t first, std::size_t count,
+                       RowPrep prep, bool q_side, double* row_terms, const double* w, double* w_dev,
+                       double* weighted) {
+    for (std::size_t t = 0; t < count; ++t)
+      TASKFP_CUDA(cudaMemcpyAsync(dst + t * ne, tasks[first + t], ne * sizeof(double),
+                                  cudaMemcpyHostToDevice, stream.s));
+    prep_rows_kernel<<<static_cast<unsigned>(count * r.rows), kThreads, shared, stream.s>>>(
+        dst, r.cols, static_cast<int>(prep), r.alpha, r.clip ? 1 : 0, q_side ? 1 : 0, row_terms);
+    TASKFP_CUDA(cudaGetLastError());
+    if (!w) return;
+    TASKFP_CUDA(cudaMemcpyAsync(w_dev, w + first * r.rows, count * r.rows * sizeof(double),
+                                cudaMemcpyHostToDevice, stream.s));
+    scale_rows_kernel<<<grid_for(count * ne), 256, 0, stream.s>>>(weighted, dst, w_dev, count * ne, r.cols);
+    TASKFP_CUDA(cudaGetLastError());
+  };
   for (std::size_t j0 = 0; j0 < r.nb; j0 += nb_block) {
     const std::size_t nbj = std::min(nb_block, r.nb - j0);
-    for (std::size_t j = 0; j < nbj; ++j)
-      TASKFP_CUDA(cudaMemcpyAsync(qb.get() + j * ne, r.b[j0 + j], ne * sizeof(double),
-                                  cudaMemcpyHostToDevice, stream.s));
-    prep_rows_kernel<<<static_cast<unsigned>(nbj * r.rows), kThreads, shared, stream.s>>>(
-        qb.get(), r.cols, static_cast<int>(r.b_prep), r.alpha, r.clip ? 1 : 0, 1, nullptr);
-    TASKFP_CUDA(cudaGetLastError());
-    if (r.wb) {
-      TASKFP_CUDA(cudaMemcpyAsync(wbd.get(), r.wb + j0 * r.rows, nbj * r.rows * sizeof(double),
-                                  cudaMemcpyHostToDevice, stream.s));
-      scale_rows_kernel<<<grid_for(nbj * ne), 256, 0, stream.s>>>(qbw.get(), qb.get(), wbd.get(), nbj * ne, r.cols);
-      TASKFP_CUDA(cudaGetLastError());
-    }
+    load_side(qb.get(), r.b, j0, nbj, r.b_prep, true, nullptr, r.wb, wbd.get(), qbw.get());
     for (std::size_t i0 = 0; i0 < r.na; i0 += na_block) {
       const std::size_t nai = std::min(na_block, r.na - i0);
-      for (std::size_t i = 0; i < nai; ++i)
-        TASKFP_CUDA(cudaMemcpyAsync(pa.get() + i * ne, r.a[i0 + i], ne * sizeof(double),
-                                    cudaMemcpyHostToDevice, stream.s));
-      prep_rows_kernel<<<static_cast<unsigned>(nai * r.rows), kThreads, shared, stream.s>>>(
-          pa.get(), r.cols, static_cast<int>(r.a_prep), r.alpha, r.clip ? 1 : 0, 0, terms.get());
-      TASKFP_CUDA(cudaGetLastError());
+      load_side(pa.get(), r.a, i0, nai, r.a_prep, false, terms.get(), r.wa, wad.get(), paw.get());
       if (j0 == 0)
         TASKFP_CUDA(cudaMemcpyAsync(plogp + i0 * r.rows, terms.get(), nai * r.rows * sizeof(double),
                                     cudaMemcpyDeviceToHost, stream.s));
-      if (r.wa) {
-        TASKFP_CUDA(cudaMemcpyAsync(wad.get(), r.wa + i0 * r.rows, nai * r.rows * sizeof(double),
-                                    cudaMemcpyHostToDevice, stream.s));
-        scale_rows_kernel<<<grid_for(nai * ne), 256, 0, stream.s>>>(paw.get(), pa.get(), wad.get(), nai * ne, r.cols);
-        TASKFP_CUDA(cudaGetLastError());
-      }
       // The same GEMMs as the CPU path: (w p) log q, p (w log q), or p log q.
       double beta = 0.0;
       if (r.wa) {
