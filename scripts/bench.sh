@@ -18,7 +18,7 @@ WHAT=("$@")
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libhdf5-dev libopenblas-dev libeigen3-dev libcli11-dev libyaml-cpp-dev libfmt-dev
-  libbenchmark-dev libopenmpi-dev openmpi-bin
+  libbenchmark-dev libopenmpi-dev openmpi-bin libpng-dev libjpeg62-turbo-dev
   python3-torch python3-numpy python3-pandas python3-scipy python3-yaml
 )
 missing=()

@@ -10,7 +10,7 @@ PACKAGES=(
   libhdf5-dev libopenblas-dev libeigen3-dev
   libcli11-dev libyaml-cpp-dev libfmt-dev
   libgtest-dev libbenchmark-dev
-  libopenmpi-dev openmpi-bin
+  libopenmpi-dev openmpi-bin libpng-dev libjpeg62-turbo-dev
 )
 
 missing=()

@@ -1,0 +1,35 @@
+// Decoded images (PNG 8/16-bit, JPEG) and the writers the image generator and tests use.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace taskfp {
+
+/// Pixels as stored, interleaved (row-major, channels last): 1 (grey), 2 (grey + alpha),
+/// 3 (RGB) or 4 (RGBA) channels of 8 or 16 bits. Palette and sub-byte PNGs are expanded to 8 bits.
+struct Image {
+  int width = 0;
+  int height = 0;
+  int channels = 0;
+  int bit_depth = 8;                   ///< 8 or 16
+  std::vector<std::uint16_t> samples;  ///< height * width * channels values in [0, max_value()]
+  [[nodiscard]] std::uint16_t max_value() const { return bit_depth == 16 ? 65535 : 255; }
+  [[nodiscard]] std::uint16_t at(int y, int x, int c) const {
+    return samples[(static_cast<std::size_t>(y) * static_cast<std::size_t>(width) + static_cast<std::size_t>(x)) *
+                       static_cast<std::size_t>(channels) +
+                   static_cast<std::size_t>(c)];
+  }
+};
+
+/// Decodes a PNG or JPEG file, told apart by its first bytes. InputError naming the file and the
+/// reason for a missing, unreadable, truncated, corrupt or unsupported file.
+Image read_image(const std::string& path);
+
+/// Writes a PNG (1-4 channels, 8 or 16 bits). InputError when it cannot.
+void write_png(const std::string& path, const Image& image);
+/// Writes a baseline JPEG (1 or 3 channels, 8 bits) at the given quality (1-100).
+void write_jpeg(const std::string& path, const Image& image, int quality = 92);
+
+}  // namespace taskfp

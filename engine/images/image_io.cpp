@@ -1,0 +1,235 @@
+// PNG through libpng and JPEG through libjpeg(-turbo). Both libraries report errors by longjmp;
+// each call keeps its C++ objects outside the setjmp scope and turns the error into InputError.
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include <jpeglib.h>
+#include <png.h>
+
+#include "core/error.hpp"
+#include "images/image.hpp"
+
+namespace taskfp {
+namespace {
+
+struct FileCloser {
+  void operator()(std::FILE* f) const {
+    if (f) std::fclose(f);
+  }
+};
+using File = std::unique_ptr<std::FILE, FileCloser>;
+
+File open_file(const std::string& path, const char* mode) {
+  File f(std::fopen(path.c_str(), mode));
+  if (!f)
+    throw InputError(fmt::format("cannot open image '{}': {}", path, std::strerror(errno)));
+  return f;
+}
+
+// ---- PNG ----
+
+struct PngError {
+  std::string message;
+};
+
+void png_error_fn(png_structp png, png_const_charp msg) {
+  static_cast<PngError*>(png_get_error_ptr(png))->message = msg;
+  png_longjmp(png, 1);
+}
+void png_warning_fn(png_structp, png_const_charp) {}
+
+Image read_png(const std::string& path, std::FILE* f) {
+  PngError err;
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warning_fn);
+  if (!png) throw InputError(fmt::format("'{}': out of memory starting libpng", path));
+  png_infop info = png_create_info_struct(png);
+  Image img;
+  std::vector<png_bytep> rows;
+  std::vector<std::uint8_t> raw;
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw InputError(fmt::format("'{}' is not a readable PNG ({}): the file is corrupt or truncated", path,
+                                 err.message));
+  }
+  png_init_io(png, f);
+  png_read_info(png, info);
+  // Palette -> RGB, grey below 8 bits -> 8 bits, tRNS -> alpha; 16-bit samples kept.
+  png_set_expand(png);
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  img.width = static_cast<int>(png_get_image_width(png, info));
+  img.height = static_cast<int>(png_get_image_height(png, info));
+  img.channels = png_get_channels(png, info);
+  img.bit_depth = png_get_bit_depth(png, info);
+  const std::size_t stride = png_get_rowbytes(png, info);
+  raw.resize(stride * static_cast<std::size_t>(img.height));
+  rows.resize(static_cast<std::size_t>(img.height));
+  for (int y = 0; y < img.height; ++y) rows[static_cast<std::size_t>(y)] = raw.data() + stride * static_cast<std::size_t>(y);
+  png_read_image(png, rows.data());
+  png_read_end(png, nullptr);
+  png_destroy_read_struct(&png, &info, nullptr);
+  const std::size_t n = static_cast<std::size_t>(img.width) * static_cast<std::size_t>(img.height) *
+                        static_cast<std::size_t>(img.channels);
+  img.samples.resize(n);
+  for (int y = 0; y < img.height; ++y) {
+    const std::uint8_t* row = raw.data() + stride * static_cast<std::size_t>(y);
+    std::uint16_t* dst = img.samples.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(img.width) *
+                                                  static_cast<std::size_t>(img.channels);
+    const std::size_t count = static_cast<std::size_t>(img.width) * static_cast<std::size_t>(img.channels);
+    for (std::size_t k = 0; k < count; ++k)
+      dst[k] = img.bit_depth == 16 ? static_cast<std::uint16_t>((row[2 * k] << 8) | row[2 * k + 1]) : row[k];
+  }
+  return img;
+}
+
+// ---- JPEG ----
+
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_error_exit(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+// Warnings (e.g. "premature end of data": a truncated file padded with grey) are errors here.
+void jpeg_emit_message(j_common_ptr cinfo, int level) {
+  if (level < 0) jpeg_error_exit(cinfo);
+}
+
+Image read_jpeg(const std::string& path, std::FILE* f) {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_error_exit;
+  err.mgr.emit_message = jpeg_emit_message;
+  Image img;
+  std::vector<JSAMPLE> row;  // objects with destructors live outside the setjmp scope
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    throw InputError(fmt::format("'{}' is not a readable JPEG ({}): the file is corrupt, truncated or unsupported",
+                                 path, err.message));
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_stdio_src(&cinfo, f);
+  jpeg_read_header(&cinfo, TRUE);
+  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+    std::strcpy(err.message, "CMYK JPEGs are not supported");
+    std::longjmp(err.jump, 1);
+  }
+  cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  img.width = static_cast<int>(cinfo.output_width);
+  img.height = static_cast<int>(cinfo.output_height);
+  img.channels = cinfo.output_components;
+  img.bit_depth = 8;
+  const std::size_t stride = static_cast<std::size_t>(img.width) * static_cast<std::size_t>(img.channels);
+  row.resize(stride);
+  img.samples.resize(stride * static_cast<std::size_t>(img.height));
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW rp = row.data();
+    const std::size_t y = cinfo.output_scanline;
+    jpeg_read_scanlines(&cinfo, &rp, 1);
+    for (std::size_t k = 0; k < stride; ++k) img.samples[y * stride + k] = row[k];
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return img;
+}
+
+}  // namespace
+
+Image read_image(const std::string& path) {
+  File f = open_file(path, "rb");
+  unsigned char magic[8] = {};
+  const std::size_t got = std::fread(magic, 1, 8, f.get());
+  require(got > 0, "image '{}' is empty", path);
+  std::rewind(f.get());
+  Image img;
+  if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) {
+    img = read_png(path, f.get());
+  } else if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) {
+    img = read_jpeg(path, f.get());
+  } else {
+    throw InputError(fmt::format("'{}' is neither PNG nor JPEG (unsupported image format)", path));
+  }
+  require(img.width > 0 && img.height > 0, "image '{}' has no pixels", path);
+  return img;
+}
+
+void write_png(const std::string& path, const Image& image) {
+  require(image.channels >= 1 && image.channels <= 4 && (image.bit_depth == 8 || image.bit_depth == 16),
+          "write_png '{}': {} channels of {} bits are not writable", path, image.channels, image.bit_depth);
+  File f = open_file(path, "wb");
+  PngError err;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warning_fn);
+  png_infop info = png_create_info_struct(png);
+  const std::size_t per_row = static_cast<std::size_t>(image.width) * static_cast<std::size_t>(image.channels);
+  const std::size_t bytes = image.bit_depth == 16 ? 2 : 1;
+  std::vector<std::uint8_t> row(per_row * bytes);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    throw InputError(fmt::format("cannot write PNG '{}': {}", path, err.message));
+  }
+  png_init_io(png, f.get());
+  static const int kTypes[] = {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
+                               PNG_COLOR_TYPE_RGB_ALPHA};
+  png_set_IHDR(png, info, static_cast<png_uint_32>(image.width), static_cast<png_uint_32>(image.height),
+               image.bit_depth, kTypes[image.channels - 1], PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (int y = 0; y < image.height; ++y) {
+    const std::uint16_t* src = image.samples.data() + static_cast<std::size_t>(y) * per_row;
+    for (std::size_t k = 0; k < per_row; ++k) {
+      if (bytes == 2) {
+        row[2 * k] = static_cast<std::uint8_t>(src[k] >> 8);
+        row[2 * k + 1] = static_cast<std::uint8_t>(src[k] & 0xff);
+      } else {
+        row[k] = static_cast<std::uint8_t>(src[k]);
+      }
+    }
+    png_write_row(png, row.data());
+  }
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+}
+
+void write_jpeg(const std::string& path, const Image& image, int quality) {
+  require((image.channels == 1 || image.channels == 3) && image.bit_depth == 8,
+          "write_jpeg '{}': JPEG takes 1 or 3 channels of 8 bits", path);
+  File f = open_file(path, "wb");
+  jpeg_compress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_error_exit;
+  const std::size_t stride = static_cast<std::size_t>(image.width) * static_cast<std::size_t>(image.channels);
+  std::vector<JSAMPLE> row(stride);
+  if (setjmp(err.jump)) {
+    jpeg_destroy_compress(&cinfo);
+    throw InputError(fmt::format("cannot write JPEG '{}': {}", path, err.message));
+  }
+  jpeg_create_compress(&cinfo);
+  jpeg_stdio_dest(&cinfo, f.get());
+  cinfo.image_width = static_cast<JDIMENSION>(image.width);
+  cinfo.image_height = static_cast<JDIMENSION>(image.height);
+  cinfo.input_components = image.channels;
+  cinfo.in_color_space = image.channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_quality(&cinfo, quality, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    const std::size_t y = cinfo.next_scanline;
+    for (std::size_t k = 0; k < stride; ++k) row[k] = static_cast<JSAMPLE>(image.samples[y * stride + k]);
+    JSAMPROW rp = row.data();
+    jpeg_write_scanlines(&cinfo, &rp, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+}
+
+}  // namespace taskfp

@@ -1,0 +1,127 @@
+// Preprocessing as torchvision does it on tensors (float32 throughout).
+#include "images/preprocess.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace taskfp {
+namespace {
+
+// Per output index: the first input index and the normalised weights of the inputs it covers.
+struct Taps {
+  std::vector<int> first;
+  std::vector<int> count;
+  std::vector<float> weights;  // out_size x max_count
+  int max_count = 0;
+};
+
+// torch's _compute_indices_weights_aa with the bilinear (triangle) filter, in float32 as torch
+// computes it for float tensors: center = scale (i + 0.5), support = scale when shrinking else
+// 1, taps from int(center - support + 0.5) to int(center + support + 0.5), weight
+// filter((j - center + 0.5) / max(scale, 1)).
+Taps taps_for(int in_size, int out_size) {
+  const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
+  const float support = scale >= 1.0f ? scale : 1.0f;
+  const float invscale = scale >= 1.0f ? 1.0f / scale : 1.0f;
+  Taps t;
+  t.max_count = static_cast<int>(std::ceil(support)) * 2 + 1;
+  t.first.resize(static_cast<std::size_t>(out_size));
+  t.count.resize(static_cast<std::size_t>(out_size));
+  t.weights.assign(static_cast<std::size_t>(out_size) * static_cast<std::size_t>(t.max_count), 0.0f);
+  for (int i = 0; i < out_size; ++i) {
+    const float center = scale * (static_cast<float>(i) + 0.5f);
+    const int lo = std::max(static_cast<int>(center - support + 0.5f), 0);
+    const int hi = std::min(static_cast<int>(center + support + 0.5f), in_size);
+    const int n = std::min(hi - lo, t.max_count);
+    float* w = t.weights.data() + static_cast<std::size_t>(i) * static_cast<std::size_t>(t.max_count);
+    float total = 0.0f;
+    for (int j = 0; j < n; ++j) {
+      const float x = std::fabs((static_cast<float>(j + lo) - center + 0.5f) * invscale);
+      w[j] = x < 1.0f ? 1.0f - x : 0.0f;
+      total += w[j];
+    }
+    if (total != 0.0f)
+      for (int j = 0; j < n; ++j) w[j] /= total;
+    t.first[static_cast<std::size_t>(i)] = lo;
+    t.count[static_cast<std::size_t>(i)] = n;
+  }
+  return t;
+}
+
+// One separable pass along a dimension: `lines` lines of `in_len` values `stride` apart.
+void filter(const float* src, float* dst, int lines, int in_len, int out_len, std::size_t line_in,
+            std::size_t line_out, std::size_t step, const Taps& taps) {
+  for (int l = 0; l < lines; ++l)
+    for (int o = 0; o < out_len; ++o) {
+      const float* w = taps.weights.data() + static_cast<std::size_t>(o) * static_cast<std::size_t>(taps.max_count);
+      const float* s = src + static_cast<std::size_t>(l) * line_in + static_cast<std::size_t>(taps.first[static_cast<std::size_t>(o)]) * step;
+      float acc = s[0] * w[0];
+      for (int j = 1; j < taps.count[static_cast<std::size_t>(o)]; ++j) acc += s[static_cast<std::size_t>(j) * step] * w[j];
+      dst[static_cast<std::size_t>(l) * line_out + static_cast<std::size_t>(o) * step] = acc;
+    }
+  (void)in_len;
+}
+
+}  // namespace
+
+std::vector<float> resize_antialias(const std::vector<float>& chw, int channels, int in_h, int in_w,
+                                    int out_h, int out_w) {
+  require(channels > 0 && in_h > 0 && in_w > 0 && out_h > 0 && out_w > 0,
+          "resize: sizes must be positive ({}x{} -> {}x{})", in_h, in_w, out_h, out_w);
+  std::vector<float> cur = chw;
+  int h = in_h, w = in_w;
+  if (out_w != w) {  // width first: rows of w values, one per (channel, y)
+    const auto taps = taps_for(w, out_w);
+    std::vector<float> next(static_cast<std::size_t>(channels) * static_cast<std::size_t>(h) * static_cast<std::size_t>(out_w));
+    filter(cur.data(), next.data(), channels * h, w, out_w, static_cast<std::size_t>(w), static_cast<std::size_t>(out_w), 1, taps);
+    cur.swap(next);
+    w = out_w;
+  }
+  if (out_h != h) {  // then height: per channel, columns of h values w apart
+    const auto taps = taps_for(h, out_h);
+    std::vector<float> next(static_cast<std::size_t>(channels) * static_cast<std::size_t>(out_h) * static_cast<std::size_t>(w));
+    for (int c = 0; c < channels; ++c)
+      for (int x = 0; x < w; ++x)
+        filter(cur.data() + static_cast<std::size_t>(c) * static_cast<std::size_t>(h) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x),
+               next.data() + static_cast<std::size_t>(c) * static_cast<std::size_t>(out_h) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x),
+               1, h, out_h, 0, 0, static_cast<std::size_t>(w), taps);
+    cur.swap(next);
+  }
+  return cur;
+}
+
+std::vector<float> preprocess(const Image& image, const PreprocessOptions& o) {
+  require(image.channels >= 1 && image.channels <= 4, "an image with {} channels", image.channels);
+  const int h = image.height, w = image.width;
+  const std::size_t plane = static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
+  // To [0, 1] in float32 (ToTensor / the reference's division by the type's maximum), 3 channels.
+  const float max = static_cast<float>(image.max_value());
+  const int colour = image.channels >= 3 ? 3 : 1;
+  std::vector<float> chw(3 * plane);
+  for (int c = 0; c < 3; ++c) {
+    const int src_c = colour == 3 ? c : 0;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        chw[static_cast<std::size_t>(c) * plane + static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)] =
+            static_cast<float>(image.at(y, x, src_c)) / max;
+  }
+  auto out = resize_antialias(chw, 3, h, w, o.size, o.size);
+  const std::size_t out_plane = static_cast<std::size_t>(o.size) * static_cast<std::size_t>(o.size);
+  for (int c = 0; c < 3; ++c)
+    for (std::size_t k = 0; k < out_plane; ++k) {
+      float& v = out[static_cast<std::size_t>(c) * out_plane + k];
+      v = (v - o.mean[static_cast<std::size_t>(c)]) / o.std[static_cast<std::size_t>(c)];
+    }
+  return out;
+}
+
+std::string PreprocessOptions::describe() const {
+  return fmt::format(
+      "scale to [0,1] by type maximum; grey to 3 channels; resize {}x{} bilinear antialias "
+      "(torch interpolate, align_corners=False); normalize mean ({}, {}, {}) std ({}, {}, {})",
+      size, size, mean[0], mean[1], mean[2], std[0], std[1], std[2]);
+}
+
+}  // namespace taskfp

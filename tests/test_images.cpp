@@ -1,0 +1,181 @@
+// Image decoding (PNG 8/16-bit, grey/colour/alpha; JPEG), bad image files, and preprocessing:
+// hand-computed resize weights, torch's antialiased resize (fixtures made by torch), ImageNet
+// normalisation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "images/image.hpp"
+#include "images/preprocess.hpp"
+#include "test_util.hpp"
+
+namespace taskfp {
+namespace {
+
+Image pattern(int w, int h, int channels, int bit_depth) {
+  Image img;
+  img.width = w, img.height = h, img.channels = channels, img.bit_depth = bit_depth;
+  const int max = bit_depth == 16 ? 65535 : 255;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < channels; ++c)
+        img.samples.push_back(static_cast<std::uint16_t>((x * 977 + y * 131 + c * 4099) % (max + 1)));
+  return img;
+}
+
+TEST(ImageIo, PngRoundTripsEveryLayoutExactly) {
+  test::TempDir dir;
+  for (int bits : {8, 16})
+    for (int channels : {1, 2, 3, 4}) {
+      const auto img = pattern(23, 17, channels, bits);
+      const auto file = dir.file("p.png");
+      write_png(file, img);
+      const auto back = read_image(file);
+      EXPECT_EQ(back.width, 23);
+      EXPECT_EQ(back.height, 17);
+      EXPECT_EQ(back.channels, channels);
+      EXPECT_EQ(back.bit_depth, bits);
+      EXPECT_EQ(back.samples, img.samples) << bits << " bits, " << channels << " channels";
+    }
+}
+
+TEST(ImageIo, JpegDecodesCloseToWhatWasWritten) {
+  test::TempDir dir;
+  for (int channels : {1, 3}) {
+    Image img;  // a smooth image: JPEG keeps it within a few levels
+    img.width = 64, img.height = 48, img.channels = channels;
+    for (int y = 0; y < 48; ++y)
+      for (int x = 0; x < 64; ++x)
+        for (int c = 0; c < channels; ++c) img.samples.push_back(static_cast<std::uint16_t>(40 + x * 2 + y + c * 10));
+    write_jpeg(dir.file("j.jpg"), img, 95);
+    const auto back = read_image(dir.file("j.jpg"));
+    ASSERT_EQ(back.channels, channels);
+    ASSERT_EQ(back.samples.size(), img.samples.size());
+    int worst = 0;
+    for (std::size_t k = 0; k < img.samples.size(); ++k)
+      worst = std::max(worst, std::abs(static_cast<int>(back.samples[k]) - static_cast<int>(img.samples[k])));
+    EXPECT_LE(worst, 6) << channels << " channels";
+  }
+}
+
+TEST(ImageIo, BadFilesAreErrorsNamingTheFileAndReason) {
+  test::TempDir dir;
+  write_png(dir.file("ok.png"), pattern(32, 32, 3, 8));
+  write_jpeg(dir.file("ok.jpg"), pattern(32, 32, 3, 8), 90);
+  auto bytes = [&](const std::string& name) {
+    std::ifstream in(dir.file(name), std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const auto png = bytes("ok.png"), jpg = bytes("ok.jpg");
+  std::ofstream(dir.file("short.png"), std::ios::binary) << png.substr(0, png.size() / 2);
+  std::ofstream(dir.file("short.jpg"), std::ios::binary) << jpg.substr(0, jpg.size() / 2);
+  std::string broken = png;
+  for (std::size_t k = 60; k < 90 && k < broken.size(); ++k) broken[k] = static_cast<char>(broken[k] ^ 0x5a);
+  std::ofstream(dir.file("crc.png"), std::ios::binary) << broken;
+  std::ofstream(dir.file("empty.png"), std::ios::binary);
+  std::ofstream(dir.file("gif.gif"), std::ios::binary) << "GIF89a\x01\x00\x01\x00";
+  for (auto [file, words] : {std::pair{"short.png", "PNG"}, {"short.jpg", "JPEG"}, {"crc.png", "PNG"},
+                             {"empty.png", "empty"}, {"gif.gif", "neither PNG nor JPEG"},
+                             {"absent.png", "cannot open"}}) {
+    try {
+      read_image(dir.file(file));
+      ADD_FAILURE() << file << " was accepted";
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(file), std::string::npos) << msg;
+      EXPECT_NE(msg.find(words), std::string::npos) << msg;
+    }
+  }
+}
+
+// Shrinking 4 -> 2 (scale 2, support 2): weights by hand from the triangle filter,
+// output 0 covers inputs 0..2 with (0.75, 0.75, 0.25) / 1.75, output 1 inputs 1..3 with
+// (0.25, 0.75, 0.75) / 1.75.
+TEST(Resize, HandComputedShrinkAndIdentity) {
+  const std::vector<float> row = {0.0f, 7.0f, 14.0f, 21.0f};
+  const auto out = resize_antialias(row, 1, 1, 4, 1, 2);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_NEAR(out[0], (0.75f * 0 + 0.75f * 7 + 0.25f * 14) / 1.75f, 1e-5);  // 5
+  EXPECT_NEAR(out[1], (0.25f * 7 + 0.75f * 14 + 0.75f * 21) / 1.75f, 1e-5);  // 16
+  // Same size: untouched, bit for bit.
+  const std::vector<float> img = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
+  EXPECT_EQ(resize_antialias(img, 1, 2, 3, 2, 3), img);
+  // A constant image stays constant at any size (weights sum to 1).
+  const std::vector<float> flat(5 * 7, 0.25f);
+  for (float v : resize_antialias(flat, 1, 5, 7, 13, 3)) EXPECT_NEAR(v, 0.25f, 1e-6);
+}
+
+// torch's interpolate(bilinear, antialias=True) on formula inputs, sampled outputs
+// (tests/fixtures/make_resize_fixtures.py, torch 1.13).
+TEST(Resize, MatchesTorchAntialiasedBilinear) {
+  std::ifstream in(std::string(TASKFP_FIXTURES) + "/resize_fixtures.txt");
+  ASSERT_TRUE(in.good());
+  std::string line;
+  int cases = 0;
+  double worst = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("case ", 0) != 0) continue;
+    std::istringstream head(line.substr(5));
+    int c, h, w, oh, ow, n;
+    head >> c >> h >> w >> oh >> ow >> n;
+    std::vector<float> x(static_cast<std::size_t>(c) * h * w);
+    for (int ci = 0; ci < c; ++ci)
+      for (int i = 0; i < h; ++i)
+        for (int j = 0; j < w; ++j)
+          x[(static_cast<std::size_t>(ci) * h + i) * w + j] =
+              static_cast<float>((ci * 131 + i * 31 + j * 17 + (i * j) % 7) % 256) / 255.0f;
+    const auto y = resize_antialias(x, c, h, w, oh, ow);
+    std::getline(in, line);
+    std::istringstream values(line);
+    std::string item;
+    int seen = 0;
+    while (values >> item) {
+      const auto colon = item.find(':');
+      const std::size_t k = std::stoul(item.substr(0, colon));
+      const double want = std::stod(item.substr(colon + 1));
+      ASSERT_LT(k, y.size());
+      worst = std::max(worst, std::fabs(y[k] - want));
+      EXPECT_NEAR(y[k], want, 1e-6) << "case " << c << "x" << h << "x" << w << " -> " << oh << "x" << ow << " at " << k;
+      ++seen;
+    }
+    EXPECT_EQ(seen, n);
+    ++cases;
+  }
+  EXPECT_EQ(cases, 5);
+  RecordProperty("max_abs_difference", fmt::format("{:g}", worst));
+}
+
+// Preprocessing: 8- and 16-bit grey scaled by their maxima, repeated to 3 channels, normalised.
+TEST(Preprocess, ScalesGreyToThreeNormalisedChannels) {
+  PreprocessOptions o;
+  o.size = 4;
+  for (int bits : {8, 16}) {
+    Image img;
+    img.width = 4, img.height = 4, img.channels = 1, img.bit_depth = bits;
+    const int value = bits == 16 ? 32768 : 128;
+    img.samples.assign(16, static_cast<std::uint16_t>(value));
+    const auto out = preprocess(img, o);
+    ASSERT_EQ(out.size(), 3u * 16u);
+    const float v = static_cast<float>(value) / (bits == 16 ? 65535.0f : 255.0f);
+    for (int c = 0; c < 3; ++c)
+      for (int k = 0; k < 16; ++k)
+        EXPECT_FLOAT_EQ(out[static_cast<std::size_t>(c) * 16 + static_cast<std::size_t>(k)],
+                        (v - o.mean[static_cast<std::size_t>(c)]) / o.std[static_cast<std::size_t>(c)]);
+  }
+  // RGBA: alpha dropped, channels kept apart.
+  Image rgba;
+  rgba.width = 1, rgba.height = 1, rgba.channels = 4, rgba.samples = {255, 0, 51, 7};
+  o.size = 2;
+  const auto out = preprocess(rgba, o);
+  EXPECT_FLOAT_EQ(out[0], (1.0f - 0.485f) / 0.229f);
+  EXPECT_FLOAT_EQ(out[4], (0.0f - 0.456f) / 0.224f);
+  EXPECT_FLOAT_EQ(out[8], (51.0f / 255.0f - 0.406f) / 0.225f);
+}
+
+}  // namespace
+}  // namespace taskfp
