@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   });
 
   add_synth(app, g);
+  add_synth_images(app, g);
   add_import(app, g);
   add_fingerprint(app, g);
   add_distance(app, g);

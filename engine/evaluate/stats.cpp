@@ -228,20 +228,4 @@ double spearman(std::span<const double> x, std::span<const double> y) {
   return pearson(rx, ry);
 }
 
-std::uint64_t SplitMix::next() {
-  std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-std::size_t SplitMix::below(std::size_t n) {
-  // Rejection sampling: unbiased.
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
-  std::uint64_t r;
-  do r = next();
-  while (r >= limit);
-  return static_cast<std::size_t>(r % n);
-}
-
 }  // namespace taskfp::stats

@@ -2,6 +2,8 @@
 // scipy 1.10), where the published numbers depend on it.
 #pragma once
 
+#include "core/random.hpp"
+
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -35,16 +37,7 @@ double spearman(std::span<const double> x, std::span<const double> y);
 /// np.corrcoef(x, y)[0, 1].
 double pearson(std::span<const double> x, std::span<const double> y);
 
-/// Deterministic random numbers for bootstraps (splitmix64), identical on every platform.
-class SplitMix {
- public:
-  explicit SplitMix(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next();
-  /// Uniform integer in [0, n).
-  std::size_t below(std::size_t n);
-
- private:
-  std::uint64_t state_;
-};
+/// Deterministic random numbers for bootstraps (core/random.hpp).
+using SplitMix = taskfp::SplitMix;
 
 }  // namespace taskfp::stats

@@ -6,29 +6,21 @@
 #include <numbers>
 
 #include "core/error.hpp"
+#include "core/random.hpp"
 #include "core/text.hpp"
 
 namespace taskfp {
 namespace {
 
-class Rng {
+// The shared splitmix64 stream (core/random.hpp) with Box-Muller normals.
+class Rng : public SplitMix {
  public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+  using SplitMix::SplitMix;
   double normal() {
     double u1 = uniform(), u2 = uniform();
     if (u1 < 1e-300) u1 = 1e-300;
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
   }
-
- private:
-  std::uint64_t state_;
 };
 
 std::uint64_t mix(std::uint64_t a, std::uint64_t b) {

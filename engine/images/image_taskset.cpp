@@ -1,0 +1,170 @@
+// Image task sets from YAML, class folders and CSV manifests.
+#include "images/image_taskset.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <set>
+
+#include "core/error.hpp"
+#include "core/random.hpp"
+#include "io/csv.hpp"
+
+namespace fs = std::filesystem;
+
+namespace taskfp {
+namespace {
+
+bool is_image_file(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
+}
+
+std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (directories ? it->is_directory() : (it->is_regular_file() && is_image_file(it->path())))
+      out.push_back(it->path());
+  }
+  if (ec) throw InputError(fmt::format("cannot read folder '{}': {}", dir.string(), ec.message()));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TaskImages from_folders(const ImageTaskSpec& spec) {
+  const fs::path root(spec.root);
+  require(fs::is_directory(root), "task '{}': root '{}' is not a readable folder", spec.name, spec.root);
+  const fs::path split = root / spec.split;
+  const fs::path base = fs::is_directory(split) ? split : root;
+  TaskImages t;
+  t.name = spec.name;
+  for (const auto& class_dir : sorted_entries(base, true)) {
+    const auto files = sorted_entries(class_dir, false);
+    require(!files.empty(), "task '{}': class folder '{}' has no PNG or JPEG images", spec.name,
+            class_dir.string());
+    const int label = static_cast<int>(t.classes.size());
+    t.classes.push_back(class_dir.filename().string());
+    for (const auto& f : files) {
+      t.files.push_back(f.string());
+      t.labels.push_back(label);
+    }
+  }
+  require(!t.files.empty(), "task '{}': no class folders with images under '{}'", spec.name, base.string());
+  return t;
+}
+
+TaskImages from_manifest(const ImageTaskSpec& spec) {
+  const auto lines = read_csv_file(spec.manifest);
+  require(!lines.empty(), "manifest '{}' is empty (needs a header path,label,split)", spec.manifest);
+  const auto& header = lines.front();
+  auto column = [&](const std::string& name) {
+    const auto it = std::find(header.begin(), header.end(), name);
+    require(it != header.end(), "manifest '{}' has no column '{}' (needs path,label,split)",
+            spec.manifest, name);
+    return static_cast<std::size_t>(it - header.begin());
+  };
+  const std::size_t cp = column("path"), cl = column("label"), cs = column("split");
+  const fs::path base = fs::path(spec.manifest).parent_path();
+  TaskImages t;
+  t.name = spec.name;
+  std::vector<std::pair<std::string, std::string>> rows;  // (label, path)
+  for (std::size_t r = 1; r < lines.size(); ++r) {
+    const auto& row = lines[r];
+    if (row.size() == 1 && row[0].empty()) continue;  // a blank line
+    require(row.size() == header.size(), "manifest '{}', line {}: {} fields, expected {}",
+            spec.manifest, r + 1, row.size(), header.size());
+    if (row[cs] != spec.split) continue;
+    const fs::path p = fs::path(row[cp]).is_absolute() ? fs::path(row[cp]) : base / row[cp];
+    rows.emplace_back(row[cl], p.string());
+  }
+  require(!rows.empty(), "task '{}': manifest '{}' lists no '{}' images", spec.name, spec.manifest, spec.split);
+  std::sort(rows.begin(), rows.end());
+  for (const auto& [label, path] : rows) {
+    if (t.classes.empty() || t.classes.back() != label) t.classes.push_back(label);
+    t.files.push_back(path);
+    t.labels.push_back(static_cast<int>(t.classes.size()) - 1);
+  }
+  return t;
+}
+
+}  // namespace
+
+std::vector<ImageTaskSpec> read_image_taskset(const std::string& path) {
+  YAML::Node doc;
+  try {
+    doc = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("cannot read task set '{}': {}", path, e.what()));
+  }
+  require(doc["tasks"] && doc["tasks"].IsSequence(), "task set '{}' needs a 'tasks:' list", path);
+  const fs::path base = fs::path(path).parent_path();
+  auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() ? p : (base / p).string(); };
+  std::vector<ImageTaskSpec> out;
+  std::set<std::string> seen;
+  for (const auto& node : doc["tasks"]) {
+    ImageTaskSpec s;
+    require(node.IsMap() && node["name"], "task set '{}': every task needs a name", path);
+    s.name = node["name"].as<std::string>();
+    if (node["root"]) s.root = resolve(node["root"].as<std::string>());
+    if (node["manifest"]) s.manifest = resolve(node["manifest"].as<std::string>());
+    if (node["split"]) s.split = node["split"].as<std::string>();
+    require(s.root.empty() != s.manifest.empty(), "task set '{}': task '{}' needs either root or manifest",
+            path, s.name);
+    require(seen.insert(s.name).second, "task set '{}': task '{}' appears twice", path, s.name);
+    out.push_back(s);
+    if (node["shrink"]) {
+      for (const auto& n : node["shrink"]) {
+        ImageTaskSpec v = s;
+        v.shrink = n.as<std::size_t>();
+        require(v.shrink > 0, "task set '{}': task '{}': shrink counts must be positive", path, s.name);
+        v.name = s.name + " --shrink_train " + std::to_string(v.shrink);
+        require(seen.insert(v.name).second, "task set '{}': task '{}' appears twice", path, v.name);
+        out.push_back(v);
+      }
+    }
+  }
+  return out;
+}
+
+TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed) {
+  TaskImages t = spec.manifest.empty() ? from_folders(spec) : from_manifest(spec);
+  if (spec.shrink > 0 && spec.shrink < t.files.size()) {
+    // The subset is the task's own: seeded by the base task's name, kept in listing order.
+    const auto base = spec.name.substr(0, spec.name.find(" --shrink_train"));
+    auto keep = draw_samples(t.files.size(), spec.shrink, seed, base + " --shrink_train");
+    std::sort(keep.begin(), keep.end());
+    TaskImages s;
+    s.name = t.name;
+    s.classes = t.classes;
+    for (auto k : keep) {
+      s.files.push_back(t.files[k]);
+      s.labels.push_back(t.labels[k]);
+    }
+    return s;
+  }
+  return t;
+}
+
+std::vector<std::size_t> draw_samples(std::size_t count, std::size_t n, std::uint64_t seed,
+                                      const std::string& task) {
+  require(count > 0, "task '{}' has no images to draw from", task);
+  SplitMix rng(seed_for(seed, task));
+  std::vector<std::size_t> out;
+  if (count >= n) {  // partial Fisher-Yates: the first n of a seeded shuffle
+    std::vector<std::size_t> idx(count);
+    std::iota(idx.begin(), idx.end(), std::size_t{0});
+    for (std::size_t i = 0; i < n; ++i) std::swap(idx[i], idx[i + rng.below(count - i)]);
+    out.assign(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(n));
+  } else {
+    out.resize(n);
+    for (auto& k : out) k = rng.below(count);
+  }
+  return out;
+}
+
+}  // namespace taskfp

@@ -1,0 +1,128 @@
+// Image task sets: the procedural generator, class folders and manifests, shrunk variants, the
+// seeded draw of samples, and bad task sets.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "core/error.hpp"
+#include "images/image.hpp"
+#include "images/image_taskset.hpp"
+#include "images/preprocess.hpp"
+#include "images/synth_images.hpp"
+#include "test_util.hpp"
+
+namespace fs = std::filesystem;
+
+namespace taskfp {
+namespace {
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(ImageSynth, WritesEveryFormatDeterministicallyAndATaskSet) {
+  test::TempDir a, b;
+  ImageSynthOptions o;
+  o.families = 4, o.tasks_per_family = 2, o.classes = 2, o.images_per_class = 3;
+  const auto names = write_image_tasks(a.path().string(), o);
+  write_image_tasks(b.path().string(), o);
+  ASSERT_EQ(names.size(), 8u);
+  const auto specs = read_image_taskset(a.file("taskset.yaml"));
+  ASSERT_EQ(specs.size(), 8u);
+  std::set<std::pair<int, int>> kinds;  // (channels, bit depth), plus JPEG seen
+  bool jpeg = false;
+  for (const auto& spec : specs) {
+    const auto t = list_task_images(spec);
+    EXPECT_EQ(t.classes, (std::vector<std::string>{"class0", "class1"}));
+    ASSERT_EQ(t.files.size(), 6u);
+    for (const auto& f : t.files) {
+      const auto img = read_image(f);
+      kinds.insert({img.channels, img.bit_depth});
+      jpeg |= fs::path(f).extension() == ".jpg";
+      // Same seed, same bytes.
+      EXPECT_EQ(file_bytes(f), file_bytes(b.path() / fs::relative(f, a.path()))) << f;
+      EXPECT_EQ(preprocess(img).size(), 3u * 256u * 256u);
+    }
+  }
+  EXPECT_TRUE(jpeg);
+  EXPECT_TRUE(kinds.count({1, 8}) && kinds.count({3, 8}) && kinds.count({1, 16}));
+}
+
+TEST(ImageTaskSet, ManifestAndShrunkVariants) {
+  test::TempDir dir;
+  ImageSynthOptions o;
+  o.families = 1, o.tasks_per_family = 1, o.classes = 2, o.images_per_class = 5;
+  write_image_tasks(dir.path().string(), o);
+  const auto listed = list_task_images(read_image_taskset(dir.file("taskset.yaml")).front());
+  // The same images through a manifest (relative paths, another split ignored).
+  {
+    std::ofstream m(dir.file("manifest.csv"));
+    m << "path,label,split\n";
+    for (std::size_t k = 0; k < listed.files.size(); ++k)
+      m << fs::relative(listed.files[k], dir.path()).string() << ",c" << listed.labels[k] << ",train\n";
+    m << "imgfam0_task0/train/class0/0000.png,c0,test\n";
+  }
+  {
+    std::ofstream y(dir.file("set.yaml"));
+    y << "tasks:\n  - name: viaManifest\n    manifest: manifest.csv\n    shrink: [4, 100]\n";
+  }
+  const auto specs = read_image_taskset(dir.file("set.yaml"));
+  ASSERT_EQ(specs.size(), 3u);
+  EXPECT_EQ(specs[1].name, "viaManifest --shrink_train 4");
+  const auto full = list_task_images(specs[0]);
+  EXPECT_EQ(full.files, listed.files);
+  EXPECT_EQ(full.classes, (std::vector<std::string>{"c0", "c1"}));
+  const auto shrunk = list_task_images(specs[1], 3);
+  ASSERT_EQ(shrunk.files.size(), 4u);
+  for (const auto& f : shrunk.files) EXPECT_NE(std::find(full.files.begin(), full.files.end(), f), full.files.end());
+  EXPECT_EQ(list_task_images(specs[1], 3).files, shrunk.files);  // deterministic
+  EXPECT_EQ(list_task_images(specs[2], 3).files.size(), 10u);    // more than there are: all
+}
+
+TEST(ImageTaskSet, DrawsAreSeededPerTaskAndReplaceOnlyWhenShort) {
+  const auto a = draw_samples(50, 20, 1, "task a");
+  EXPECT_EQ(a, draw_samples(50, 20, 1, "task a"));
+  EXPECT_NE(a, draw_samples(50, 20, 1, "task b"));
+  EXPECT_NE(a, draw_samples(50, 20, 2, "task a"));
+  EXPECT_EQ(std::set<std::size_t>(a.begin(), a.end()).size(), 20u);  // no repeats
+  const auto all = draw_samples(50, 50, 1, "task a");
+  EXPECT_EQ(std::set<std::size_t>(all.begin(), all.end()).size(), 50u);  // a permutation
+  const auto more = draw_samples(7, 1000, 1, "task a");
+  ASSERT_EQ(more.size(), 1000u);
+  std::vector<int> hits(7, 0);
+  for (auto k : more) ++hits.at(k);
+  for (int h : hits) EXPECT_GT(h, 100);  // with replacement, every image drawn often
+  EXPECT_THROW(draw_samples(0, 5, 1, "empty"), InputError);
+}
+
+TEST(ImageTaskSet, BadTaskSetsAreClearErrors) {
+  test::TempDir dir;
+  fs::create_directories(dir.path() / "t" / "train" / "empty_class");
+  fs::create_directories(dir.path() / "none");
+  std::ofstream(dir.file("m.csv")) << "file,label\nx.png,0\n";
+  auto expect_error = [&](const std::string& yaml, const std::string& words) {
+    std::ofstream(dir.file("s.yaml")) << yaml;
+    try {
+      const auto specs = read_image_taskset(dir.file("s.yaml"));
+      for (const auto& s : specs) list_task_images(s);
+      ADD_FAILURE() << "accepted: " << yaml;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  expect_error("tasks:\n  - name: a\n    root: t\n", "has no PNG or JPEG images");
+  expect_error("tasks:\n  - name: a\n    root: none\n", "no class folders");
+  expect_error("tasks:\n  - name: a\n    root: missing\n", "not a readable folder");
+  expect_error("tasks:\n  - name: a\n", "needs either root or manifest");
+  expect_error("tasks:\n  - name: a\n    root: t\n  - name: a\n    root: t\n", "appears twice");
+  expect_error("tasks:\n  - name: a\n    manifest: m.csv\n", "no column 'path'");
+  expect_error("tasks: [", "cannot read task set");
+  expect_error("other: 1\n", "needs a 'tasks:' list");
+}
+
+}  // namespace
+}  // namespace taskfp
