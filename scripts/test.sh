@@ -3,6 +3,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
-BUILD_DIR=$BUILD_DIR "$ROOT/scripts/setup.sh" -DTASKFP_BUILD_TESTS=ON
+# The backbone test makes its reference features with Debian's torchvision (random weights).
+TASKFP_EXTRA_PACKAGES="python3-torchvision python3-h5py ${TASKFP_EXTRA_PACKAGES:-}" \
+  BUILD_DIR=$BUILD_DIR "$ROOT/scripts/setup.sh" -DTASKFP_BUILD_TESTS=ON
 cd "$BUILD_DIR"
 ctest --output-on-failure -j "$(nproc)" "$@"

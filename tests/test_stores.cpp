@@ -291,7 +291,9 @@ TEST(DistShare, ContiguousGranulesCoverEveryRowOnce) {
           const auto [b, e] = dist::share(n, r, size, granule);
           ASSERT_EQ(b, std::min(next, n)) << n << " " << size << " " << r;
           ASSERT_LE(b, e);
-          if (e < n) EXPECT_EQ(e % granule, 0u) << n << " " << size << " " << r;
+          if (e < n) {
+            EXPECT_EQ(e % granule, 0u) << n << " " << size << " " << r;
+          }
           next = e;
         }
         EXPECT_EQ(next, n) << n << " " << size;

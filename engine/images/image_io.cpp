@@ -170,8 +170,7 @@ void write_png(const std::string& path, const Image& image) {
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warning_fn);
   png_infop info = png_create_info_struct(png);
   const std::size_t per_row = static_cast<std::size_t>(image.width) * static_cast<std::size_t>(image.channels);
-  const std::size_t bytes = image.bit_depth == 16 ? 2 : 1;
-  std::vector<std::uint8_t> row(per_row * bytes);
+  std::vector<std::uint8_t> row(per_row * (image.bit_depth == 16 ? 2 : 1));
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_write_struct(&png, &info);
     throw InputError(fmt::format("cannot write PNG '{}': {}", path, err.message));
@@ -186,7 +185,7 @@ void write_png(const std::string& path, const Image& image) {
   for (int y = 0; y < image.height; ++y) {
     const std::uint16_t* src = image.samples.data() + static_cast<std::size_t>(y) * per_row;
     for (std::size_t k = 0; k < per_row; ++k) {
-      if (bytes == 2) {
+      if (image.bit_depth == 16) {
         row[2 * k] = static_cast<std::uint8_t>(src[k] >> 8);
         row[2 * k + 1] = static_cast<std::uint8_t>(src[k] & 0xff);
       } else {

@@ -72,6 +72,7 @@ void write_raw(hid loc, const std::string& name, const T* data, std::vector<hsiz
 template <typename T>
 Matrix<T> read_matrix(hid loc, const std::string& name, hid mem_type) {
   auto dims = shape(loc, name);
+  require(dims.size() == 1 || dims.size() == 2, "dataset '{}' has rank {}, expected 1 or 2", name, dims.size());
   auto m = Matrix<T>::uninitialized(dims[0], dims.size() == 2 ? dims[1] : 1);
   Handle ds(checked(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "opening dataset " + name));
   if (!m.data.empty())
@@ -189,7 +190,7 @@ std::vector<std::uint64_t> shape(hid loc, const std::string& name) {
   Handle ds(checked(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "opening dataset " + name));
   Handle space(H5Dget_space(ds.get()));
   int rank = H5Sget_simple_extent_ndims(space.get());
-  require(rank == 1 || rank == 2, "dataset '{}' has rank {}, expected 1 or 2", name, rank);
+  require(rank >= 0 && rank <= 8, "dataset '{}' has rank {}", name, rank);
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   return {dims.begin(), dims.end()};
@@ -197,6 +198,15 @@ std::vector<std::uint64_t> shape(hid loc, const std::string& name) {
 
 Matrix<float> read_f32(hid loc, const std::string& name) {
   return read_matrix<float>(loc, name, H5T_NATIVE_FLOAT);
+}
+std::vector<float> read_f32_flat(hid loc, const std::string& name) {
+  std::size_t total = 1;
+  for (auto d : shape(loc, name)) total *= d;
+  std::vector<float> out(total);
+  Handle ds(checked(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "opening dataset " + name));
+  if (total)
+    check(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "reading " + name);
+  return out;
 }
 Matrix<double> read_f64(hid loc, const std::string& name) {
   return read_matrix<double>(loc, name, H5T_NATIVE_DOUBLE);

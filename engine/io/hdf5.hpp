@@ -46,6 +46,8 @@ void write(hid loc, const std::string& name, const std::vector<std::string>& str
 /// Shape of a dataset (rank 1 or 2).
 std::vector<std::uint64_t> shape(hid loc, const std::string& name);
 Matrix<float> read_f32(hid loc, const std::string& name);
+/// Any rank, converted to float32, flattened in C order (shape() gives the dimensions).
+std::vector<float> read_f32_flat(hid loc, const std::string& name);
 Matrix<double> read_f64(hid loc, const std::string& name);
 std::vector<double> read_vector(hid loc, const std::string& name);
 std::vector<std::string> read_strings(hid loc, const std::string& name);

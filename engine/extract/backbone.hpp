@@ -1,0 +1,45 @@
+// Frozen feature extractors behind one interface, without LibTorch headers: the native ResNet34
+// (torchvision layout and parameter names) and any TorchScript module. Built where LibTorch is
+// found (TASKFP_HAVE_TORCH); elsewhere the factories throw InputError saying so.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace taskfp {
+
+struct BackboneInfo {
+  std::string name;              ///< "resnet34", or the TorchScript file's name
+  std::string weights;           ///< weights file, or "random (seed N): NOT PRETRAINED"
+  std::string weights_checksum;  ///< fnv1a64 over the tensors in name order (or the file)
+  bool pretrained = false;
+  int feature_dim = 0;
+};
+
+class Backbone {
+ public:
+  virtual ~Backbone() = default;
+  [[nodiscard]] virtual const BackboneInfo& info() const = 0;
+  /// Features of n images given as n x 3 x size x size float32 (channels first, preprocessed):
+  /// n x feature_dim float32, in eval mode without gradients.
+  virtual std::vector<float> forward(const float* images, std::size_t n, int size) = 0;
+};
+
+/// Whether this taskfp was built with LibTorch.
+bool torch_built();
+
+/// ResNet34 up to the global average pool (512 features). `weights_h5`: an HDF5 file with one
+/// float32 dataset per torchvision state_dict key (e.g. `layer1.0.conv1.weight`; BatchNorm
+/// running statistics included; `fc.*` and `*.num_batches_tracked` are ignored). Empty: seeded
+/// random weights, recorded as not pretrained. InputError listing missing, unexpected and
+/// misshaped tensors.
+std::unique_ptr<Backbone> make_resnet34(const std::string& weights_h5, std::uint64_t seed = 0);
+
+/// A TorchScript module whose forward maps n x 3 x H x W to n x d. InputError when it cannot be
+/// loaded or its output is not n x d.
+std::unique_ptr<Backbone> load_torchscript(const std::string& path);
+
+}  // namespace taskfp

@@ -1,0 +1,232 @@
+// The LibTorch backbones: the only translation unit that includes LibTorch headers.
+#include "extract/backbone.hpp"
+
+#include "core/error.hpp"
+
+#ifdef TASKFP_HAVE_TORCH
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "io/hdf5.hpp"
+#endif
+
+namespace taskfp {
+
+#ifndef TASKFP_HAVE_TORCH
+
+bool torch_built() { return false; }
+std::unique_ptr<Backbone> make_resnet34(const std::string&, std::uint64_t) {
+  throw InputError("this taskfp was built without LibTorch (install libtorch-dev and rebuild)");
+}
+std::unique_ptr<Backbone> load_torchscript(const std::string&) {
+  throw InputError("this taskfp was built without LibTorch (install libtorch-dev and rebuild)");
+}
+
+#else
+
+bool torch_built() { return true; }
+
+namespace {
+
+namespace nn = torch::nn;
+
+nn::Conv2d conv(int in, int out, int k, int stride, int pad) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(false));
+}
+
+// torchvision's BasicBlock: conv3x3-bn-relu-conv3x3-bn, plus the (downsampled) input, relu.
+struct BasicBlockImpl : nn::Module {
+  nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  nn::Sequential downsample{nullptr};
+  BasicBlockImpl(int in, int out, int stride) {
+    conv1 = register_module("conv1", conv(in, out, 3, stride, 1));
+    bn1 = register_module("bn1", nn::BatchNorm2d(out));
+    conv2 = register_module("conv2", conv(out, out, 3, 1, 1));
+    bn2 = register_module("bn2", nn::BatchNorm2d(out));
+    if (stride != 1 || in != out)
+      downsample = register_module("downsample", nn::Sequential(conv(in, out, 1, stride, 0), nn::BatchNorm2d(out)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto y = torch::relu(bn1(conv1(x)));
+    y = bn2(conv2(y));
+    return torch::relu(y + (downsample ? downsample->forward(x) : x));
+  }
+};
+TORCH_MODULE(BasicBlock);
+
+struct ResNet34Impl : nn::Module {
+  nn::Conv2d conv1{nullptr};
+  nn::BatchNorm2d bn1{nullptr};
+  nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
+  ResNet34Impl() {
+    conv1 = register_module("conv1", conv(3, 64, 7, 2, 3));
+    bn1 = register_module("bn1", nn::BatchNorm2d(64));
+    auto layer = [](int in, int out, int blocks, int stride) {
+      nn::Sequential s;
+      for (int b = 0; b < blocks; ++b) s->push_back(BasicBlock(b == 0 ? in : out, out, b == 0 ? stride : 1));
+      return s;
+    };
+    layer1 = register_module("layer1", layer(64, 64, 3, 1));
+    layer2 = register_module("layer2", layer(64, 128, 4, 2));
+    layer3 = register_module("layer3", layer(128, 256, 6, 2));
+    layer4 = register_module("layer4", layer(256, 512, 3, 2));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = torch::max_pool2d(torch::relu(bn1(conv1(x))), 3, 2, 1);
+    x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
+    return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  }
+};
+TORCH_MODULE(ResNet34);
+
+std::string hex64(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// FNV-1a over names and float32 bytes, in name order.
+std::uint64_t checksum(const std::map<std::string, torch::Tensor>& tensors) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&](const void* p, std::size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+  };
+  for (const auto& [name, t] : tensors) {
+    mix(name.data(), name.size());
+    auto c = t.to(torch::kFloat32).contiguous();
+    mix(c.data_ptr<float>(), static_cast<std::size_t>(c.numel()) * sizeof(float));
+  }
+  return h;
+}
+
+// The random initial weights come from torch's generator, seeded first.
+ResNet34 seeded(std::uint64_t seed) {
+  torch::manual_seed(seed);
+  return ResNet34();
+}
+
+class ResNetBackbone : public Backbone {
+ public:
+  ResNetBackbone(const std::string& weights_h5, std::uint64_t seed) : net_(seeded(seed)) {
+    std::map<std::string, torch::Tensor> state;  // parameters and buffers by torchvision name
+    for (auto& p : net_->named_parameters()) state[p.key()] = p.value();
+    for (auto& b : net_->named_buffers())
+      if (b.key().find("num_batches_tracked") == std::string::npos) state[b.key()] = b.value();
+    info_.name = "resnet34";
+    info_.feature_dim = 512;
+    if (weights_h5.empty()) {
+      info_.weights = "random (seed " + std::to_string(seed) + "): NOT PRETRAINED, for tests and demos only";
+      info_.pretrained = false;
+    } else {
+      load(weights_h5, state);
+      info_.weights = std::filesystem::path(weights_h5).filename().string();
+      info_.pretrained = true;
+    }
+    info_.weights_checksum = "fnv1a64:" + hex64(checksum(state));
+    net_->eval();
+  }
+  const BackboneInfo& info() const override { return info_; }
+  std::vector<float> forward(const float* images, std::size_t n, int size) override {
+    torch::NoGradGuard no_grad;
+    auto x = torch::from_blob(const_cast<float*>(images), {static_cast<long>(n), 3, size, size}, torch::kFloat32);
+    auto y = net_->forward(x).contiguous();
+    return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
+  }
+
+ private:
+  void load(const std::string& path, std::map<std::string, torch::Tensor>& state) {
+    auto file = h5::open_read(path);
+    std::vector<std::string> missing, unexpected, misshaped;
+    std::set<std::string> found;
+    for (const auto& key : h5::children(file.get(), "/")) {
+      if (key.rfind("fc.", 0) == 0 || key.find("num_batches_tracked") != std::string::npos) continue;
+      auto it = state.find(key);
+      if (it == state.end()) {
+        unexpected.push_back(key);
+        continue;
+      }
+      found.insert(key);
+      const auto dims = h5::shape(file.get(), key);
+      std::vector<std::int64_t> want = it->second.sizes().vec();
+      if (std::vector<std::int64_t>(dims.begin(), dims.end()) != want) {
+        misshaped.push_back(fmt::format("{} (file {}, expected {})", key, fmt::join(dims, "x"), fmt::join(want, "x")));
+        continue;
+      }
+      const auto values = h5::read_f32_flat(file.get(), key);
+      torch::NoGradGuard no_grad;
+      it->second.copy_(torch::from_blob(const_cast<float*>(values.data()), it->second.sizes(), torch::kFloat32));
+    }
+    for (const auto& [key, t] : state)
+      if (!found.count(key)) missing.push_back(key);
+    if (!missing.empty() || !unexpected.empty() || !misshaped.empty())
+      throw InputError(fmt::format(
+          "weights file '{}' does not fit ResNet34: {} missing [{}], {} unexpected [{}], {} misshaped [{}]", path,
+          missing.size(), fmt::join(missing, ", "), unexpected.size(), fmt::join(unexpected, ", "),
+          misshaped.size(), fmt::join(misshaped, ", ")));
+  }
+
+  ResNet34 net_;
+  BackboneInfo info_;
+};
+
+class ScriptBackbone : public Backbone {
+ public:
+  explicit ScriptBackbone(const std::string& path) {
+    try {
+      module_ = torch::jit::load(path);
+    } catch (const c10::Error& e) {
+      throw InputError(fmt::format("cannot load TorchScript module '{}': {}", path, e.what_without_backtrace()));
+    }
+    module_.eval();
+    info_.name = std::filesystem::path(path).filename().string();
+    info_.weights = path;
+    info_.pretrained = true;
+    std::map<std::string, torch::Tensor> state;
+    for (const auto& p : module_.named_parameters()) state[p.name] = p.value;
+    for (const auto& b : module_.named_buffers()) state[b.name] = b.value;
+    info_.weights_checksum = "fnv1a64:" + hex64(checksum(state));
+  }
+  const BackboneInfo& info() const override { return info_; }
+  std::vector<float> forward(const float* images, std::size_t n, int size) override {
+    torch::NoGradGuard no_grad;
+    auto x = torch::from_blob(const_cast<float*>(images), {static_cast<long>(n), 3, size, size}, torch::kFloat32);
+    torch::Tensor y;
+    try {
+      y = module_.forward({x}).toTensor();
+    } catch (const c10::Error& e) {
+      throw InputError(fmt::format("TorchScript module '{}' failed: {}", info_.name, e.what_without_backtrace()));
+    }
+    require(y.dim() == 2 && y.size(0) == static_cast<long>(n),
+            "TorchScript module '{}' returned shape [{}]; features must be n x d", info_.name,
+            fmt::join(y.sizes().vec(), ", "));
+    if (info_.feature_dim == 0) info_.feature_dim = static_cast<int>(y.size(1));
+    y = y.to(torch::kFloat32).contiguous();
+    return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
+  }
+
+ private:
+  torch::jit::Module module_;
+  BackboneInfo info_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backbone> make_resnet34(const std::string& weights_h5, std::uint64_t seed) {
+  return std::make_unique<ResNetBackbone>(weights_h5, seed);
+}
+
+std::unique_ptr<Backbone> load_torchscript(const std::string& path) {
+  return std::make_unique<ScriptBackbone>(path);
+}
+
+#endif
+
+}  // namespace taskfp
