@@ -124,3 +124,56 @@ TEST(Cli, EvaluateWritesTablesReportAndFigures) {
 
 }  // namespace
 }  // namespace taskfp
+
+namespace taskfp {
+namespace {
+
+// Images -> features -> fingerprints: the extraction pipeline on procedural images with random
+// weights (small images and few samples, to stay quick on 2 cores), bad images, --skip-bad.
+TEST(Cli, ExtractFromImagesThenFingerprint) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("-q synth-images -o " + d + "/img --families 2 --tasks-per-family 2 --classes 2 "
+                       "--images-per-class 3").code, 0);
+  const std::string extract = "-q extract -t " + d + "/img/taskset.yaml --random-weights --size 32 --batch 4 ";
+  const auto r = taskfp_cli(extract + "-n 6 -o " + d + "/f.h5");
+  if (r.output.find("without LibTorch") != std::string::npos) GTEST_SKIP() << "built without LibTorch";
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("NOT PRETRAINED"), std::string::npos) << r.output;  // said loudly
+  const auto set = read_features_store(d + "/f.h5");
+  ASSERT_EQ(set.tasks.size(), 4u);
+  for (const auto& t : set.tasks) {
+    EXPECT_EQ(t.values.rows, 6u);
+    EXPECT_EQ(t.values.cols, 512u);
+  }
+  EXPECT_EQ(set.provenance.backbone, "resnet34");
+  EXPECT_NE(set.provenance.weights.find("NOT PRETRAINED"), std::string::npos);
+  EXPECT_NE(set.provenance.preprocessing.find("32x32"), std::string::npos);
+  // The same run again: the same features, bit for bit.
+  ASSERT_EQ(taskfp_cli(extract + "-n 6 -o " + d + "/g.h5").code, 0);
+  const auto again = read_features_store(d + "/g.h5");
+  for (std::size_t k = 0; k < set.tasks.size(); ++k) EXPECT_EQ(again.tasks[k].values.data, set.tasks[k].values.data);
+  EXPECT_EQ(taskfp_cli("-q fingerprint -f " + d + "/f.h5 -o " + d + "/fp.h5 --scaling-subset all --bins 10").code, 0);
+
+  // A corrupt image: an error naming it, nothing written; with --skip-bad, recorded.
+  const std::string bad = d + "/img/imgfam0_task0/train/class0/0000.png";
+  std::ofstream(bad, std::ios::binary | std::ios::trunc) << "\x89PNG\r\n\x1a\n broken";
+  const auto stop = taskfp_cli(extract + "-n 12 --tasks imgfam0_task0 -o " + d + "/h.h5");
+  EXPECT_NE(stop.code, 0);
+  EXPECT_NE(stop.output.find("0000.png"), std::string::npos) << stop.output;
+  EXPECT_NE(stop.output.find("--skip-bad"), std::string::npos) << stop.output;
+  EXPECT_FALSE(std::filesystem::exists(d + "/h.h5"));
+  const auto skip = taskfp_cli(extract + "-n 12 --tasks imgfam0_task0 --skip-bad -o " + d + "/h.h5");
+  ASSERT_EQ(skip.code, 0) << skip.output;
+  EXPECT_NE(skip.output.find("unreadable images were skipped"), std::string::npos) << skip.output;
+  const auto skipped = read_features_store(d + "/h.h5");
+  EXPECT_LT(skipped.tasks.at(0).values.rows, 12u);  // 12 draws from 6 images: the bad one drawn
+  EXPECT_NE(skipped.provenance.origin.find("0000.png"), std::string::npos) << skipped.provenance.origin;
+  // Weights must be chosen explicitly.
+  const auto none = taskfp_cli("-q extract -t " + d + "/img/taskset.yaml -o " + d + "/x.h5");
+  EXPECT_NE(none.code, 0);
+  EXPECT_NE(none.output.find("--random-weights"), std::string::npos) << none.output;
+}
+
+}  // namespace
+}  // namespace taskfp

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
 
   add_synth(app, g);
   add_synth_images(app, g);
+  add_extract(app, g);
   add_import(app, g);
   add_fingerprint(app, g);
   add_distance(app, g);

@@ -1,0 +1,39 @@
+// Feature extraction: images of each task -> preprocessing -> frozen backbone -> features store.
+// Decoding and preprocessing of the next batch (OpenMP threads) overlap the current batch's
+// inference.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/progress.hpp"
+#include "extract/backbone.hpp"
+#include "images/image_taskset.hpp"
+#include "images/preprocess.hpp"
+#include "store/features_store.hpp"
+
+namespace taskfp {
+
+struct ExtractOptions {
+  std::size_t samples = 10000;  ///< images per task (drawn with replacement when fewer)
+  std::uint64_t seed = 0;       ///< for the draws and shrunk subsets
+  int batch = 32;
+  bool skip_bad = false;        ///< drop unreadable images (recorded) instead of stopping
+  PreprocessOptions preprocess;
+  ProgressFn progress;          ///< (images done, images in all)
+};
+
+struct ExtractReport {
+  std::vector<std::string> skipped;  ///< "<file>: <reason>" for every dropped image
+  std::size_t images = 0;            ///< images run through the backbone
+  double seconds = 0;
+};
+
+/// Features of every task: n x feature_dim float32 per task, rows in draw order. InputError for
+/// a bad image (file and reason) unless skip_bad; for an empty task; for a task whose every
+/// drawn image was bad.
+FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& backbone,
+                            const ExtractOptions& options, ExtractReport* report = nullptr);
+
+}  // namespace taskfp
