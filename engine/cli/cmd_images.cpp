@@ -1,12 +1,17 @@
 // `taskfp synth-images`: the image pipeline's offline default data.
 #include <fmt/format.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/task_list.hpp"
+#include "dist/world.hpp"
 #include "extract/extract.hpp"
+#include "extract/parts.hpp"
 #include "images/synth_images.hpp"
 #include "store/features_store.hpp"
 
@@ -50,6 +55,9 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     bool random_weights = false;
     std::uint64_t weight_seed = 0;
     ExtractOptions extract;
+    std::string shard, parts;
+    std::size_t chunk = 2048;
+    bool keep_parts = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("-t,--taskset", o->taskset, "Image task set (YAML; `taskfp synth-images` writes one)")->required();
@@ -71,6 +79,18 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--size", o->extract.preprocess.size, "Resize to size x size")->capture_default_str();
   cmd->add_flag("--skip-bad", o->extract.skip_bad,
                 "Drop unreadable images (each one recorded in provenance and listed) instead of stopping");
+  cmd->add_option("--chunk", o->chunk, "Draws per work unit (rounded up to whole batches): the grain of "
+                  "sharing work and of resuming")->capture_default_str();
+  cmd->add_option("--shard", o->shard,
+                  "i/n: compute only shard i of n (0-based) into the parts folder, without merging "
+                  "(default: SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when set); then `taskfp merge`");
+  cmd->add_option("--parts", o->parts, "Parts folder (default: <output>.parts); a rerun reuses finished parts");
+  cmd->add_flag("--keep-parts", o->keep_parts, "Keep the parts folder after merging");
+  cmd->footer(
+      "Work is cut into chunks of draws, each written to the parts folder as soon as it is done: a "
+      "stopped run started again with the same options resumes, and under mpirun (or srun) the "
+      "chunks are shared over the ranks, rank 0 merging them into the output. The features are "
+      "the same, bit for bit, for any number of ranks or shards.\n");
   cmd->callback([o, &g] {
     auto specs = read_image_taskset(o->taskset);
     if (!o->tasks.empty()) {
@@ -96,18 +116,81 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
               "--weights and --random-weights are for resnet34; a TorchScript file carries its own");
       net = load_torchscript(o->backbone);
     }
-    if (!net->info().pretrained) warn("backbone weights are random (" + net->info().weights + ")");
-    ProgressMeter meter("extract", !g.quiet);
-    o->extract.progress = meter.callback();
-    ExtractReport report;
-    auto features = extract_features(specs, *net, o->extract, &report);
-    write_features_store(o->out, features);
-    if (!report.skipped.empty()) {
-      warn(fmt::format("{} unreadable images were skipped (recorded in the store's provenance):", report.skipped.size()));
-      for (const auto& s : report.skipped) std::cerr << "  " << s << '\n';
+    const auto& world = dist::world();
+    if (!net->info().pretrained && world.root())
+      warn("backbone weights are random (" + net->info().weights + ")");
+    // Which shard: the MPI rank, an explicit --shard, a Slurm array task, or all of it.
+    int shard = 0, shards = 1;
+    if (world.distributed()) {
+      require(o->shard.empty(), "--shard is for separate jobs; under mpirun the ranks share the work");
+      shard = world.rank, shards = world.size;
+    } else {
+      std::string spec = o->shard;
+      const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
+      const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+      if (spec.empty() && id && count) spec = std::string(id) + "/" + count;
+      if (!spec.empty()) {
+        const auto slash = spec.find('/');
+        require(slash != std::string::npos, "--shard takes i/n, e.g. 3/16 (got '{}')", spec);
+        try {
+          shard = std::stoi(spec.substr(0, slash));
+          shards = std::stoi(spec.substr(slash + 1));
+        } catch (const std::exception&) {
+          throw InputError(fmt::format("--shard takes i/n, e.g. 3/16 (got '{}')", spec));
+        }
+        require(shards >= 1 && shard >= 0 && shard < shards, "--shard {}: i must lie in 0..n-1", spec);
+      }
     }
-    info(g, fmt::format("wrote features of {} tasks ({} images, {:.1f} images/s) to {}", features.tasks.size(),
-                        report.images, report.images / std::max(report.seconds, 1e-9), o->out));
+    const std::string parts = o->parts.empty() ? o->out + ".parts" : o->parts;
+    const auto plan = plan_extraction(specs, net->info(), o->extract, o->chunk);
+    ProgressMeter meter("extract", !g.quiet && world.root());
+    o->extract.progress = meter.callback();
+    const auto start = std::chrono::steady_clock::now();
+    auto rep = run_shard(plan, specs, *net, o->extract, parts, shard, shards);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!rep.extract.skipped.empty()) {
+      warn(fmt::format("{} unreadable images were skipped (recorded in the store's provenance):",
+                       rep.extract.skipped.size()));
+      for (const auto& s : rep.extract.skipped) std::cerr << "  " << s << '\n';
+    }
+    detail(g, fmt::format("shard {} of {}: {} chunks computed, {} reused from an earlier run, {} images, {:.1f} images/s",
+                          shard, shards, rep.computed, rep.reused, rep.extract.images,
+                          rep.extract.images / std::max(secs, 1e-9)));
+    if (shards > 1 && !world.distributed()) {
+      info(g, fmt::format("shard {}/{} done in {}; when every shard is done: taskfp merge {} -o {}", shard, shards,
+                          parts, parts, o->out));
+      return;
+    }
+    dist::barrier();
+    if (!world.root()) return;
+    auto features = merge_parts(parts);
+    write_features_store(o->out, features);
+    if (!o->keep_parts) std::filesystem::remove_all(parts);
+    info(g, fmt::format("wrote features of {} tasks ({} images in {:.1f} s{}) to {}", features.tasks.size(),
+                        rep.extract.images, secs,
+                        world.distributed() ? fmt::format(", {} ranks", world.size) : std::string(), o->out));
+  });
+}
+
+}  // namespace taskfp::cli
+
+namespace taskfp::cli {
+
+void add_merge(CLI::App& app, const GlobalOptions& g) {
+  auto* cmd = app.add_subcommand("merge", "Join the parts folder of sharded `taskfp extract` runs into a features store");
+  struct Opts {
+    std::string parts, out;
+    bool keep = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("parts", o->parts, "Parts folder (<output>.parts)")->required();
+  cmd->add_option("-o,--output", o->out, "Features store to write (.h5)")->required();
+  cmd->add_flag("--keep-parts", o->keep, "Keep the parts folder");
+  cmd->callback([o, &g] {
+    auto features = merge_parts(o->parts);
+    write_features_store(o->out, features);
+    if (!o->keep) std::filesystem::remove_all(o->parts);
+    info(g, fmt::format("merged features of {} tasks into {}", features.tasks.size(), o->out));
   });
 }
 

@@ -22,6 +22,7 @@ void warn(const std::string& message);
 void add_synth(CLI::App& app, const GlobalOptions& g);
 void add_synth_images(CLI::App& app, const GlobalOptions& g);
 void add_extract(CLI::App& app, const GlobalOptions& g);
+void add_merge(CLI::App& app, const GlobalOptions& g);
 void add_import(CLI::App& app, const GlobalOptions& g);
 void add_fingerprint(CLI::App& app, const GlobalOptions& g);
 void add_distance(CLI::App& app, const GlobalOptions& g);

@@ -39,14 +39,16 @@ int main(int argc, char** argv) {
     if (g.threads > 0) omp_set_num_threads(g.threads);
     // Under an MPI launcher only `distance` divides its work; any other command would run
     // whole on every rank and write the same files.
-    taskfp::require(!taskfp::dist::world().distributed() || app.got_subcommand("distance"),
+    taskfp::require(!taskfp::dist::world().distributed() || app.got_subcommand("distance") ||
+                        app.got_subcommand("extract"),
                     "this command runs in one process: start it without mpirun/srun (under MPI, "
-                    "`taskfp distance` splits its matrices over the ranks)");
+                    "`taskfp distance` and `taskfp extract` split their work over the ranks)");
   });
 
   add_synth(app, g);
   add_synth_images(app, g);
   add_extract(app, g);
+  add_merge(app, g);
   add_import(app, g);
   add_fingerprint(app, g);
   add_distance(app, g);

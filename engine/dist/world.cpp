@@ -93,6 +93,12 @@ std::pair<std::size_t, std::size_t> share(std::size_t n, int rank, int size, std
   return {std::min(n, first * granule), std::min(n, (first + count) * granule)};
 }
 
+void barrier() {
+#ifdef TASKFP_HAVE_MPI
+  if (g_world.distributed()) MPI_Barrier(MPI_COMM_WORLD);
+#endif
+}
+
 Matrix<double> gather_rows(const Matrix<double>& block) {
   if (!g_world.distributed()) return block;
 #ifdef TASKFP_HAVE_MPI

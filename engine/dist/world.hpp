@@ -52,6 +52,9 @@ std::pair<std::size_t, std::size_t> share(std::size_t n, int rank, int size,
                                           std::size_t granule = 1);
 inline constexpr std::size_t kRowGranule = 16;
 
+/// Waits for every rank (collective); returns at once in a world of one.
+void barrier();
+
 /// Rank 0 receives the row blocks of all ranks stacked in rank order (every block has the same
 /// number of columns); other ranks receive an empty matrix. Collective.
 Matrix<double> gather_rows(const Matrix<double>& block);

@@ -3,6 +3,7 @@
 #include "extract/extract.hpp"
 
 #include <chrono>
+#include <functional>
 #include <future>
 
 #include "core/error.hpp"
@@ -37,9 +38,70 @@ Batch prepare(const TaskImages& images, const std::vector<std::size_t>& draw, st
 
 }  // namespace
 
+RangeFeatures extract_range(const TaskImages& images, const std::vector<std::size_t>& draw, std::size_t first,
+                            std::size_t count, Backbone& backbone, const ExtractOptions& o,
+                            const std::function<void(std::size_t)>& on_batch) {
+  require(o.batch > 0, "the batch size must be positive");
+  RangeFeatures out;
+  const std::size_t per_batch = static_cast<std::size_t>(o.batch), end = first + count;
+  auto launch = [&](std::size_t from) {
+    return std::async(std::launch::async, prepare, std::cref(images), std::cref(draw), from,
+                      std::min(per_batch, end - from), std::cref(o.preprocess));
+  };
+  auto next = launch(first);
+  for (std::size_t from = first; from < end; from += per_batch) {
+    Batch cur = next.get();
+    if (from + per_batch < end) next = launch(from + per_batch);  // overlaps inference
+    const std::size_t n = cur.errors.size();
+    // Unusable images: stop (naming the file), or drop them and record it.
+    std::vector<std::size_t> good;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (cur.errors[i].empty()) {
+        good.push_back(i);
+        continue;
+      }
+      if (!o.skip_bad) {
+        if (next.valid()) next.wait();
+        throw InputError(fmt::format("task '{}': {} (pass --skip-bad to drop unreadable images)", images.name,
+                                     cur.errors[i]));
+      }
+      out.skipped.push_back(cur.errors[i]);
+    }
+    if (good.size() < n) {  // compact the usable images to the front
+      const std::size_t per = cur.pixels.size() / n;
+      for (std::size_t g = 0; g < good.size(); ++g)
+        if (good[g] != g)
+          std::copy_n(cur.pixels.begin() + static_cast<std::ptrdiff_t>(good[g] * per), per,
+                      cur.pixels.begin() + static_cast<std::ptrdiff_t>(g * per));
+    }
+    if (!good.empty()) {
+      const auto f = backbone.forward(cur.pixels.data(), good.size(), o.preprocess.size);
+      out.dim = f.size() / good.size();
+      out.rows.insert(out.rows.end(), f.begin(), f.end());
+      out.kept += good.size();
+    }
+    if (on_batch) on_batch(n);
+  }
+  return out;
+}
+
+Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& o, std::size_t dim,
+                                 const std::vector<std::string>& skipped) {
+  Provenance p;
+  p.backbone = info.name;
+  p.weights = info.weights;
+  p.weights_checksum = info.weights_checksum;
+  p.preprocessing = o.preprocess.describe();
+  p.feature_dim = static_cast<std::int64_t>(dim);
+  p.origin = fmt::format("taskfp extract: {} samples per task, seed {}, batch {}", o.samples, o.seed, o.batch);
+  if (!skipped.empty())
+    p.origin += fmt::format("; {} unreadable images skipped: {}", skipped.size(), fmt::join(skipped, "; "));
+  return p;
+}
+
 FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& backbone,
                             const ExtractOptions& o, ExtractReport* report) {
-  require(o.samples > 0 && o.batch > 0, "samples and batch size must be positive");
+  require(o.samples > 0, "samples must be positive");
   const auto t0 = std::chrono::steady_clock::now();
   ExtractReport local;
   ExtractReport& rep = report ? *report : local;
@@ -49,68 +111,21 @@ FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& b
   for (const auto& spec : tasks) {
     const auto images = list_task_images(spec, o.seed);
     const auto draw = draw_samples(images.files.size(), o.samples, o.seed, spec.name);
-    const std::size_t per_batch = static_cast<std::size_t>(o.batch);
-    auto launch = [&](std::size_t first) {
-      const std::size_t count = std::min(per_batch, draw.size() - first);
-      return std::async(std::launch::async, prepare, std::cref(images), std::cref(draw), first, count,
-                        std::cref(o.preprocess));
-    };
-    std::vector<float> rows;
-    std::size_t kept = 0;
-    int dim = 0;
-    auto next = launch(0);
-    for (std::size_t first = 0; first < draw.size(); first += per_batch) {
-      Batch cur = next.get();
-      if (first + per_batch < draw.size()) next = launch(first + per_batch);  // overlaps inference
-      const std::size_t count = cur.errors.size();
-      // Unusable images: stop (naming the file), or drop them and record it.
-      std::vector<std::size_t> good;
-      for (std::size_t i = 0; i < count; ++i) {
-        if (cur.errors[i].empty()) {
-          good.push_back(i);
-          continue;
-        }
-        if (!o.skip_bad) {
-          if (next.valid()) next.wait();
-          throw InputError(fmt::format("task '{}': {} (pass --skip-bad to drop unreadable images)",
-                                       spec.name, cur.errors[i]));
-        }
-        rep.skipped.push_back(cur.errors[i]);
-      }
-      if (good.size() < count) {  // compact the usable images to the front
-        const std::size_t per = cur.pixels.size() / count;
-        for (std::size_t g = 0; g < good.size(); ++g)
-          if (good[g] != g)
-            std::copy_n(cur.pixels.begin() + static_cast<std::ptrdiff_t>(good[g] * per), per,
-                        cur.pixels.begin() + static_cast<std::ptrdiff_t>(g * per));
-      }
-      if (!good.empty()) {
-        const auto f = backbone.forward(cur.pixels.data(), good.size(), o.preprocess.size);
-        dim = static_cast<int>(f.size() / good.size());
-        rows.insert(rows.end(), f.begin(), f.end());
-        kept += good.size();
-        rep.images += good.size();
-      }
-      done += count;
+    auto r = extract_range(images, draw, 0, draw.size(), backbone, o, [&](std::size_t n) {
+      done += n;
       if (o.progress) o.progress(done, total);
-    }
-    require(kept > 0, "task '{}': none of its {} drawn images could be read", spec.name, draw.size());
+    });
+    require(r.kept > 0, "task '{}': none of its {} drawn images could be read", spec.name, draw.size());
+    rep.images += r.kept;
+    rep.skipped.insert(rep.skipped.end(), r.skipped.begin(), r.skipped.end());
     TaskFeatures t;
     t.name = spec.name;
-    t.values = Matrix<float>::uninitialized(kept, static_cast<std::size_t>(dim));
-    std::copy(rows.begin(), rows.end(), t.values.data.begin());
+    t.values = Matrix<float>::uninitialized(r.kept, r.dim);
+    std::copy(r.rows.begin(), r.rows.end(), t.values.data.begin());
     out.tasks.push_back(std::move(t));
   }
-  const auto& info = backbone.info();
-  out.provenance.backbone = info.name;
-  out.provenance.weights = info.weights;
-  out.provenance.weights_checksum = info.weights_checksum;
-  out.provenance.preprocessing = o.preprocess.describe();
-  out.provenance.feature_dim = out.tasks.empty() ? 0 : static_cast<std::int64_t>(out.tasks.front().values.cols);
-  std::string origin = fmt::format("taskfp extract: {} samples per task, seed {}", o.samples, o.seed);
-  if (!rep.skipped.empty())
-    origin += fmt::format("; {} unreadable images skipped: {}", rep.skipped.size(), fmt::join(rep.skipped, "; "));
-  out.provenance.origin = origin;
+  out.provenance = extraction_provenance(backbone.info(), o,
+                                         out.tasks.empty() ? 0 : out.tasks.front().values.cols, rep.skipped);
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

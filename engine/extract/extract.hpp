@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,22 @@ struct ExtractReport {
   std::size_t images = 0;            ///< images run through the backbone
   double seconds = 0;
 };
+
+/// Features of the images draw[first .. first + count) of one task, in batches of
+/// options.batch starting at `first` (so a sample's batch does not depend on how the work is
+/// split, as long as ranges start at multiples of the batch size). on_batch(n) after each batch.
+struct RangeFeatures {
+  std::vector<float> rows;  ///< kept x dim
+  std::size_t kept = 0, dim = 0;
+  std::vector<std::string> skipped;
+};
+RangeFeatures extract_range(const TaskImages& images, const std::vector<std::size_t>& draw, std::size_t first,
+                            std::size_t count, Backbone& backbone, const ExtractOptions& options,
+                            const std::function<void(std::size_t)>& on_batch = {});
+
+/// The provenance of extracted features.
+Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& options, std::size_t dim,
+                                 const std::vector<std::string>& skipped);
 
 /// Features of every task: n x feature_dim float32 per task, rows in draw order. InputError for
 /// a bad image (file and reason) unless skip_bad; for an empty task; for a task whose every

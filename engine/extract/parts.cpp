@@ -1,0 +1,194 @@
+// Chunk planning, shards, resumable parts and their merge.
+#include "extract/parts.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/random.hpp"
+#include "io/hdf5.hpp"
+#include "store/store_common.hpp"
+
+namespace fs = std::filesystem;
+
+namespace taskfp {
+namespace {
+
+std::string part_name(const Chunk& c) { return fmt::format("task{:05d}-{:09d}.h5", c.task, c.first); }
+
+std::string plan_text(const ExtractPlan& plan) {
+  std::ostringstream out;
+  out << "key\t" << plan.key << "\n";
+  for (const auto& c : plan.chunks) out << "chunk\t" << c.task << "\t" << c.first << "\t" << c.count << "\n";
+  for (const auto& t : plan.tasks) out << "task\t" << t << "\n";
+  return out.str();
+}
+
+ExtractPlan read_plan(const std::string& parts_dir) {
+  const auto path = (fs::path(parts_dir) / "plan.txt").string();
+  std::ifstream in(path);
+  require(in.good(), "'{}' has no plan.txt: not a parts folder of `taskfp extract`", parts_dir);
+  ExtractPlan plan;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string kind;
+    std::getline(f, kind, '\t');
+    if (kind == "key") {
+      std::getline(f, plan.key);
+    } else if (kind == "task") {
+      std::string name;
+      std::getline(f, name);
+      plan.tasks.push_back(name);
+    } else if (kind == "chunk") {
+      Chunk c;
+      f >> c.task >> c.first >> c.count;
+      plan.chunks.push_back(c);
+    }
+  }
+  return plan;
+}
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + fmt::format(".tmp-{}", ::getpid());
+  {
+    std::ofstream out(tmp);
+    out << text;
+    require(out.good(), "cannot write '{}'", tmp);
+  }
+  fs::rename(tmp, path);
+}
+
+}  // namespace
+
+ExtractPlan plan_extraction(const std::vector<ImageTaskSpec>& tasks, const BackboneInfo& backbone,
+                            const ExtractOptions& o, std::size_t chunk_size) {
+  require(o.batch > 0 && chunk_size > 0, "batch and chunk sizes must be positive");
+  const std::size_t batch = static_cast<std::size_t>(o.batch);
+  chunk_size = (chunk_size + batch - 1) / batch * batch;
+  ExtractPlan plan;
+  std::string names;
+  for (std::size_t t = 0; t < tasks.size(); ++t) {
+    plan.tasks.push_back(tasks[t].name);
+    names += tasks[t].name + "\n";
+    for (std::size_t first = 0; first < o.samples; first += chunk_size)
+      plan.chunks.push_back({t, first, std::min(chunk_size, o.samples - first)});
+  }
+  plan.key = fmt::format("backbone={} weights={} samples={} seed={} batch={} chunk={} skip_bad={} pre=[{}] tasks={:016x}",
+                         backbone.name, backbone.weights_checksum, o.samples, o.seed, o.batch, chunk_size,
+                         o.skip_bad ? 1 : 0, o.preprocess.describe(), seed_for(0, names));
+  return plan;
+}
+
+std::vector<std::size_t> shard_chunks(const ExtractPlan& plan, int shard, int shards) {
+  require(shards >= 1 && shard >= 0 && shard < shards, "shard {} of {} does not exist", shard, shards);
+  const std::size_t n = plan.chunks.size(), s = static_cast<std::size_t>(shards), r = static_cast<std::size_t>(shard);
+  const std::size_t base = n / s, extra = n % s, first = r * base + std::min(r, extra);
+  std::vector<std::size_t> out(base + (r < extra ? 1 : 0));
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = first + i;
+  return out;
+}
+
+ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>& tasks, Backbone& backbone,
+                      const ExtractOptions& o, const std::string& parts_dir, int shard, int shards) {
+  fs::create_directories(parts_dir);
+  const auto plan_path = (fs::path(parts_dir) / "plan.txt").string();
+  bool fresh = !fs::exists(plan_path);
+  if (!fresh && read_plan(parts_dir).key != plan.key) {
+    // Another extraction's folder: taken over only when none of its chunks was finished.
+    bool any_part = false;
+    for (const auto& e : fs::directory_iterator(parts_dir))
+      any_part |= e.path().filename().string().rfind("task", 0) == 0 && e.path().extension() == ".h5";
+    require(!any_part, "'{}' holds parts of a different extraction ({}); remove it or choose another output",
+            parts_dir, read_plan(parts_dir).key);
+    fresh = true;
+  }
+  if (fresh) write_text_atomically(plan_path, plan_text(plan));
+  ShardReport rep;
+  const auto mine = shard_chunks(plan, shard, shards);
+  std::size_t total = 0, done = 0;
+  for (auto i : mine) total += plan.chunks[i].count;
+  std::size_t cached_task = SIZE_MAX;
+  TaskImages images;
+  std::vector<std::size_t> draw;
+  for (auto i : mine) {
+    const auto& c = plan.chunks[i];
+    const auto path = (fs::path(parts_dir) / part_name(c)).string();
+    if (fs::exists(path)) {  // finished by an earlier run of the same extraction: reuse
+      ++rep.reused;
+      done += c.count;
+      if (o.progress) o.progress(done, total);
+      continue;
+    }
+    if (cached_task != c.task) {
+      images = list_task_images(tasks[c.task], o.seed);
+      draw = draw_samples(images.files.size(), o.samples, o.seed, tasks[c.task].name);
+      cached_task = c.task;
+    }
+    auto r = extract_range(images, draw, c.first, c.count, backbone, o, [&](std::size_t n) {
+      done += n;
+      if (o.progress) o.progress(done, total);
+    });
+    h5::AtomicWrite out(path);
+    auto m = Matrix<float>::uninitialized(r.kept, r.dim);
+    std::copy(r.rows.begin(), r.rows.end(), m.data.begin());
+    h5::write(out.file(), "features", m);
+    h5::Handle root = h5::group(out.file(), "/");
+    h5::set_attr(root.get(), "key", plan.key);
+    h5::set_attr(root.get(), "task", plan.tasks[c.task]);
+    h5::set_attr(root.get(), "first", static_cast<std::int64_t>(c.first));
+    h5::set_attr(root.get(), "dim", static_cast<std::int64_t>(r.dim));
+    h5::write(out.file(), "skipped", r.skipped);
+    const auto prov = extraction_provenance(backbone.info(), o, r.dim, {});
+    write_header(root.get(), "features-part", 1, prov, static_cast<std::int64_t>(r.dim));
+    out.commit();
+    ++rep.computed;
+    rep.extract.images += r.kept;
+    rep.extract.skipped.insert(rep.extract.skipped.end(), r.skipped.begin(), r.skipped.end());
+  }
+  return rep;
+}
+
+FeatureSet merge_parts(const std::string& parts_dir) {
+  const auto plan = read_plan(parts_dir);
+  std::vector<std::string> missing;
+  for (const auto& c : plan.chunks)
+    if (!fs::exists(fs::path(parts_dir) / part_name(c)))
+      missing.push_back(fmt::format("{} draws {}-{}", plan.tasks.at(c.task), c.first, c.first + c.count - 1));
+  require(missing.empty(), "'{}' is incomplete: {} of {} chunks missing ({}); run the missing shards again",
+          parts_dir, missing.size(), plan.chunks.size(), fmt::join(missing, ", "));
+  FeatureSet out;
+  std::vector<std::string> skipped;
+  std::size_t dim = 0;
+  for (std::size_t t = 0; t < plan.tasks.size(); ++t) {
+    std::vector<float> rows;
+    std::size_t kept = 0;
+    for (const auto& c : plan.chunks) {
+      if (c.task != t) continue;
+      const auto path = (fs::path(parts_dir) / part_name(c)).string();
+      auto file = h5::open_read(path);
+      h5::Handle root = h5::group(file.get(), "/");
+      require(h5::attr_string(root.get(), "key") == plan.key, "'{}' belongs to a different extraction", path);
+      if (out.tasks.empty() && kept == 0 && t == 0) out.provenance = read_header(root.get(), path, "features-part", 1);
+      const auto m = h5::read_f32(file.get(), "features");
+      rows.insert(rows.end(), m.data.begin(), m.data.end());
+      kept += m.rows;
+      if (m.rows > 0) dim = m.cols;
+      for (auto& s : h5::read_strings(file.get(), "skipped")) skipped.push_back(std::move(s));
+    }
+    require(kept > 0, "task '{}': none of its drawn images could be read", plan.tasks[t]);
+    TaskFeatures tf;
+    tf.name = plan.tasks[t];
+    tf.values = Matrix<float>::uninitialized(kept, dim);
+    std::copy(rows.begin(), rows.end(), tf.values.data.begin());
+    out.tasks.push_back(std::move(tf));
+  }
+  if (!skipped.empty())
+    out.provenance.origin += fmt::format("; {} unreadable images skipped: {}", skipped.size(), fmt::join(skipped, "; "));
+  return out;
+}
+
+}  // namespace taskfp

@@ -1,0 +1,48 @@
+// Extraction split into chunks that ranks, Slurm array tasks and reruns share through a parts
+// folder: each chunk (up to `chunk` consecutive draws of one task) is written as its own small
+// store, atomically, so a stopped run resumes where it stopped and any number of workers
+// produce the same features. Chunks start at multiples of the batch size: every image is
+// inferred in the same batch whatever the split.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "extract/extract.hpp"
+
+namespace taskfp {
+
+struct Chunk {
+  std::size_t task = 0;  ///< index into the task list
+  std::size_t first = 0, count = 0;
+};
+
+struct ExtractPlan {
+  std::vector<std::string> tasks;
+  std::vector<Chunk> chunks;
+  std::string key;  ///< everything the features depend on; parts of another key are not reused
+};
+
+/// Chunks of `chunk_size` draws (rounded up to whole batches) for every task.
+ExtractPlan plan_extraction(const std::vector<ImageTaskSpec>& tasks, const BackboneInfo& backbone,
+                            const ExtractOptions& options, std::size_t chunk_size);
+
+/// The chunks worker `shard` of `shards` computes: contiguous runs of equal size, in plan order.
+std::vector<std::size_t> shard_chunks(const ExtractPlan& plan, int shard, int shards);
+
+struct ShardReport {
+  std::size_t computed = 0, reused = 0;  ///< chunks
+  ExtractReport extract;
+};
+
+/// Computes this shard's chunks into `parts_dir` (created; the plan written there), skipping
+/// chunks already there from a run with the same key. InputError when `parts_dir` holds the
+/// plan of a different run.
+ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>& tasks, Backbone& backbone,
+                      const ExtractOptions& options, const std::string& parts_dir, int shard, int shards);
+
+/// Assembles the features store from a complete parts folder (rows in draw order). InputError
+/// naming the missing chunks when some are absent.
+FeatureSet merge_parts(const std::string& parts_dir);
+
+}  // namespace taskfp
