@@ -12,14 +12,14 @@ PAPER_CACHE=${PAPER_CACHE:-$ROOT/../shared/paper-cache}
 OUT=${BENCH_OUT:-$BUILD_DIR/bench-results}
 PY=/usr/bin/python3  # Debian's Python with Debian's torch 1.13 / numpy 1.24, not a venv's
 WHAT=("$@")
-[ ${#WHAT[@]} -gt 0 ] || WHAT=(distance fingerprint evaluate)
+[ ${#WHAT[@]} -gt 0 ] || WHAT=(distance fingerprint evaluate extract)
 
 # Build dependencies (as scripts/setup.sh installs them) and the baselines' Python packages.
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libhdf5-dev libopenblas-dev libeigen3-dev libcli11-dev libyaml-cpp-dev libfmt-dev
   libbenchmark-dev libopenmpi-dev openmpi-bin libpng-dev libjpeg62-turbo-dev
-  python3-torch python3-numpy python3-pandas python3-scipy python3-yaml
+  python3-torch python3-torchvision python3-numpy python3-pandas python3-scipy python3-yaml
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -33,7 +33,7 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTASKFP_BUILD_BENCH=ON >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target bench_distance bench_fingerprint bench_evaluate taskfp
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target bench_distance bench_fingerprint bench_evaluate bench_extract taskfp
 mkdir -p "$OUT"
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ {print $2}') GB," \
   "$(date -u '+%F %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
@@ -88,6 +88,27 @@ for w in "${WHAT[@]}"; do
       echo "  ours $ours s | pandas/scipy $py s | ratio $($PY -c "print(f'{$py/$ours:.0f}x')")"
       echo "  scores compared with the reference: $(cat "$OUT/compare.json")"
       ;;
-    *) echo "unknown benchmark '$w' (distance, fingerprint, evaluate)"; exit 2 ;;
+    extract)
+      echo "== extract: ResNet34 on CPU at 256 x 256, batch 32: pure inference and the whole pipeline"
+      rm -rf "$OUT/images" && "$BUILD_DIR/engine/taskfp" -q synth-images -o "$OUT/images" --families 4 \
+        --tasks-per-family 3 --classes 4 --images-per-class 16
+      # The same 8-bit tasks on both sides (torchvision 0.14 cannot decode 16-bit PNGs).
+      awk 'BEGIN { keep = 1 } /- name:/ { split($3, p, /[a-z_]+/); keep = ((p[2] + p[3]) % 4 != 2) } keep' \
+        "$OUT/images/taskset.yaml" > "$OUT/images/taskset-8bit.yaml"
+      TASKFP_BENCH_TASKSET="$OUT/images/taskset-8bit.yaml" "$BUILD_DIR/bench/bench_extract" \
+        --benchmark_out="$OUT/extract.json" --benchmark_out_format=json > "$OUT/extract.txt"
+      $PY "$ROOT/bench/reference_extract.py" "$OUT/images/taskset-8bit.yaml" --images 192 > "$OUT/reference_extract.json"
+      $PY - "$OUT/extract.json" "$OUT/reference_extract.json" <<'PYEOF'
+import json, sys
+ours = {b["name"].split("/")[0]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
+ref = json.load(open(sys.argv[2]))
+inf, pipe = ours["BM_Inference"]["images_per_s"], ours["BM_Pipeline"]["images_per_s"]
+print(f"  ours: inference {inf:.1f} images/s, pipeline {pipe:.1f} images/s ({pipe / inf:.0%} of inference)")
+print(f"  PyTorch ({ref['torch']}, {ref['threads']} threads): inference {ref['inference_images_per_s']:.1f}, "
+      f"pipeline {ref['pipeline_images_per_s']:.1f} images/s")
+print(f"  pipeline ours / PyTorch: {pipe / ref['pipeline_images_per_s']:.2f}x")
+PYEOF
+      ;;
+    *) echo "unknown benchmark '$w' (distance, fingerprint, evaluate, extract)"; exit 2 ;;
   esac
 done

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 
 #ifdef TASKFP_HAVE_TORCH
+#include <omp.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -107,8 +108,13 @@ std::uint64_t checksum(const std::map<std::string, torch::Tensor>& tensors) {
   return h;
 }
 
+// LibTorch's own thread pool: as many threads as taskfp's (-j, default all cores). Left alone it
+// may run single-threaded here (half the images per second on 2 cores, bench/RESULTS.md).
+void use_taskfp_threads() { torch::set_num_threads(std::max(1, omp_get_max_threads())); }
+
 // The random initial weights come from torch's generator, seeded first.
 ResNet34 seeded(std::uint64_t seed) {
+  use_taskfp_threads();
   torch::manual_seed(seed);
   return ResNet34();
 }
@@ -180,6 +186,7 @@ class ResNetBackbone : public Backbone {
 class ScriptBackbone : public Backbone {
  public:
   explicit ScriptBackbone(const std::string& path) {
+    use_taskfp_threads();
     try {
       module_ = torch::jit::load(path);
     } catch (const c10::Error& e) {

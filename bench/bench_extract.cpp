@@ -1,0 +1,66 @@
+// Extraction on CPU: the backbone's pure inference rate (ResNet34, a preprocessed batch in
+// memory) and the whole pipeline (decode, preprocess, inference, overlapped) on the procedural
+// images of the task set TASKFP_BENCH_TASKSET (scripts/bench.sh makes one with synth-images).
+// bench/reference_extract.py is the PyTorch baseline. Counters: images per second.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "extract/backbone.hpp"
+#include "extract/extract.hpp"
+#include "images/image_taskset.hpp"
+
+namespace taskfp {
+namespace {
+
+constexpr int kSize = 256, kBatch = 32;
+
+Backbone& net() {
+  static auto n = make_resnet34("", 0);
+  return *n;
+}
+
+void BM_Inference(benchmark::State& state) {
+  // Values like normalised images (a constant input drives activations into subnormal floats,
+  // which are much slower and not what images do).
+  std::vector<float> batch(static_cast<std::size_t>(kBatch) * 3 * kSize * kSize);
+  std::uint64_t s = 1;
+  for (auto& v : batch) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    v = static_cast<float>(s >> 40) / static_cast<float>(1 << 24) * 4.0f - 2.0f;
+  }
+  net().forward(batch.data(), 2, kSize);  // warm-up
+  for (auto _ : state) benchmark::DoNotOptimize(net().forward(batch.data(), kBatch, kSize).data());
+  state.counters["images_per_s"] = benchmark::Counter(kBatch, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Inference)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(10);
+
+void BM_Pipeline(benchmark::State& state) {
+  const char* taskset = std::getenv("TASKFP_BENCH_TASKSET");
+  if (!taskset) {
+    state.SkipWithError("set TASKFP_BENCH_TASKSET to an image task set (e.g. from `taskfp synth-images`)");
+    return;
+  }
+  const auto tasks = read_image_taskset(taskset);
+  ExtractOptions o;
+  o.samples = static_cast<std::size_t>(state.range(0)) / tasks.size();
+  o.batch = kBatch;
+  o.preprocess.size = kSize;
+  std::size_t images = 0;
+  for (auto _ : state) {
+    ExtractReport rep;
+    auto f = extract_features(tasks, net(), o, &rep);
+    benchmark::DoNotOptimize(f.tasks.data());
+    images += rep.images;
+  }
+  state.counters["images_per_s"] = benchmark::Counter(static_cast<double>(images), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Pipeline)->Arg(192)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+}  // namespace
+}  // namespace taskfp
+
+BENCHMARK_MAIN();
