@@ -14,24 +14,11 @@ PY=/usr/bin/python3  # Debian's Python with Debian's torch 1.13 / numpy 1.24, no
 WHAT=("$@")
 [ ${#WHAT[@]} -gt 0 ] || WHAT=(distance fingerprint evaluate extract)
 
-# Build dependencies (as scripts/setup.sh installs them) and the baselines' Python packages.
-PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config
-  libhdf5-dev libopenblas-dev libeigen3-dev libcli11-dev libyaml-cpp-dev libfmt-dev
-  libbenchmark-dev libopenmpi-dev openmpi-bin libpng-dev libjpeg62-turbo-dev
-  python3-torch python3-torchvision python3-numpy python3-pandas python3-scipy python3-yaml
-)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "bench: installing ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# The build's packages (scripts/setup.sh) and the baselines' Python packages; then only the
+# benchmarks and the CLI are built.
+TASKFP_PACKAGES_ONLY=1 TASKFP_EXTRA_PACKAGES="python3-torch python3-torchvision python3-numpy \
+  python3-pandas python3-scipy python3-yaml" "$ROOT/scripts/setup.sh"
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTASKFP_BUILD_BENCH=ON >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target bench_distance bench_fingerprint bench_evaluate bench_extract taskfp
 mkdir -p "$OUT"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages taskfp needs (idempotent, non-interactive), then configures and
 # builds into ${BUILD_DIR:-build}. Usage: scripts/setup.sh [extra cmake -D options]
+# TASKFP_EXTRA_PACKAGES adds Debian packages; TASKFP_PACKAGES_ONLY=1 stops after installing.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
@@ -28,6 +29,8 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+[ "${TASKFP_PACKAGES_ONLY:-0}" = 1 ] && exit 0
 
 # The CUDA toolkit, where installed, builds the CUDA backend (kernels/); without it the build is
 # CPU-only.

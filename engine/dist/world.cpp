@@ -23,6 +23,17 @@ bool g_started = false;
   return v && *v ? std::atoi(v) : fallback;
 }
 
+// offsets[r] = counts[0] + ... + counts[r - 1] (for MPI_Gatherv); returns the sum of all.
+[[maybe_unused]] std::size_t prefix_offsets(const std::vector<int>& counts, std::vector<int>& offsets) {
+  offsets.assign(counts.size(), 0);
+  std::size_t total = 0;
+  for (std::size_t r = 0; r < counts.size(); ++r) {
+    offsets[r] = static_cast<int>(total);
+    total += static_cast<std::size_t>(counts[r]);
+  }
+  return total;
+}
+
 }  // namespace
 
 bool mpi_built() {
@@ -106,15 +117,11 @@ Matrix<double> gather_rows(const Matrix<double>& block) {
   require(block.data.size() <= static_cast<std::size_t>(INT_MAX),
           "a rank's block of {} values is too large to gather in one message", block.data.size());
   int mine = static_cast<int>(block.data.size());
-  std::vector<int> counts(static_cast<std::size_t>(size)), offsets(static_cast<std::size_t>(size));
+  std::vector<int> counts(static_cast<std::size_t>(size)), offsets;
   MPI_Gather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
   Matrix<double> out;
   if (g_world.root()) {
-    std::size_t total = 0;
-    for (int r = 0; r < size; ++r) {
-      offsets[static_cast<std::size_t>(r)] = static_cast<int>(total);
-      total += static_cast<std::size_t>(counts[static_cast<std::size_t>(r)]);
-    }
+    const std::size_t total = prefix_offsets(counts, offsets);
     require(total <= static_cast<std::size_t>(INT_MAX), "the gathered matrix ({} values) is too large for one message", total);
     out = Matrix<double>::uninitialized(block.cols ? total / block.cols : 0, block.cols);
   }
@@ -134,17 +141,10 @@ std::vector<std::string> gather_strings(const std::vector<std::string>& mine) {
   require(packed.size() <= static_cast<std::size_t>(INT_MAX), "messages too long to gather");
   int len = static_cast<int>(packed.size());
   const auto size = static_cast<std::size_t>(g_world.size);
-  std::vector<int> lens(size), offsets(size);
+  std::vector<int> lens(size), offsets;
   MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
   std::string all;
-  if (g_world.root()) {
-    std::size_t total = 0;
-    for (std::size_t r = 0; r < size; ++r) {
-      offsets[r] = static_cast<int>(total);
-      total += static_cast<std::size_t>(lens[r]);
-    }
-    all.resize(total);
-  }
+  if (g_world.root()) all.resize(prefix_offsets(lens, offsets));
   MPI_Gatherv(packed.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, 0,
               MPI_COMM_WORLD);
   std::vector<std::string> out;

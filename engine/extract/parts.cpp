@@ -97,13 +97,14 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
   fs::create_directories(parts_dir);
   const auto plan_path = (fs::path(parts_dir) / "plan.txt").string();
   bool fresh = !fs::exists(plan_path);
-  if (!fresh && read_plan(parts_dir).key != plan.key) {
+  const std::string old_key = fresh ? std::string() : read_plan(parts_dir).key;
+  if (!fresh && old_key != plan.key) {
     // Another extraction's folder: taken over only when none of its chunks was finished.
     bool any_part = false;
     for (const auto& e : fs::directory_iterator(parts_dir))
       any_part |= e.path().filename().string().rfind("task", 0) == 0 && e.path().extension() == ".h5";
     require(!any_part, "'{}' holds parts of a different extraction ({}); remove it or choose another output",
-            parts_dir, read_plan(parts_dir).key);
+            parts_dir, old_key);
     fresh = true;
   }
   if (fresh) write_text_atomically(plan_path, plan_text(plan));
@@ -161,6 +162,12 @@ FeatureSet merge_parts(const std::string& parts_dir) {
   require(missing.empty(), "'{}' is incomplete: {} of {} chunks missing ({}); run the missing shards again",
           parts_dir, missing.size(), plan.chunks.size(), fmt::join(missing, ", "));
   FeatureSet out;
+  {  // every part carries the same provenance (same key): the first one's serves
+    const auto path = (fs::path(parts_dir) / part_name(plan.chunks.front())).string();
+    auto file = h5::open_read(path);
+    h5::Handle root = h5::group(file.get(), "/");
+    out.provenance = read_header(root.get(), path, "features-part", 1);
+  }
   std::vector<std::string> skipped;
   std::size_t dim = 0;
   for (std::size_t t = 0; t < plan.tasks.size(); ++t) {
@@ -172,7 +179,6 @@ FeatureSet merge_parts(const std::string& parts_dir) {
       auto file = h5::open_read(path);
       h5::Handle root = h5::group(file.get(), "/");
       require(h5::attr_string(root.get(), "key") == plan.key, "'{}' belongs to a different extraction", path);
-      if (out.tasks.empty() && kept == 0 && t == 0) out.provenance = read_header(root.get(), path, "features-part", 1);
       const auto m = h5::read_f32(file.get(), "features");
       rows.insert(rows.end(), m.data.begin(), m.data.end());
       kept += m.rows;

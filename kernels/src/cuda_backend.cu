@@ -207,6 +207,14 @@ __global__ void scale_rows_kernel(double* dst, const double* src, const double* 
     dst[i] = w[i / cols] * src[i];
 }
 
+// The device memory an operation may use: the caller's budget, or 80% of what is free.
+std::size_t device_budget(std::size_t requested) {
+  if (requested != 0) return requested;
+  std::size_t free_bytes = 0, total = 0;
+  TASKFP_CUDA(cudaMemGetInfo(&free_bytes, &total));
+  return free_bytes / 10 * 8;
+}
+
 void require_device() {
   auto st = probe();
   if (!st.usable) throw CudaError("no usable CUDA device: " + st.description);
@@ -252,12 +260,7 @@ void gemm_abt(const double* a, std::size_t m, const double* b, std::size_t n, st
               double alpha, double beta, const GemmOptions& options) {
   require_device();
   if (m == 0 || n == 0) return;
-  std::size_t budget = options.max_device_bytes;
-  if (budget == 0) {
-    std::size_t free_bytes = 0, total = 0;
-    TASKFP_CUDA(cudaMemGetInfo(&free_bytes, &total));
-    budget = free_bytes / 10 * 8;
-  }
+  std::size_t budget = device_budget(options.max_device_bytes);
   const std::size_t c_bytes = 2 * m * n * sizeof(double);  // one partial C per stream
   if (budget <= c_bytes + 2 * (m + n) * sizeof(double))
     throw CudaError("gemm_abt: a device budget of " + std::to_string(budget) + " bytes cannot hold the " +
@@ -371,12 +374,7 @@ void kl_terms(const KlTerms& r, double* cross, double* plogp) {
   if (r.na == 0 || r.nb == 0) return;
   const std::size_t ne = r.rows * r.cols;
   if (ne == 0 || r.rows > 65535u * 65535u) throw CudaError("kl_terms: bad histogram shape");
-  std::size_t budget = r.max_device_bytes;
-  if (budget == 0) {
-    std::size_t free_bytes = 0, total = 0;
-    TASKFP_CUDA(cudaMemGetInfo(&free_bytes, &total));
-    budget = free_bytes / 10 * 8;
-  }
+  std::size_t budget = device_budget(r.max_device_bytes);
   const std::size_t per_b = ne * sizeof(double) * (r.wb ? 2 : 1) + r.rows * sizeof(double);
   const std::size_t per_a = ne * sizeof(double) * (r.wa ? 2 : 1) + 2 * r.rows * sizeof(double);
   // The whole q side when it leaves room for a useful block of p tasks; else halves of the budget.
