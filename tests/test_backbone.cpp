@@ -1,13 +1,19 @@
 // The native ResNet34 against torchvision's on the same weights and inputs (weights made by the
-// test with Debian's torchvision, random, no download), and bad weights files.
+// test with Debian's torchvision, random, no download), bad weights files, TorchScript modules,
+// and the extraction pipeline against a batch-by-batch reference.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "core/error.hpp"
 #include "extract/backbone.hpp"
+#include "extract/extract.hpp"
+#include "extract/parts.hpp"
+#include "images/image.hpp"
+#include "images/synth_images.hpp"
 #include "io/hdf5.hpp"
 #include "test_util.hpp"
 
@@ -21,6 +27,8 @@ std::vector<float> read_f32(const std::string& path, std::size_t n) {
   EXPECT_EQ(static_cast<std::size_t>(in.gcount()), n * sizeof(float)) << path;
   return v;
 }
+
+std::vector<float> values(const TaskFeatures& t) { return {t.values.data.begin(), t.values.data.end()}; }
 
 // Runs the fixture script; false (with the reason) where Debian's torchvision is missing.
 bool make_fixture(const test::TempDir& dir, std::string& why) {
@@ -84,6 +92,103 @@ TEST(Backbone, WeightsFilesThatDoNotFitListTheTensors) {
     EXPECT_NE(msg.find("conv1.weight (file 64x3, expected 64x3x7x7)"), std::string::npos) << msg;
   }
   EXPECT_THROW(load_torchscript(dir.file("bad.h5")), InputError);
+}
+
+TEST(Backbone, TorchScriptModulesGiveNByDOrAClearError) {
+  if (!torch_built()) GTEST_SKIP() << "taskfp was built without LibTorch";
+  test::TempDir dir;
+  std::string why;
+  if (!make_fixture(dir, why)) GTEST_SKIP() << why;
+  auto flat = load_torchscript(dir.file("flat.pt"), 64);
+  EXPECT_EQ(flat->info().feature_dim, 3);  // known from the probe at load time
+  EXPECT_EQ(flat->info().name, "flat.pt");
+  const auto x = read_f32(dir.file("input.f32"), 2 * 3 * 64 * 64);
+  const auto got = flat->forward(x.data(), 2, 64);
+  ASSERT_EQ(got.size(), 6u);
+  for (std::size_t i = 0; i < 2; ++i)
+    for (std::size_t c = 0; c < 3; ++c) {
+      double mean = 0;
+      for (std::size_t k = 0; k < 64 * 64; ++k) mean += x[(i * 3 + c) * 64 * 64 + k];
+      mean /= 64 * 64;
+      EXPECT_NEAR(got[i * 3 + c], mean * static_cast<double>(c + 1), 1e-5) << "image " << i << " channel " << c;
+    }
+  // Feature maps instead of n x d: refused when loading, with the shape it gave.
+  try {
+    load_torchscript(dir.file("maps.pt"), 16);
+    ADD_FAILURE() << "accepted a module returning feature maps";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("[2, 3, 16, 16]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("n x d"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(load_torchscript(dir.file("no-such.pt")), InputError);
+}
+
+// extract_features and sharded run_shard + merge_parts against the plainest reference: each
+// task's draws decoded, preprocessed and inferred batch by batch. Partial batches, task and
+// chunk boundaries inside the continuous prefetch; bit for bit.
+TEST(Extract, PipelineEqualsBatchByBatchReference) {
+  if (!torch_built()) GTEST_SKIP() << "taskfp was built without LibTorch";
+  test::TempDir dir;
+  ImageSynthOptions synth;
+  synth.families = 2;
+  synth.tasks_per_family = 2;
+  synth.classes = 2;
+  synth.images_per_class = 3;
+  write_image_tasks(dir.file("img"), synth);
+  const auto specs = read_image_taskset(dir.file("img/taskset.yaml"));
+  ASSERT_EQ(specs.size(), 4u);
+  auto net = make_resnet34("", 5);
+  ExtractOptions o;
+  o.samples = 10;
+  o.batch = 4;
+  o.seed = 3;
+  o.preprocess.size = 32;
+
+  std::vector<std::vector<float>> want;
+  for (const auto& spec : specs) {
+    const auto images = list_task_images(spec, o.seed);
+    const auto draw = draw_samples(images.files.size(), o.samples, o.seed, spec.name);
+    std::vector<float> rows;
+    for (std::size_t from = 0; from < draw.size(); from += 4) {
+      std::vector<float> pixels;
+      const std::size_t n = std::min<std::size_t>(4, draw.size() - from);
+      for (std::size_t i = from; i < from + n; ++i) {
+        const auto x = preprocess(read_image(images.files[draw[i]]), o.preprocess);
+        pixels.insert(pixels.end(), x.begin(), x.end());
+      }
+      const auto f = net->forward(pixels.data(), n, 32);
+      rows.insert(rows.end(), f.begin(), f.end());
+    }
+    want.push_back(rows);
+  }
+
+  ExtractReport rep;
+  const auto got = extract_features(specs, *net, o, &rep);
+  EXPECT_EQ(rep.images, 40u);
+  ASSERT_EQ(got.tasks.size(), specs.size());
+  for (std::size_t t = 0; t < specs.size(); ++t) {
+    EXPECT_EQ(got.tasks[t].name, specs[t].name);
+    EXPECT_EQ(got.tasks[t].values.rows, 10u);
+    EXPECT_EQ(values(got.tasks[t]), want[t]) << specs[t].name;
+  }
+
+  // Chunks of 4 draws (3 per task, the last one partial) over 3 shards, then merged.
+  const auto plan = plan_extraction(specs, net->info(), o, 4);
+  ASSERT_EQ(plan.chunks.size(), 12u);
+  const std::string parts = dir.file("parts");
+  std::size_t computed = 0;
+  for (int s = 0; s < 3; ++s) computed += run_shard(plan, specs, *net, o, parts, s, 3).computed;
+  EXPECT_EQ(computed, 12u);
+  auto merged = merge_parts(parts);
+  for (std::size_t t = 0; t < specs.size(); ++t) EXPECT_EQ(values(merged.tasks[t]), want[t]) << specs[t].name;
+  // A lost part is recomputed, the others reused.
+  std::filesystem::remove(parts + "/task00002-000000004.h5");
+  const auto again = run_shard(plan, specs, *net, o, parts, 0, 1);
+  EXPECT_EQ(again.computed, 1u);
+  EXPECT_EQ(again.reused, 11u);
+  merged = merge_parts(parts);
+  EXPECT_EQ(values(merged.tasks[2]), want[2]);
 }
 
 }  // namespace

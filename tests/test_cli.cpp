@@ -163,6 +163,7 @@ TEST(Cli, ExtractFromImagesThenFingerprint) {
   EXPECT_NE(stop.output.find("0000.png"), std::string::npos) << stop.output;
   EXPECT_NE(stop.output.find("--skip-bad"), std::string::npos) << stop.output;
   EXPECT_FALSE(std::filesystem::exists(d + "/h.h5"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/h.h5.parts"));  // no chunk finished: nothing left behind
   const auto skip = taskfp_cli(extract + "-n 12 --tasks imgfam0_task0 --skip-bad -o " + d + "/h.h5");
   ASSERT_EQ(skip.code, 0) << skip.output;
   EXPECT_NE(skip.output.find("unreadable images were skipped"), std::string::npos) << skip.output;

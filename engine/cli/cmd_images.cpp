@@ -46,6 +46,18 @@ void add_synth_images(CLI::App& app, const GlobalOptions& g) {
 
 namespace taskfp::cli {
 
+namespace {
+
+// Removes a parts folder that holds no finished chunk (only the plan).
+void remove_unfinished_parts(const std::string& parts) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(parts, ec))
+    if (e.path().extension() == ".h5") return;
+  std::filesystem::remove_all(parts, ec);
+}
+
+}  // namespace
+
 void add_extract(CLI::App& app, const GlobalOptions& g) {
   auto* cmd = app.add_subcommand(
       "extract",
@@ -114,7 +126,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     } else {
       require(o->weights.empty() && !o->random_weights,
               "--weights and --random-weights are for resnet34; a TorchScript file carries its own");
-      net = load_torchscript(o->backbone);
+      net = load_torchscript(o->backbone, o->extract.preprocess.size);
     }
     const auto& world = dist::world();
     if (!net->info().pretrained && world.root())
@@ -146,7 +158,16 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     ProgressMeter meter("extract", !g.quiet && world.root());
     o->extract.progress = meter.callback();
     const auto start = std::chrono::steady_clock::now();
-    auto rep = run_shard(plan, specs, *net, o->extract, parts, shard, shards);
+    const bool parts_existed = std::filesystem::exists(parts);
+    ShardReport rep;
+    try {
+      rep = run_shard(plan, specs, *net, o->extract, parts, shard, shards);
+    } catch (...) {
+      // A single run that fails before finishing any chunk leaves nothing behind; finished
+      // chunks stay for the rerun to resume from.
+      if (!parts_existed && !world.distributed()) remove_unfinished_parts(parts);
+      throw;
+    }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!rep.extract.skipped.empty()) {
       warn(fmt::format("{} unreadable images were skipped (recorded in the store's provenance):",

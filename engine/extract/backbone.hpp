@@ -38,8 +38,9 @@ bool torch_built();
 /// misshaped tensors.
 std::unique_ptr<Backbone> make_resnet34(const std::string& weights_h5, std::uint64_t seed = 0);
 
-/// A TorchScript module whose forward maps n x 3 x H x W to n x d. InputError when it cannot be
-/// loaded or its output is not n x d.
-std::unique_ptr<Backbone> load_torchscript(const std::string& path);
+/// A TorchScript module whose forward maps n x 3 x H x W to n x d. It is tried at once on two
+/// zero images of `size` x `size` (so feature_dim is known): InputError when it cannot be loaded,
+/// fails, or its output is not n x d, before any work starts.
+std::unique_ptr<Backbone> load_torchscript(const std::string& path, int size = 224);
 
 }  // namespace taskfp

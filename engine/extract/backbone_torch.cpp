@@ -5,13 +5,18 @@
 
 #ifdef TASKFP_HAVE_TORCH
 #include <omp.h>
+#include <c10/core/CPUAllocator.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <cstdlib>
 #include <map>
+#include <mutex>
+#include <new>
+#include <unordered_map>
 #include <set>
 
 #include "io/hdf5.hpp"
@@ -25,7 +30,7 @@ bool torch_built() { return false; }
 std::unique_ptr<Backbone> make_resnet34(const std::string&, std::uint64_t) {
   throw InputError("this taskfp was built without LibTorch (install libtorch-dev and rebuild)");
 }
-std::unique_ptr<Backbone> load_torchscript(const std::string&) {
+std::unique_ptr<Backbone> load_torchscript(const std::string&, int) {
   throw InputError("this taskfp was built without LibTorch (install libtorch-dev and rebuild)");
 }
 
@@ -108,13 +113,75 @@ std::uint64_t checksum(const std::map<std::string, torch::Tensor>& tensors) {
   return h;
 }
 
+// LibTorch's CPU tensors through a pool that keeps freed blocks for reuse. Inference allocates
+// the same large activation tensors for every batch; from glibc each is a fresh mmap whose pages
+// fault in and are zeroed again, which made a batch of 32 at 256 x 256 4x slower on CPU
+// (bench/RESULTS.md). Blocks from 64 KiB up are kept by exact size, up to a cap on the bytes
+// held; the rest go straight to malloc/free. A 64-byte header before each block holds its size.
+class ReusingCpuAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(std::size_t n) const override {
+    if (n == 0) return {nullptr, nullptr, &release, c10::Device(c10::DeviceType::CPU)};
+    void* block = nullptr;
+    if (n >= kMinCached) {
+      std::lock_guard lock(pool().mutex);
+      auto it = pool().free.find(n);
+      if (it != pool().free.end()) {
+        block = it->second;
+        pool().free.erase(it);
+        pool().held -= n;
+      }
+    }
+    if (!block) {
+      block = std::aligned_alloc(kHeader, ((n + kHeader - 1) / kHeader + 1) * kHeader);
+      if (!block) throw std::bad_alloc();
+      *static_cast<std::size_t*>(block) = n;
+    }
+    void* data = static_cast<char*>(block) + kHeader;
+    return {data, data, &release, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
+
+ private:
+  static constexpr std::size_t kHeader = 64, kMinCached = std::size_t{64} << 10, kMaxHeld = std::size_t{4} << 30;
+  struct Pool {
+    std::mutex mutex;
+    std::unordered_multimap<std::size_t, void*> free;
+    std::size_t held = 0;
+  };
+  static Pool& pool() {
+    static auto* p = new Pool;  // never destroyed: tensors may be freed during static destruction
+    return *p;
+  }
+  static void release(void* data) {
+    if (!data) return;
+    void* block = static_cast<char*>(data) - kHeader;
+    const std::size_t n = *static_cast<std::size_t*>(block);
+    if (n >= kMinCached) {
+      std::lock_guard lock(pool().mutex);
+      if (pool().held + n <= kMaxHeld) {
+        pool().free.emplace(n, block);
+        pool().held += n;
+        return;
+      }
+    }
+    std::free(block);
+  }
+};
+
 // LibTorch's own thread pool: as many threads as taskfp's (-j, default all cores). Left alone it
-// may run single-threaded here (half the images per second on 2 cores, bench/RESULTS.md).
-void use_taskfp_threads() { torch::set_num_threads(std::max(1, omp_get_max_threads())); }
+// may run single-threaded here (half the images per second on 2 cores, bench/RESULTS.md). And
+// its CPU tensors come from the reusing pool above.
+void configure_torch() {
+  torch::set_num_threads(std::max(1, omp_get_max_threads()));
+  static ReusingCpuAllocator allocator;
+  static const bool installed = (c10::SetCPUAllocator(&allocator, /*priority=*/1), true);
+  (void)installed;
+}
 
 // The random initial weights come from torch's generator, seeded first.
 ResNet34 seeded(std::uint64_t seed) {
-  use_taskfp_threads();
+  configure_torch();
   torch::manual_seed(seed);
   return ResNet34();
 }
@@ -185,8 +252,8 @@ class ResNetBackbone : public Backbone {
 
 class ScriptBackbone : public Backbone {
  public:
-  explicit ScriptBackbone(const std::string& path) {
-    use_taskfp_threads();
+  ScriptBackbone(const std::string& path, int size) {
+    configure_torch();
     try {
       module_ = torch::jit::load(path);
     } catch (const c10::Error& e) {
@@ -200,20 +267,29 @@ class ScriptBackbone : public Backbone {
     for (const auto& p : module_.named_parameters()) state[p.name] = p.value;
     for (const auto& b : module_.named_buffers()) state[b.name] = b.value;
     info_.weights_checksum = "fnv1a64:" + hex64(checksum(state));
+    require(size > 0, "the image size must be positive");
+    const std::vector<float> probe(2 * 3 * static_cast<std::size_t>(size) * static_cast<std::size_t>(size), 0.0f);
+    forward(probe.data(), 2, size);  // refuses a module that does not give n x d, before any work
   }
   const BackboneInfo& info() const override { return info_; }
   std::vector<float> forward(const float* images, std::size_t n, int size) override {
     torch::NoGradGuard no_grad;
     auto x = torch::from_blob(const_cast<float*>(images), {static_cast<long>(n), 3, size, size}, torch::kFloat32);
-    torch::Tensor y;
+    c10::IValue out;
     try {
-      y = module_.forward({x}).toTensor();
+      out = module_.forward({x});
     } catch (const c10::Error& e) {
       throw InputError(fmt::format("TorchScript module '{}' failed: {}", info_.name, e.what_without_backtrace()));
     }
+    require(out.isTensor(), "TorchScript module '{}' returned a {}; features must be an n x d tensor", info_.name,
+            out.tagKind());
+    torch::Tensor y = out.toTensor();
     require(y.dim() == 2 && y.size(0) == static_cast<long>(n),
-            "TorchScript module '{}' returned shape [{}]; features must be n x d", info_.name,
-            fmt::join(y.sizes().vec(), ", "));
+            "TorchScript module '{}' returned shape [{}] for {} images; features must be n x d", info_.name,
+            fmt::join(y.sizes().vec(), ", "), n);
+    require(info_.feature_dim == 0 || y.size(1) == info_.feature_dim,
+            "TorchScript module '{}' returned {} features per image, earlier {}", info_.name, y.size(1),
+            info_.feature_dim);
     if (info_.feature_dim == 0) info_.feature_dim = static_cast<int>(y.size(1));
     y = y.to(torch::kFloat32).contiguous();
     return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
@@ -230,8 +306,8 @@ std::unique_ptr<Backbone> make_resnet34(const std::string& weights_h5, std::uint
   return std::make_unique<ResNetBackbone>(weights_h5, seed);
 }
 
-std::unique_ptr<Backbone> load_torchscript(const std::string& path) {
-  return std::make_unique<ScriptBackbone>(path);
+std::unique_ptr<Backbone> load_torchscript(const std::string& path, int size) {
+  return std::make_unique<ScriptBackbone>(path, size);
 }
 
 #endif

@@ -1,5 +1,5 @@
 // Extraction pipeline: a bounded prefetch of one batch (decode + preprocess on OpenMP threads in
-// a helper thread) ahead of the backbone.
+// a helper thread) ahead of the backbone, running on across job boundaries.
 #include "extract/extract.hpp"
 
 #include <chrono>
@@ -38,20 +38,42 @@ Batch prepare(const TaskImages& images, const std::vector<std::size_t>& draw, st
 
 }  // namespace
 
-RangeFeatures extract_range(const TaskImages& images, const std::vector<std::size_t>& draw, std::size_t first,
-                            std::size_t count, Backbone& backbone, const ExtractOptions& o,
-                            const std::function<void(std::size_t)>& on_batch) {
+void extract_ranges(const std::function<std::optional<RangeJob>()>& next_job, Backbone& backbone,
+                    const ExtractOptions& o, const std::function<void(std::size_t)>& on_batch,
+                    const std::function<void(const RangeJob&, RangeFeatures&&)>& on_done) {
   require(o.batch > 0, "the batch size must be positive");
-  RangeFeatures out;
-  const std::size_t per_batch = static_cast<std::size_t>(o.batch), end = first + count;
-  auto launch = [&](std::size_t from) {
-    return std::async(std::launch::async, prepare, std::cref(images), std::cref(draw), from,
-                      std::min(per_batch, end - from), std::cref(o.preprocess));
+  const std::size_t per_batch = static_cast<std::size_t>(o.batch);
+  // The batch cursor runs over the jobs in order; each batch's decoding starts when it is taken.
+  struct Pending {
+    RangeJob job;
+    bool last = false;  // the job's last batch
+    std::future<Batch> batch;
   };
-  auto next = launch(first);
-  for (std::size_t from = first; from < end; from += per_batch) {
-    Batch cur = next.get();
-    if (from + per_batch < end) next = launch(from + per_batch);  // overlaps inference
+  std::optional<RangeJob> job;
+  std::size_t from = 0;
+  auto fetch_job = [&] {
+    do job = next_job();
+    while (job && job->count == 0);
+    if (job) from = job->first;
+  };
+  auto take = [&]() -> std::optional<Pending> {
+    if (!job) return std::nullopt;
+    const std::size_t end = job->first + job->count, n = std::min(per_batch, end - from);
+    Pending p{*job, from + n == end, {}};
+    p.batch = std::async(std::launch::async, [j = *job, first = from, n, &pre = o.preprocess] {
+      return prepare(*j.images, *j.draw, first, n, pre);
+    });
+    from += n;
+    if (from == end) fetch_job();
+    return p;
+  };
+  fetch_job();
+  auto pending = take();
+  RangeFeatures out;
+  while (pending) {
+    Batch cur = pending->batch.get();
+    Pending now = std::move(*pending);
+    pending = take();  // decodes while this batch is inferred
     const std::size_t n = cur.errors.size();
     // Unusable images: stop (naming the file), or drop them and record it.
     std::vector<std::size_t> good;
@@ -61,9 +83,9 @@ RangeFeatures extract_range(const TaskImages& images, const std::vector<std::siz
         continue;
       }
       if (!o.skip_bad) {
-        if (next.valid()) next.wait();
-        throw InputError(fmt::format("task '{}': {} (pass --skip-bad to drop unreadable images)", images.name,
-                                     cur.errors[i]));
+        if (pending) pending->batch.wait();
+        throw InputError(fmt::format("task '{}': {} (pass --skip-bad to drop unreadable images)",
+                                     now.job.images->name, cur.errors[i]));
       }
       out.skipped.push_back(cur.errors[i]);
     }
@@ -81,8 +103,11 @@ RangeFeatures extract_range(const TaskImages& images, const std::vector<std::siz
       out.kept += good.size();
     }
     if (on_batch) on_batch(n);
+    if (now.last) {
+      on_done(now.job, std::move(out));
+      out = RangeFeatures{};
+    }
   }
-  return out;
 }
 
 Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& o, std::size_t dim,
@@ -108,22 +133,32 @@ FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& b
   FeatureSet out;
   const std::size_t total = tasks.size() * o.samples;
   std::size_t done = 0;
-  for (const auto& spec : tasks) {
-    const auto images = list_task_images(spec, o.seed);
-    const auto draw = draw_samples(images.files.size(), o.samples, o.seed, spec.name);
-    auto r = extract_range(images, draw, 0, draw.size(), backbone, o, [&](std::size_t n) {
-      done += n;
-      if (o.progress) o.progress(done, total);
-    });
-    require(r.kept > 0, "task '{}': none of its {} drawn images could be read", spec.name, draw.size());
-    rep.images += r.kept;
-    rep.skipped.insert(rep.skipped.end(), r.skipped.begin(), r.skipped.end());
-    TaskFeatures t;
-    t.name = spec.name;
-    t.values = Matrix<float>::uninitialized(r.kept, r.dim);
-    std::copy(r.rows.begin(), r.rows.end(), t.values.data.begin());
-    out.tasks.push_back(std::move(t));
-  }
+  std::size_t next = 0;
+  out.tasks.resize(tasks.size());
+  extract_ranges(
+      [&]() -> std::optional<RangeJob> {
+        if (next == tasks.size()) return std::nullopt;
+        const auto& spec = tasks[next];
+        auto images = std::make_shared<const TaskImages>(list_task_images(spec, o.seed));
+        auto draw = std::make_shared<const std::vector<std::size_t>>(
+            draw_samples(images->files.size(), o.samples, o.seed, spec.name));
+        const std::size_t count = draw->size();
+        return RangeJob{std::move(images), std::move(draw), 0, count, next++};
+      },
+      backbone, o,
+      [&](std::size_t n) {
+        done += n;
+        if (o.progress) o.progress(done, total);
+      },
+      [&](const RangeJob& job, RangeFeatures&& r) {
+        require(r.kept > 0, "task '{}': none of its {} drawn images could be read", job.images->name, job.count);
+        rep.images += r.kept;
+        rep.skipped.insert(rep.skipped.end(), r.skipped.begin(), r.skipped.end());
+        TaskFeatures& t = out.tasks[job.tag];
+        t.name = tasks[job.tag].name;
+        t.values = Matrix<float>::uninitialized(r.kept, r.dim);
+        std::copy(r.rows.begin(), r.rows.end(), t.values.data.begin());
+      });
   out.provenance = extraction_provenance(backbone.info(), o,
                                          out.tasks.empty() ? 0 : out.tasks.front().values.cols, rep.skipped);
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

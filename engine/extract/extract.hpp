@@ -1,10 +1,12 @@
 // Feature extraction: images of each task -> preprocessing -> frozen backbone -> features store.
 // Decoding and preprocessing of the next batch (OpenMP threads) overlap the current batch's
-// inference.
+// inference, across task and chunk boundaries.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,17 +33,28 @@ struct ExtractReport {
   double seconds = 0;
 };
 
-/// Features of the images draw[first .. first + count) of one task, in batches of
+/// A run of consecutive draws of one task: draw[first .. first + count), inferred in batches of
 /// options.batch starting at `first` (so a sample's batch does not depend on how the work is
-/// split, as long as ranges start at multiples of the batch size). on_batch(n) after each batch.
+/// split, as long as runs start at multiples of the batch size).
+struct RangeJob {
+  std::shared_ptr<const TaskImages> images;
+  std::shared_ptr<const std::vector<std::size_t>> draw;
+  std::size_t first = 0, count = 0;
+  std::size_t tag = 0;  ///< the caller's (a task or chunk index), handed back with the features
+};
 struct RangeFeatures {
   std::vector<float> rows;  ///< kept x dim
   std::size_t kept = 0, dim = 0;
   std::vector<std::string> skipped;
 };
-RangeFeatures extract_range(const TaskImages& images, const std::vector<std::size_t>& draw, std::size_t first,
-                            std::size_t count, Backbone& backbone, const ExtractOptions& options,
-                            const std::function<void(std::size_t)>& on_batch = {});
+
+/// Runs the jobs `next_job` hands out (until it returns nothing) through the backbone with one
+/// continuous prefetch: the next batch, of this job or the next one, is decoded while the
+/// current one is inferred, so job boundaries leave no core idle. on_batch(n) after each batch,
+/// on_done(job, features) after each job. `next_job` is called on the calling thread.
+void extract_ranges(const std::function<std::optional<RangeJob>()>& next_job, Backbone& backbone,
+                    const ExtractOptions& options, const std::function<void(std::size_t)>& on_batch,
+                    const std::function<void(const RangeJob&, RangeFeatures&&)>& on_done);
 
 /// The provenance of extracted features.
 Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& options, std::size_t dim,

@@ -112,28 +112,37 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
   const auto mine = shard_chunks(plan, shard, shards);
   std::size_t total = 0, done = 0;
   for (auto i : mine) total += plan.chunks[i].count;
-  std::size_t cached_task = SIZE_MAX;
-  TaskImages images;
-  std::vector<std::size_t> draw;
-  for (auto i : mine) {
-    const auto& c = plan.chunks[i];
-    const auto path = (fs::path(parts_dir) / part_name(c)).string();
-    if (fs::exists(path)) {  // finished by an earlier run of the same extraction: reuse
+  // Chunks already in the folder (from an earlier run of the same extraction) are reused; the
+  // others run through one continuous pipeline, each written as its part when done.
+  std::size_t next = 0, listed_task = SIZE_MAX;
+  std::shared_ptr<const TaskImages> images;
+  std::shared_ptr<const std::vector<std::size_t>> draw;
+  auto part_path = [&](const Chunk& c) { return (fs::path(parts_dir) / part_name(c)).string(); };
+  auto next_job = [&]() -> std::optional<RangeJob> {
+    for (; next < mine.size(); ++next) {
+      const auto& c = plan.chunks[mine[next]];
+      if (!fs::exists(part_path(c))) break;
       ++rep.reused;
       done += c.count;
       if (o.progress) o.progress(done, total);
-      continue;
     }
-    if (cached_task != c.task) {
-      images = list_task_images(tasks[c.task], o.seed);
-      draw = draw_samples(images.files.size(), o.samples, o.seed, tasks[c.task].name);
-      cached_task = c.task;
+    if (next == mine.size()) return std::nullopt;
+    const auto& c = plan.chunks[mine[next]];
+    if (listed_task != c.task) {
+      images = std::make_shared<const TaskImages>(list_task_images(tasks[c.task], o.seed));
+      draw = std::make_shared<const std::vector<std::size_t>>(
+          draw_samples(images->files.size(), o.samples, o.seed, tasks[c.task].name));
+      listed_task = c.task;
     }
-    auto r = extract_range(images, draw, c.first, c.count, backbone, o, [&](std::size_t n) {
-      done += n;
-      if (o.progress) o.progress(done, total);
-    });
-    h5::AtomicWrite out(path);
+    return RangeJob{images, draw, c.first, c.count, mine[next++]};
+  };
+  auto on_batch = [&](std::size_t n) {
+    done += n;
+    if (o.progress) o.progress(done, total);
+  };
+  auto write_part = [&](const RangeJob& job, RangeFeatures&& r) {
+    const auto& c = plan.chunks[job.tag];
+    h5::AtomicWrite out(part_path(c));
     auto m = Matrix<float>::uninitialized(r.kept, r.dim);
     std::copy(r.rows.begin(), r.rows.end(), m.data.begin());
     h5::write(out.file(), "features", m);
@@ -149,7 +158,8 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
     ++rep.computed;
     rep.extract.images += r.kept;
     rep.extract.skipped.insert(rep.extract.skipped.end(), r.skipped.begin(), r.skipped.end());
-  }
+  };
+  extract_ranges(next_job, backbone, o, on_batch, write_part);
   return rep;
 }
 
