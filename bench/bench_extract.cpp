@@ -1,11 +1,13 @@
 // Extraction on CPU: the backbone's pure inference rate (ResNet34, a preprocessed batch in
-// memory) and the whole pipeline (decode, preprocess, inference, overlapped) on the procedural
+// memory; fp32 and bf16 autocast) and the whole pipeline (decode, preprocess, inference, overlapped) on the procedural
 // images of the task set TASKFP_BENCH_TASKSET (scripts/bench.sh makes one with synth-images).
 // bench/reference_extract.py is the PyTorch baseline. Counters: images per second.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,12 +20,19 @@ namespace {
 
 constexpr int kSize = 256, kBatch = 32;
 
-Backbone& net() {
-  static auto n = make_resnet34("", 0);
+Backbone& net(const std::string& precision = "fp32") {
+  static std::map<std::string, std::unique_ptr<Backbone>> nets;
+  auto& n = nets[precision];
+  if (!n) {
+    BackboneOptions o;
+    o.device = "cpu";
+    o.precision = precision;
+    n = make_resnet34("", 0, o);
+  }
   return *n;
 }
 
-void BM_Inference(benchmark::State& state) {
+void inference(benchmark::State& state, const std::string& precision) {
   // Values like normalised images (a constant input drives activations into subnormal floats,
   // which are much slower and not what images do).
   std::vector<float> batch(static_cast<std::size_t>(kBatch) * 3 * kSize * kSize);
@@ -32,11 +41,14 @@ void BM_Inference(benchmark::State& state) {
     s = s * 6364136223846793005ull + 1442695040888963407ull;
     v = static_cast<float>(s >> 40) / static_cast<float>(1 << 24) * 4.0f - 2.0f;
   }
-  net().forward(batch.data(), 2, kSize);  // warm-up
-  for (auto _ : state) benchmark::DoNotOptimize(net().forward(batch.data(), kBatch, kSize).data());
+  net(precision).forward(batch.data(), 2, kSize);  // warm-up
+  for (auto _ : state) benchmark::DoNotOptimize(net(precision).forward(batch.data(), kBatch, kSize).data());
   state.counters["images_per_s"] = benchmark::Counter(kBatch, benchmark::Counter::kIsIterationInvariantRate);
 }
+void BM_Inference(benchmark::State& state) { inference(state, "fp32"); }
+void BM_InferenceBf16(benchmark::State& state) { inference(state, "bf16"); }
 BENCHMARK(BM_Inference)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(10);
+BENCHMARK(BM_InferenceBf16)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(10);
 
 void BM_Pipeline(benchmark::State& state) {
   const char* taskset = std::getenv("TASKFP_BENCH_TASKSET");
@@ -58,7 +70,7 @@ void BM_Pipeline(benchmark::State& state) {
   }
   state.counters["images_per_s"] = benchmark::Counter(static_cast<double>(images), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Pipeline)->Arg(192)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_Pipeline)->Arg(576)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 }  // namespace taskfp

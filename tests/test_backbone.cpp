@@ -124,6 +124,54 @@ TEST(Backbone, TorchScriptModulesGiveNByDOrAClearError) {
   EXPECT_THROW(load_torchscript(dir.file("no-such.pt")), InputError);
 }
 
+// bf16 autocast on CPU: close to fp32 but not equal (it did run in bf16), and fp32 afterwards
+// is untouched; devices and precisions that are not there are clear errors.
+TEST(Backbone, AutocastAndDeviceChoices) {
+  if (!torch_built()) GTEST_SKIP() << "taskfp was built without LibTorch";
+  std::vector<float> x(2 * 3 * 32 * 32);
+  std::uint64_t state = 11;
+  for (auto& v : x) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    v = static_cast<float>(state >> 40) / static_cast<float>(1 << 24) * 4.0f - 2.0f;
+  }
+  auto fp32 = make_resnet34("", 2);
+  EXPECT_EQ(fp32->info().precision, "fp32");
+  BackboneOptions bf16_cpu;
+  bf16_cpu.device = "cpu";
+  bf16_cpu.precision = "bf16";
+  auto bf16 = make_resnet34("", 2, bf16_cpu);
+  EXPECT_EQ(bf16->info().precision, "bf16");
+  EXPECT_EQ(bf16->info().device, "cpu");
+  EXPECT_EQ(bf16->info().weights_checksum, fp32->info().weights_checksum);  // the same weights
+  const auto a = fp32->forward(x.data(), 2, 32);
+  const auto b = bf16->forward(x.data(), 2, 32);
+  ASSERT_EQ(a.size(), b.size());
+  double diff = 0, norm = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    diff += (a[k] - b[k]) * static_cast<double>(a[k] - b[k]);
+    norm += a[k] * static_cast<double>(a[k]);
+  }
+  const double rel = std::sqrt(diff / norm);
+  EXPECT_GT(rel, 0.0) << "bf16 gave the fp32 features exactly: autocast did not act";
+  EXPECT_LT(rel, 0.05) << "bf16 features too far from fp32";
+  RecordProperty("bf16_relative_l2_difference", std::to_string(rel));
+  EXPECT_EQ(fp32->forward(x.data(), 2, 32), a);  // autocast ended with its forward pass
+
+  BackboneOptions bad;
+  bad.device = "cpu";
+  bad.precision = "fp16";
+  EXPECT_THROW(make_resnet34("", 2, bad), InputError);  // fp16 autocast needs a GPU
+  bad.precision = "fp8";
+  EXPECT_THROW(make_resnet34("", 2, bad), InputError);
+  bad.precision = "fp32";
+  bad.device = "tpu";
+  EXPECT_THROW(make_resnet34("", 2, bad), InputError);
+  if (fp32->info().device == "cpu") {  // auto found no GPU: asking for one is an error
+    bad.device = "cuda";
+    EXPECT_THROW(make_resnet34("", 2, bad), InputError);
+  }
+}
+
 // extract_features and sharded run_shard + merge_parts against the plainest reference: each
 // task's draws decoded, preprocessed and inferred batch by batch. Partial batches, task and
 // chunk boundaries inside the continuous prefetch; bit for bit.

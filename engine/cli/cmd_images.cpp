@@ -66,6 +66,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     std::string taskset, out, tasks, backbone = "resnet34", weights;
     bool random_weights = false;
     std::uint64_t weight_seed = 0;
+    BackboneOptions run;
     ExtractOptions extract;
     std::string shard, parts;
     std::size_t chunk = 2048;
@@ -84,6 +85,13 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
   cmd->add_flag("--random-weights", o->random_weights,
                 "Seeded random ResNet34 weights, recorded as NOT PRETRAINED (tests, offline demos)");
   cmd->add_option("--weight-seed", o->weight_seed, "Seed of --random-weights")->capture_default_str();
+  cmd->add_option("--device", o->run.device,
+                  "auto: a GPU when LibTorch has CUDA and one is visible (rank r takes GPU local_rank % GPUs), "
+                  "else CPU threads; cpu; cuda")
+      ->capture_default_str();
+  cmd->add_option("--precision", o->run.precision,
+                  "fp32, or bf16 / fp16 autocast (fp16 on GPUs only); recorded in the provenance")
+      ->capture_default_str();
   cmd->add_option("-n,--samples", o->extract.samples, "Images per task (with replacement when a task has fewer)")
       ->capture_default_str();
   cmd->add_option("--seed", o->extract.seed, "Seed of the image draws and shrunk subsets")->capture_default_str();
@@ -116,19 +124,20 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
           if (s.name == w) chosen.push_back(s);
       specs = chosen;
     }
+    const auto& world = dist::world();
+    o->run.local_rank = world.local_rank;
     std::unique_ptr<Backbone> net;
     if (o->backbone == "resnet34") {
       require(!o->weights.empty() || o->random_weights,
               "give --weights (a ResNet34 weights file; scripts/export_backbone.py writes the ImageNet "
               "ones) or --random-weights (not pretrained: tests and offline demos only)");
       require(o->weights.empty() || !o->random_weights, "give either --weights or --random-weights");
-      net = make_resnet34(o->weights, o->weight_seed);
+      net = make_resnet34(o->weights, o->weight_seed, o->run);
     } else {
       require(o->weights.empty() && !o->random_weights,
               "--weights and --random-weights are for resnet34; a TorchScript file carries its own");
-      net = load_torchscript(o->backbone, o->extract.preprocess.size);
+      net = load_torchscript(o->backbone, o->extract.preprocess.size, o->run);
     }
-    const auto& world = dist::world();
     if (!net->info().pretrained && world.root())
       warn("backbone weights are random (" + net->info().weights + ")");
     // Which shard: the MPI rank, an explicit --shard, a Slurm array task, or all of it.
@@ -174,8 +183,10 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
                        rep.extract.skipped.size()));
       for (const auto& s : rep.extract.skipped) std::cerr << "  " << s << '\n';
     }
-    detail(g, fmt::format("shard {} of {}: {} chunks computed, {} reused from an earlier run, {} images, {:.1f} images/s",
-                          shard, shards, rep.computed, rep.reused, rep.extract.images,
+    detail(g, fmt::format("shard {} of {} on {} ({}): {} chunks computed, {} reused from an earlier run, {} images, "
+                          "{:.1f} images/s",
+                          shard, shards, net->info().device, net->info().precision, rep.computed, rep.reused,
+                          rep.extract.images,
                           rep.extract.images / std::max(secs, 1e-9)));
     if (shards > 1 && !world.distributed()) {
       info(g, fmt::format("shard {}/{} done in {}; when every shard is done: taskfp merge {} -o {}", shard, shards,

@@ -11,12 +11,21 @@
 
 namespace taskfp {
 
+/// Where and in which precision a backbone runs.
+struct BackboneOptions {
+  std::string device = "auto";     ///< auto (a GPU when LibTorch has CUDA and one is visible), cpu, cuda
+  int local_rank = 0;              ///< picks GPU local_rank % GPUs
+  std::string precision = "fp32";  ///< fp32, or bf16 / fp16 autocast (fp16 on GPUs only)
+};
+
 struct BackboneInfo {
   std::string name;              ///< "resnet34", or the TorchScript file's name
   std::string weights;           ///< weights file, or "random (seed N): NOT PRETRAINED"
   std::string weights_checksum;  ///< fnv1a64 over the tensors in name order (or the file)
   bool pretrained = false;
   int feature_dim = 0;
+  std::string device = "cpu";      ///< "cpu" or "cuda:<index>"
+  std::string precision = "fp32";  ///< "fp32", or "bf16" / "fp16" autocast
 };
 
 class Backbone {
@@ -35,12 +44,14 @@ bool torch_built();
 /// float32 dataset per torchvision state_dict key (e.g. `layer1.0.conv1.weight`; BatchNorm
 /// running statistics included; `fc.*` and `*.num_batches_tracked` are ignored). Empty: seeded
 /// random weights, recorded as not pretrained. InputError listing missing, unexpected and
-/// misshaped tensors.
-std::unique_ptr<Backbone> make_resnet34(const std::string& weights_h5, std::uint64_t seed = 0);
+/// misshaped tensors. InputError for a device or precision this LibTorch or machine lacks.
+std::unique_ptr<Backbone> make_resnet34(const std::string& weights_h5, std::uint64_t seed = 0,
+                                        const BackboneOptions& options = {});
 
 /// A TorchScript module whose forward maps n x 3 x H x W to n x d. It is tried at once on two
 /// zero images of `size` x `size` (so feature_dim is known): InputError when it cannot be loaded,
 /// fails, or its output is not n x d, before any work starts.
-std::unique_ptr<Backbone> load_torchscript(const std::string& path, int size = 224);
+std::unique_ptr<Backbone> load_torchscript(const std::string& path, int size = 224,
+                                           const BackboneOptions& options = {});
 
 }  // namespace taskfp

@@ -5,6 +5,7 @@
 
 #ifdef TASKFP_HAVE_TORCH
 #include <omp.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/CPUAllocator.h>
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -27,10 +28,10 @@ namespace taskfp {
 #ifndef TASKFP_HAVE_TORCH
 
 bool torch_built() { return false; }
-std::unique_ptr<Backbone> make_resnet34(const std::string&, std::uint64_t) {
+std::unique_ptr<Backbone> make_resnet34(const std::string&, std::uint64_t, const BackboneOptions&) {
   throw InputError("this taskfp was built without LibTorch (install libtorch-dev and rebuild)");
 }
-std::unique_ptr<Backbone> load_torchscript(const std::string&, int) {
+std::unique_ptr<Backbone> load_torchscript(const std::string&, int, const BackboneOptions&) {
   throw InputError("this taskfp was built without LibTorch (install libtorch-dev and rebuild)");
 }
 
@@ -186,9 +187,99 @@ ResNet34 seeded(std::uint64_t seed) {
   return ResNet34();
 }
 
-class ResNetBackbone : public Backbone {
+torch::Device pick_device(const BackboneOptions& o) {
+  require(o.device == "auto" || o.device == "cpu" || o.device == "cuda", "unknown device '{}' (auto, cpu, cuda)",
+          o.device);
+  if (o.device == "cpu") return torch::kCPU;
+  const bool gpu = torch::cuda::is_available();
+  require(gpu || o.device == "auto",
+          "--device cuda: LibTorch sees no GPU (Debian's libtorch is CPU-only: build taskfp against a CUDA "
+          "LibTorch, e.g. -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'))");
+  if (!gpu) return torch::kCPU;
+  // Deterministic convolution algorithms: the same batch gives the same features on every rank.
+  at::globalContext().setBenchmarkCuDNN(false);
+  at::globalContext().setDeterministicCuDNN(true);
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  return {torch::kCUDA, static_cast<c10::DeviceIndex>(o.local_rank % count)};
+}
+
+// Autocast for the duration of one forward pass, as torch.autocast does it.
+class AutocastScope {
  public:
-  ResNetBackbone(const std::string& weights_h5, std::uint64_t seed) : net_(seeded(seed)) {
+  AutocastScope(const torch::Device& device, const std::string& precision) : cuda_(device.is_cuda()) {
+    if (precision == "fp32") return;
+    active_ = true;
+    const auto dtype = precision == "bf16" ? at::kBFloat16 : at::kHalf;
+    if (cuda_) {
+      was_enabled_ = at::autocast::is_enabled();
+      was_dtype_ = at::autocast::get_autocast_gpu_dtype();
+      at::autocast::set_autocast_gpu_dtype(dtype);
+      at::autocast::set_enabled(true);
+    } else {
+      was_enabled_ = at::autocast::is_cpu_enabled();
+      was_dtype_ = at::autocast::get_autocast_cpu_dtype();
+      at::autocast::set_autocast_cpu_dtype(dtype);
+      at::autocast::set_cpu_enabled(true);
+    }
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    if (cuda_) {
+      at::autocast::set_enabled(was_enabled_);
+      at::autocast::set_autocast_gpu_dtype(was_dtype_);
+    } else {
+      at::autocast::set_cpu_enabled(was_enabled_);
+      at::autocast::set_autocast_cpu_dtype(was_dtype_);
+    }
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool cuda_, active_ = false, was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kFloat;
+};
+
+// What both backbones share: the device, the precision, and the way a batch goes through.
+class TorchBackbone : public Backbone {
+ public:
+  explicit TorchBackbone(const BackboneOptions& o) : device_(pick_device(o)) {
+    require(o.precision == "fp32" || o.precision == "bf16" || o.precision == "fp16",
+            "unknown precision '{}' (fp32, bf16, fp16)", o.precision);
+    require(o.precision != "fp16" || device_.is_cuda(),
+            "fp16 autocast runs on GPUs only; on CPU use bf16 (or fp32)");
+    info_.device = device_.str();
+    info_.precision = o.precision;
+  }
+  const BackboneInfo& info() const override { return info_; }
+
+ protected:
+  // The model's output for n preprocessed images (n x 3 x size x size float32), as float32 on
+  // the CPU; `model` maps the input tensor to the output, checked by `check`.
+  template <class Model>
+  std::vector<float> run(const float* images, std::size_t n, int size, Model&& model) {
+    torch::NoGradGuard no_grad;
+    auto x = torch::from_blob(const_cast<float*>(images), {static_cast<long>(n), 3, size, size}, torch::kFloat32);
+    if (device_.is_cuda()) x = x.to(device_);
+    torch::Tensor y;
+    {
+      AutocastScope autocast(device_, info_.precision);
+      y = model(x);
+    }
+    y = y.to(torch::kCPU, torch::kFloat32).contiguous();
+    return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
+  }
+
+  torch::Device device_;
+  BackboneInfo info_;
+};
+
+class ResNetBackbone : public TorchBackbone {
+ public:
+  ResNetBackbone(const std::string& weights_h5, std::uint64_t seed, const BackboneOptions& options)
+      : TorchBackbone(options), net_(seeded(seed)) {
     std::map<std::string, torch::Tensor> state;  // parameters and buffers by torchvision name
     for (auto& p : net_->named_parameters()) state[p.key()] = p.value();
     for (auto& b : net_->named_buffers())
@@ -205,13 +296,10 @@ class ResNetBackbone : public Backbone {
     }
     info_.weights_checksum = "fnv1a64:" + hex64(checksum(state));
     net_->eval();
+    net_->to(device_);
   }
-  const BackboneInfo& info() const override { return info_; }
   std::vector<float> forward(const float* images, std::size_t n, int size) override {
-    torch::NoGradGuard no_grad;
-    auto x = torch::from_blob(const_cast<float*>(images), {static_cast<long>(n), 3, size, size}, torch::kFloat32);
-    auto y = net_->forward(x).contiguous();
-    return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
+    return run(images, n, size, [&](const torch::Tensor& x) { return net_->forward(x); });
   }
 
  private:
@@ -247,12 +335,11 @@ class ResNetBackbone : public Backbone {
   }
 
   ResNet34 net_;
-  BackboneInfo info_;
 };
 
-class ScriptBackbone : public Backbone {
+class ScriptBackbone : public TorchBackbone {
  public:
-  ScriptBackbone(const std::string& path, int size) {
+  ScriptBackbone(const std::string& path, int size, const BackboneOptions& options) : TorchBackbone(options) {
     configure_torch();
     try {
       module_ = torch::jit::load(path);
@@ -267,47 +354,46 @@ class ScriptBackbone : public Backbone {
     for (const auto& p : module_.named_parameters()) state[p.name] = p.value;
     for (const auto& b : module_.named_buffers()) state[b.name] = b.value;
     info_.weights_checksum = "fnv1a64:" + hex64(checksum(state));
+    module_.to(device_);
     require(size > 0, "the image size must be positive");
     const std::vector<float> probe(2 * 3 * static_cast<std::size_t>(size) * static_cast<std::size_t>(size), 0.0f);
     forward(probe.data(), 2, size);  // refuses a module that does not give n x d, before any work
   }
-  const BackboneInfo& info() const override { return info_; }
   std::vector<float> forward(const float* images, std::size_t n, int size) override {
-    torch::NoGradGuard no_grad;
-    auto x = torch::from_blob(const_cast<float*>(images), {static_cast<long>(n), 3, size, size}, torch::kFloat32);
-    c10::IValue out;
-    try {
-      out = module_.forward({x});
-    } catch (const c10::Error& e) {
-      throw InputError(fmt::format("TorchScript module '{}' failed: {}", info_.name, e.what_without_backtrace()));
-    }
-    require(out.isTensor(), "TorchScript module '{}' returned a {}; features must be an n x d tensor", info_.name,
-            out.tagKind());
-    torch::Tensor y = out.toTensor();
-    require(y.dim() == 2 && y.size(0) == static_cast<long>(n),
-            "TorchScript module '{}' returned shape [{}] for {} images; features must be n x d", info_.name,
-            fmt::join(y.sizes().vec(), ", "), n);
-    require(info_.feature_dim == 0 || y.size(1) == info_.feature_dim,
-            "TorchScript module '{}' returned {} features per image, earlier {}", info_.name, y.size(1),
-            info_.feature_dim);
-    if (info_.feature_dim == 0) info_.feature_dim = static_cast<int>(y.size(1));
-    y = y.to(torch::kFloat32).contiguous();
-    return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
+    return run(images, n, size, [&](const torch::Tensor& x) {
+      c10::IValue out;
+      try {
+        out = module_.forward({x});
+      } catch (const c10::Error& e) {
+        throw InputError(fmt::format("TorchScript module '{}' failed: {}", info_.name, e.what_without_backtrace()));
+      }
+      require(out.isTensor(), "TorchScript module '{}' returned a {}; features must be an n x d tensor",
+              info_.name, out.tagKind());
+      torch::Tensor y = out.toTensor();
+      require(y.dim() == 2 && y.size(0) == static_cast<long>(n),
+              "TorchScript module '{}' returned shape [{}] for {} images; features must be n x d", info_.name,
+              fmt::join(y.sizes().vec(), ", "), n);
+      require(info_.feature_dim == 0 || y.size(1) == info_.feature_dim,
+              "TorchScript module '{}' returned {} features per image, earlier {}", info_.name, y.size(1),
+              info_.feature_dim);
+      if (info_.feature_dim == 0) info_.feature_dim = static_cast<int>(y.size(1));
+      return y;
+    });
   }
 
  private:
   torch::jit::Module module_;
-  BackboneInfo info_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backbone> make_resnet34(const std::string& weights_h5, std::uint64_t seed) {
-  return std::make_unique<ResNetBackbone>(weights_h5, seed);
+std::unique_ptr<Backbone> make_resnet34(const std::string& weights_h5, std::uint64_t seed,
+                                        const BackboneOptions& options) {
+  return std::make_unique<ResNetBackbone>(weights_h5, seed, options);
 }
 
-std::unique_ptr<Backbone> load_torchscript(const std::string& path, int size) {
-  return std::make_unique<ScriptBackbone>(path, size);
+std::unique_ptr<Backbone> load_torchscript(const std::string& path, int size, const BackboneOptions& options) {
+  return std::make_unique<ScriptBackbone>(path, size, options);
 }
 
 #endif

@@ -110,6 +110,8 @@ void extract_ranges(const std::function<std::optional<RangeJob>()>& next_job, Ba
   }
 }
 
+std::string device_kind(const std::string& device) { return device.substr(0, device.find(':')); }
+
 Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& o, std::size_t dim,
                                  const std::vector<std::string>& skipped) {
   Provenance p;
@@ -118,7 +120,8 @@ Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions&
   p.weights_checksum = info.weights_checksum;
   p.preprocessing = o.preprocess.describe();
   p.feature_dim = static_cast<std::int64_t>(dim);
-  p.origin = fmt::format("taskfp extract: {} samples per task, seed {}, batch {}", o.samples, o.seed, o.batch);
+  p.origin = fmt::format("taskfp extract: {} samples per task, seed {}, batch {}, precision {}", o.samples, o.seed,
+                         o.batch, info.precision);
   if (!skipped.empty())
     p.origin += fmt::format("; {} unreadable images skipped: {}", skipped.size(), fmt::join(skipped, "; "));
   return p;
@@ -161,6 +164,7 @@ FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& b
       });
   out.provenance = extraction_provenance(backbone.info(), o,
                                          out.tasks.empty() ? 0 : out.tasks.front().values.cols, rep.skipped);
+  out.provenance.origin += "; computed on " + device_kind(backbone.info().device);
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

@@ -56,7 +56,10 @@ void extract_ranges(const std::function<std::optional<RangeJob>()>& next_job, Ba
                     const ExtractOptions& options, const std::function<void(std::size_t)>& on_batch,
                     const std::function<void(const RangeJob&, RangeFeatures&&)>& on_done);
 
-/// The provenance of extracted features.
+/// "cpu" or "cuda": the kind of a BackboneInfo::device.
+std::string device_kind(const std::string& device);
+
+/// The provenance of extracted features (the device aside: the caller adds where it ran).
 Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& options, std::size_t dim,
                                  const std::vector<std::string>& skipped);
 

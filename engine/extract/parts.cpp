@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <unistd.h>
 #include <sstream>
 
@@ -77,9 +78,10 @@ ExtractPlan plan_extraction(const std::vector<ImageTaskSpec>& tasks, const Backb
     for (std::size_t first = 0; first < o.samples; first += chunk_size)
       plan.chunks.push_back({t, first, std::min(chunk_size, o.samples - first)});
   }
-  plan.key = fmt::format("backbone={} weights={} samples={} seed={} batch={} chunk={} skip_bad={} pre=[{}] tasks={:016x}",
-                         backbone.name, backbone.weights_checksum, o.samples, o.seed, o.batch, chunk_size,
-                         o.skip_bad ? 1 : 0, o.preprocess.describe(), seed_for(0, names));
+  plan.key = fmt::format(
+      "backbone={} weights={} precision={} samples={} seed={} batch={} chunk={} skip_bad={} pre=[{}] tasks={:016x}",
+      backbone.name, backbone.weights_checksum, backbone.precision, o.samples, o.seed, o.batch, chunk_size,
+      o.skip_bad ? 1 : 0, o.preprocess.describe(), seed_for(0, names));
   return plan;
 }
 
@@ -151,6 +153,7 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
     h5::set_attr(root.get(), "task", plan.tasks[c.task]);
     h5::set_attr(root.get(), "first", static_cast<std::int64_t>(c.first));
     h5::set_attr(root.get(), "dim", static_cast<std::int64_t>(r.dim));
+    h5::set_attr(root.get(), "device", device_kind(backbone.info().device));
     h5::write(out.file(), "skipped", r.skipped);
     const auto prov = extraction_provenance(backbone.info(), o, r.dim, {});
     write_header(root.get(), "features-part", 1, prov, static_cast<std::int64_t>(r.dim));
@@ -179,6 +182,7 @@ FeatureSet merge_parts(const std::string& parts_dir) {
     out.provenance = read_header(root.get(), path, "features-part", 1);
   }
   std::vector<std::string> skipped;
+  std::set<std::string> devices;  // where the chunks ran
   std::size_t dim = 0;
   for (std::size_t t = 0; t < plan.tasks.size(); ++t) {
     std::vector<float> rows;
@@ -194,6 +198,7 @@ FeatureSet merge_parts(const std::string& parts_dir) {
       kept += m.rows;
       if (m.rows > 0) dim = m.cols;
       for (auto& s : h5::read_strings(file.get(), "skipped")) skipped.push_back(std::move(s));
+      devices.insert(h5::attr_string(root.get(), "device"));
     }
     require(kept > 0, "task '{}': none of its drawn images could be read", plan.tasks[t]);
     TaskFeatures tf;
@@ -204,6 +209,7 @@ FeatureSet merge_parts(const std::string& parts_dir) {
   }
   if (!skipped.empty())
     out.provenance.origin += fmt::format("; {} unreadable images skipped: {}", skipped.size(), fmt::join(skipped, "; "));
+  out.provenance.origin += fmt::format("; computed on {}", fmt::join(devices, " and "));
   return out;
 }
 
