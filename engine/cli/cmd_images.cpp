@@ -109,7 +109,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
   cmd->footer(
       "Work is cut into chunks of draws, each written to the parts folder as soon as it is done: a "
       "stopped run started again with the same options resumes, and under mpirun (or srun) the "
-      "chunks are shared over the ranks, rank 0 merging them into the output. The features are "
+      "ranks take the chunks one at a time as they get free, rank 0 merging them into the output. The features are "
       "the same, bit for bit, for any number of ranks or shards.\n");
   cmd->callback([o, &g] {
     auto specs = read_image_taskset(o->taskset);
@@ -168,9 +168,12 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     o->extract.progress = meter.callback();
     const auto start = std::chrono::steady_clock::now();
     const bool parts_existed = std::filesystem::exists(parts);
+    // Ranks of one job take chunks as they get free (balanced whatever the chunks cost).
+    std::unique_ptr<dist::SharedCounter> shared;
+    if (world.distributed()) shared = std::make_unique<dist::SharedCounter>();
     ShardReport rep;
     try {
-      rep = run_shard(plan, specs, *net, o->extract, parts, shard, shards);
+      rep = run_shard(plan, specs, *net, o->extract, parts, shard, shards, shared.get());
     } catch (...) {
       // A single run that fails before finishing any chunk leaves nothing behind; finished
       // chunks stay for the rerun to resume from.
@@ -183,9 +186,10 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
                        rep.extract.skipped.size()));
       for (const auto& s : rep.extract.skipped) std::cerr << "  " << s << '\n';
     }
-    detail(g, fmt::format("shard {} of {} on {} ({}): {} chunks computed, {} reused from an earlier run, {} images, "
+    shared.reset();  // collective: every rank is through its chunks
+    detail(g, fmt::format("{} {} of {} on {} ({}): {} chunks computed, {} reused from an earlier run, {} images, "
                           "{:.1f} images/s",
-                          shard, shards, net->info().device, net->info().precision, rep.computed, rep.reused,
+                          world.distributed() ? "rank" : "shard", shard, shards, net->info().device, net->info().precision, rep.computed, rep.reused,
                           rep.extract.images,
                           rep.extract.images / std::max(secs, 1e-9)));
     if (shards > 1 && !world.distributed()) {

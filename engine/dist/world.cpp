@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
+#include <exception>
 
 #include "core/error.hpp"
 
@@ -108,6 +110,51 @@ void barrier() {
 #ifdef TASKFP_HAVE_MPI
   if (g_world.distributed()) MPI_Barrier(MPI_COMM_WORLD);
 #endif
+}
+
+#ifdef TASKFP_HAVE_MPI
+struct SharedCounter::Window {
+  MPI_Win win = MPI_WIN_NULL;
+  std::int64_t* base = nullptr;
+};
+#else
+struct SharedCounter::Window {};
+#endif
+
+SharedCounter::SharedCounter() {
+#ifdef TASKFP_HAVE_MPI
+  if (!g_world.distributed()) return;
+  window_ = std::make_unique<Window>();
+  const MPI_Aint bytes = g_world.root() ? static_cast<MPI_Aint>(sizeof(std::int64_t)) : 0;
+  MPI_Win_allocate(bytes, sizeof(std::int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &window_->base, &window_->win);
+  if (g_world.root()) {
+    MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, window_->win);
+    *window_->base = 0;
+    MPI_Win_unlock(0, window_->win);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);  // the counter is set before anyone takes from it
+#endif
+}
+
+SharedCounter::~SharedCounter() {
+#ifdef TASKFP_HAVE_MPI
+  // Freeing is collective: not while an error unwinds one rank alone (abort_all follows).
+  if (window_ && std::uncaught_exceptions() == 0) MPI_Win_free(&window_->win);
+#endif
+}
+
+std::size_t SharedCounter::next() {
+#ifdef TASKFP_HAVE_MPI
+  if (window_) {
+    const std::int64_t one = 1;
+    std::int64_t got = 0;
+    MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, window_->win);
+    MPI_Fetch_and_op(&one, &got, MPI_INT64_T, 0, 0, MPI_SUM, window_->win);
+    MPI_Win_unlock(0, window_->win);
+    return static_cast<std::size_t>(got);
+  }
+#endif
+  return local_++;
 }
 
 Matrix<double> gather_rows(const Matrix<double>& block) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,6 +55,24 @@ inline constexpr std::size_t kRowGranule = 16;
 
 /// Waits for every rank (collective); returns at once in a world of one.
 void barrier();
+
+/// Hands out 0, 1, 2, ... over all ranks, each value to exactly one caller, in the order the
+/// ranks ask: MPI one-sided fetch-and-add on a counter rank 0 holds (work sharing that balances
+/// itself: a rank takes the next item when it is free). In a world of one, a plain counter.
+/// Creating and destroying it are collective.
+class SharedCounter {
+ public:
+  SharedCounter();
+  ~SharedCounter();
+  SharedCounter(const SharedCounter&) = delete;
+  SharedCounter& operator=(const SharedCounter&) = delete;
+  std::size_t next();
+
+ private:
+  struct Window;
+  std::unique_ptr<Window> window_;
+  std::size_t local_ = 0;
+};
 
 /// Rank 0 receives the row blocks of all ranks stacked in rank order (every block has the same
 /// number of columns); other ranks receive an empty matrix. Collective.

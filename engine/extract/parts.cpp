@@ -95,7 +95,8 @@ std::vector<std::size_t> shard_chunks(const ExtractPlan& plan, int shard, int sh
 }
 
 ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>& tasks, Backbone& backbone,
-                      const ExtractOptions& o, const std::string& parts_dir, int shard, int shards) {
+                      const ExtractOptions& o, const std::string& parts_dir, int shard, int shards,
+                      dist::SharedCounter* shared) {
   fs::create_directories(parts_dir);
   const auto plan_path = (fs::path(parts_dir) / "plan.txt").string();
   bool fresh = !fs::exists(plan_path);
@@ -111,32 +112,45 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
   }
   if (fresh) write_text_atomically(plan_path, plan_text(plan));
   ShardReport rep;
-  const auto mine = shard_chunks(plan, shard, shards);
-  std::size_t total = 0, done = 0;
+  // Which chunks: this shard's list, or (shared) whichever the counter hands out next. Progress
+  // counts this worker's images; shared, it follows the chunks taken by all ranks.
+  const auto mine = shared ? std::vector<std::size_t>{} : shard_chunks(plan, shard, shards);
+  std::vector<std::size_t> before(plan.chunks.size() + 1, 0);  // images in the chunks before chunk k
+  for (std::size_t k = 0; k < plan.chunks.size(); ++k) before[k + 1] = before[k] + plan.chunks[k].count;
+  std::size_t total = shared ? before.back() : 0, done = 0;
   for (auto i : mine) total += plan.chunks[i].count;
+  std::size_t next = 0;
+  auto claim = [&]() -> std::optional<std::size_t> {
+    if (!shared) return next < mine.size() ? std::optional(mine[next++]) : std::nullopt;
+    const std::size_t k = shared->next();
+    if (k >= plan.chunks.size()) return std::nullopt;
+    done = before[k];
+    return k;
+  };
   // Chunks already in the folder (from an earlier run of the same extraction) are reused; the
   // others run through one continuous pipeline, each written as its part when done.
-  std::size_t next = 0, listed_task = SIZE_MAX;
+  std::size_t listed_task = SIZE_MAX;
   std::shared_ptr<const TaskImages> images;
   std::shared_ptr<const std::vector<std::size_t>> draw;
   auto part_path = [&](const Chunk& c) { return (fs::path(parts_dir) / part_name(c)).string(); };
   auto next_job = [&]() -> std::optional<RangeJob> {
-    for (; next < mine.size(); ++next) {
-      const auto& c = plan.chunks[mine[next]];
-      if (!fs::exists(part_path(c))) break;
-      ++rep.reused;
-      done += c.count;
-      if (o.progress) o.progress(done, total);
+    for (auto k = claim(); k; k = claim()) {
+      const auto& c = plan.chunks[*k];
+      if (fs::exists(part_path(c))) {
+        ++rep.reused;
+        if (!shared) done += c.count;
+        if (o.progress) o.progress(done, total);
+        continue;
+      }
+      if (listed_task != c.task) {
+        images = std::make_shared<const TaskImages>(list_task_images(tasks[c.task], o.seed));
+        draw = std::make_shared<const std::vector<std::size_t>>(
+            draw_samples(images->files.size(), o.samples, o.seed, tasks[c.task].name));
+        listed_task = c.task;
+      }
+      return RangeJob{images, draw, c.first, c.count, *k};
     }
-    if (next == mine.size()) return std::nullopt;
-    const auto& c = plan.chunks[mine[next]];
-    if (listed_task != c.task) {
-      images = std::make_shared<const TaskImages>(list_task_images(tasks[c.task], o.seed));
-      draw = std::make_shared<const std::vector<std::size_t>>(
-          draw_samples(images->files.size(), o.samples, o.seed, tasks[c.task].name));
-      listed_task = c.task;
-    }
-    return RangeJob{images, draw, c.first, c.count, mine[next++]};
+    return std::nullopt;
   };
   auto on_batch = [&](std::size_t n) {
     done += n;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/world.hpp"
 #include "extract/extract.hpp"
 
 namespace taskfp {
@@ -36,10 +37,13 @@ struct ShardReport {
 };
 
 /// Computes this shard's chunks into `parts_dir` (created; the plan written there), skipping
-/// chunks already there from a run with the same key. InputError when `parts_dir` holds the
-/// plan of a different run.
+/// chunks already there from a run with the same key. With `shared` (the ranks of one MPI job),
+/// the chunks are instead taken one at a time from the counter, over the whole plan: a rank on
+/// slow work (large images, a slower node) simply takes fewer; shard and shards are unused.
+/// InputError when `parts_dir` holds the plan of a different run.
 ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>& tasks, Backbone& backbone,
-                      const ExtractOptions& options, const std::string& parts_dir, int shard, int shards);
+                      const ExtractOptions& options, const std::string& parts_dir, int shard, int shards,
+                      dist::SharedCounter* shared = nullptr);
 
 /// Assembles the features store from a complete parts folder (rows in draw order). InputError
 /// naming the missing chunks when some are absent.

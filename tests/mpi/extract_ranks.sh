@@ -32,6 +32,13 @@ for n in 2 3; do
   "$MPIRUN" --oversubscribe -n "$n" "$TASKFP" -q "${E[@]}" -o "$WORK/ranks$n.h5" 2>/dev/null
   same "$WORK/one.h5" "$WORK/ranks$n.h5" && echo "ok: $n ranks identical to one process"
 done
+# The ranks take chunks from a shared counter: each of the 12 chunks (4 tasks x 24 draws / 8)
+# computed by exactly one rank.
+out=$("$MPIRUN" --oversubscribe -n 3 "$TASKFP" -v "${E[@]}" -o "$WORK/counted.h5" 2>&1)
+lines=$(grep -c "chunks computed" <<<"$out" || true)
+sum=$(sed -n 's/.*: \([0-9]*\) chunks computed.*/\1/p' <<<"$out" | awk '{ s += $1 } END { print s + 0 }')
+[ "$lines" -eq 3 ] && [ "$sum" -eq 12 ] || { echo "FAIL: $lines ranks reported $sum chunks computed, not 12: $out"; exit 1; }
+same "$WORK/one.h5" "$WORK/counted.h5" && echo "ok: 3 ranks computed the 12 chunks once each ($(grep -o 'rank [0-9] of 3[^,]*computed' <<<"$out" | tr '\n' ';'))"
 "$TASKFP" -q "${E[@]}" --shard 0/2 -o "$WORK/shards.h5" 2>/dev/null
 [ ! -e "$WORK/shards.h5" ] || { echo "FAIL: a shard wrote the store"; exit 1; }
 set +e; out=$("$TASKFP" -q merge "$WORK/shards.h5.parts" -o "$WORK/shards.h5" 2>&1); rc=$?; set -e
