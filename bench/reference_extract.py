@@ -62,7 +62,7 @@ def main():
     model.fc = torch.nn.Identity()
     loader = torch.utils.data.DataLoader(Images(files, a.size), batch_size=a.batch, num_workers=a.workers)
     with torch.no_grad():
-        model(torch.zeros(2, 3, a.size, a.size))  # warm-up
+        model(torch.zeros(a.batch, 3, a.size, a.size))  # warm-up: one full batch
         t0 = time.perf_counter()
         n = 0
         for x in loader:

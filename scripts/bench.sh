@@ -77,29 +77,42 @@ for w in "${WHAT[@]}"; do
       ;;
     extract)
       echo "== extract: ResNet34 on CPU at 256 x 256, batch 32: pure inference and the whole pipeline"
-      rm -rf "$OUT/images" && "$BUILD_DIR/engine/taskfp" -q synth-images -o "$OUT/images" --families 4 \
-        --tasks-per-family 3 --classes 4 --images-per-class 16
-      # The same 8-bit tasks on both sides (torchvision 0.14 cannot decode 16-bit PNGs).
-      awk 'BEGIN { keep = 1 } /- name:/ { split($3, p, /[a-z_]+/); keep = ((p[2] + p[3]) % 4 != 2) } keep' \
-        "$OUT/images/taskset.yaml" > "$OUT/images/taskset-8bit.yaml"
-      TASKFP_BENCH_TASKSET="$OUT/images/taskset-8bit.yaml" "$BUILD_DIR/bench/bench_extract" \
+      # Small images (40-88 pixels) and large ones (320-720 pixels: decoding costs more); the same
+      # 8-bit tasks on both sides (torchvision 0.14 cannot decode 16-bit PNGs).
+      for set in small:40:16 large:320:8; do
+        IFS=: read -r name min per <<<"$set"
+        rm -rf "$OUT/images-$name" && "$BUILD_DIR/engine/taskfp" -q synth-images -o "$OUT/images-$name" \
+          --families 4 --tasks-per-family 3 --classes 4 --images-per-class "$per" --min-size "$min"
+        awk 'BEGIN { keep = 1 } /- name:/ { split($3, p, /[a-z_]+/); keep = ((p[2] + p[3]) % 4 != 2) } keep' \
+          "$OUT/images-$name/taskset.yaml" > "$OUT/images-$name/taskset-8bit.yaml"
+      done
+      TASKFP_BENCH_TASKSET="$OUT/images-small/taskset-8bit.yaml" \
+        TASKFP_BENCH_TASKSET_LARGE="$OUT/images-large/taskset-8bit.yaml" "$BUILD_DIR/bench/bench_extract" \
         --benchmark_out="$OUT/extract.json" --benchmark_out_format=json > "$OUT/extract.txt"
-      $PY "$ROOT/bench/reference_extract.py" "$OUT/images/taskset-8bit.yaml" --images 576 > "$OUT/reference_extract.json"
-      # PyTorch again with glibc told to keep freed memory (what taskfp's tensor pool does), so
-      # the comparison also stands against a tuned baseline.
-      GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4000000000 \
-        $PY "$ROOT/bench/reference_extract.py" "$OUT/images/taskset-8bit.yaml" --images 576 > "$OUT/reference_extract_tuned.json"
-      $PY - "$OUT/extract.json" "$OUT/reference_extract.json" "$OUT/reference_extract_tuned.json" <<'PYEOF'
+      # PyTorch as is, and with glibc told to keep freed memory (what taskfp's tensor pool does),
+      # so the comparison also stands against a tuned baseline.
+      TUNED=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4000000000
+      for set in small:576 large:288; do
+        IFS=: read -r name n <<<"$set"
+        $PY "$ROOT/bench/reference_extract.py" "$OUT/images-$name/taskset-8bit.yaml" --images "$n" \
+          > "$OUT/reference_extract_$name.json"
+        GLIBC_TUNABLES=$TUNED $PY "$ROOT/bench/reference_extract.py" "$OUT/images-$name/taskset-8bit.yaml" \
+          --images "$n" > "$OUT/reference_extract_${name}_tuned.json"
+      done
+      $PY - "$OUT" <<'PYEOF'
 import json, sys
-ours = {b["name"].split("/")[0]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
-ref, tuned = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
-inf, pipe = ours["BM_Inference"]["images_per_s"], ours["BM_Pipeline"]["images_per_s"]
-print(f"  ours: inference {inf:.1f} images/s, pipeline {pipe:.1f} images/s ({pipe / inf:.0%} of inference); "
-      f"inference under bf16 autocast {ours['BM_InferenceBf16']['images_per_s']:.1f} images/s")
-for name, r in (("PyTorch", ref), ("PyTorch, glibc keeping freed memory", tuned)):
-    print(f"  {name} ({r['torch']}, {r['threads']} threads): inference {r['inference_images_per_s']:.1f}, "
-          f"pipeline {r['pipeline_images_per_s']:.1f} images/s; pipeline ours / this: "
-          f"{pipe / r['pipeline_images_per_s']:.2f}x")
+out = sys.argv[1]
+ours = {b["name"].split("/")[0]: b["images_per_s"] for b in json.load(open(f"{out}/extract.json"))["benchmarks"]}
+inf = ours["BM_Inference"]
+print(f"  ours: inference alone {inf:.1f} images/s (under bf16 autocast {ours['BM_InferenceBf16']:.1f}); "
+      f"decoding and preprocessing alone, large images: {ours['BM_DecodeOnlyLarge']:.1f} images/s")
+for name, bench in (("small", "BM_Pipeline"), ("large", "BM_PipelineLarge")):
+    pipe = ours[bench]
+    print(f"  {name} images: ours pipeline {pipe:.1f} images/s ({pipe / inf:.0%} of inference alone)")
+    for label, suffix in (("PyTorch", ""), ("PyTorch, glibc keeping freed memory", "_tuned")):
+        r = json.load(open(f"{out}/reference_extract_{name}{suffix}.json"))
+        print(f"    {label} ({r['torch']}, {r['threads']} threads): inference {r['inference_images_per_s']:.1f}, "
+              f"pipeline {r['pipeline_images_per_s']:.1f} images/s; ours / this: {pipe / r['pipeline_images_per_s']:.2f}x")
 PYEOF
       ;;
     *) echo "unknown benchmark '$w' (distance, fingerprint, evaluate, extract)"; exit 2 ;;

@@ -52,6 +52,29 @@ TEST(ImageSynth, WritesEveryFormatDeterministicallyAndATaskSet) {
   EXPECT_TRUE(kinds.count({1, 8}) && kinds.count({3, 8}) && kinds.count({1, 16}));
 }
 
+TEST(ImageSynth, SizesFollowTheMinimumSize) {
+  for (const int min : {40, 100}) {
+    test::TempDir dir;
+    ImageSynthOptions o;
+    o.families = 1, o.tasks_per_family = 4, o.classes = 1, o.images_per_class = 2, o.min_size = min;
+    write_image_tasks(dir.path().string(), o);
+    std::set<int> heights;
+    for (const auto& spec : read_image_taskset(dir.file("taskset.yaml")))
+      for (const auto& f : list_task_images(spec).files) {
+        const auto img = read_image(f);
+        heights.insert(img.height);
+        EXPECT_GE(img.width, img.height) << f;
+        EXPECT_LE(img.width, img.height + 8) << f;
+      }
+    const int step = min * 2 / 5;  // the four tasks: 1, 1.4, 1.8, 2.2 times the minimum
+    EXPECT_EQ(heights, (std::set<int>{min, min + step, min + 2 * step, min + 3 * step})) << "min " << min;
+  }
+  ImageSynthOptions tiny;
+  tiny.min_size = 4;
+  test::TempDir dir;
+  EXPECT_THROW(write_image_tasks(dir.path().string(), tiny), InputError);
+}
+
 TEST(ImageTaskSet, ManifestAndShrunkVariants) {
   test::TempDir dir;
   ImageSynthOptions o;

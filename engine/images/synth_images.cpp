@@ -60,6 +60,7 @@ double intensity(const Look& look, int cls, double u, double v, const double* r)
 std::vector<std::string> write_image_tasks(const std::string& dir, const ImageSynthOptions& o) {
   require(o.families >= 1 && o.tasks_per_family >= 1 && o.classes >= 1 && o.images_per_class >= 1,
           "synth-images: families, tasks per family, classes and images per class must be positive");
+  require(o.min_size >= 8 && o.min_size <= 8192, "synth-images: the minimum size must lie in 8..8192 pixels");
   fs::create_directories(dir);
   std::vector<std::string> names;
   SplitMix family_rng(o.seed);
@@ -80,7 +81,7 @@ std::vector<std::string> write_image_tasks(const std::string& dir, const ImageSy
         look.bg[c] = std::clamp(look.bg[c] + 0.1 * (rng.uniform() - 0.5), 0.0, 1.0);
       }
       const int format = (f + t) % 4;  // grey PNG, RGB PNG, grey 16-bit PNG, RGB JPEG
-      const int size = 40 + 16 * ((f + t) % 4);
+      const int size = o.min_size + o.min_size * 2 / 5 * ((f + t) % 4);
       for (int cls = 0; cls < o.classes; ++cls) {
         const fs::path class_dir = fs::path(dir) / name / "train" / ("class" + std::to_string(cls));
         fs::create_directories(class_dir);

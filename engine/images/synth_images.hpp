@@ -14,12 +14,13 @@ struct ImageSynthOptions {
   int classes = 3;            ///< per task; the class sets a pattern parameter (angle, count, ...)
   int images_per_class = 12;  ///< training images per class
   std::uint64_t seed = 7;
+  int min_size = 40;          ///< image heights are min_size x (1, 1.4, 1.8, 2.2) by task
 };
 
 /// Writes <dir>/<task>/train/<class>/<nnnn>.{png,jpg} for every task and <dir>/taskset.yaml
 /// listing them; returns the task names ("imgfam<k>_task<j>"). Siblings share the family's
 /// pattern kind, frequency and colours up to small changes; formats and sizes vary within a
-/// family (grey 8-bit PNG, RGB 8-bit PNG, grey 16-bit PNG, RGB JPEG; 40 to 88 pixels), so the
+/// family (grey 8-bit PNG, RGB 8-bit PNG, grey 16-bit PNG, RGB JPEG; 40 to 88 pixels by default), so the
 /// pipeline meets every input kind.
 std::vector<std::string> write_image_tasks(const std::string& dir, const ImageSynthOptions& options);
 
