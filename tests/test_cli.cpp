@@ -19,8 +19,9 @@ struct Result {
   std::string output;
 };
 
-Result taskfp_cli(const std::string& args) {
-  std::string cmd = std::string("'") + TASKFP_CLI + "' " + args + " 2>&1";
+// `env`: variable assignments for the command's environment ("NAME=value ...").
+Result taskfp_cli(const std::string& args, const std::string& env = "") {
+  std::string cmd = env + " '" + TASKFP_CLI + "' " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf{};
@@ -170,6 +171,16 @@ TEST(Cli, ExtractFromImagesThenFingerprint) {
   const auto skipped = read_features_store(d + "/h.h5");
   EXPECT_LT(skipped.tasks.at(0).values.rows, 12u);  // 12 draws from 6 images: the bad one drawn
   EXPECT_NE(skipped.provenance.origin.find("0000.png"), std::string::npos) << skipped.provenance.origin;
+  // LibTorch is loaded only by the commands that run a backbone (a plugin), and a missing plugin
+  // is a clear error that writes nothing.
+  EXPECT_EQ(taskfp_cli("--version", "LD_DEBUG=libs").output.find("libtorch_cpu"), std::string::npos);
+  EXPECT_NE(taskfp_cli(extract + "-n 4 -o " + d + "/lib.h5", "LD_DEBUG=libs").output.find("libtorch_cpu"),
+            std::string::npos);
+  const auto noplugin = taskfp_cli(extract + "-n 4 -o " + d + "/np.h5", "TASKFP_TORCH_PLUGIN=" + d + "/none.so");
+  EXPECT_NE(noplugin.code, 0);
+  EXPECT_NE(noplugin.output.find("cannot load the LibTorch plugin"), std::string::npos) << noplugin.output;
+  EXPECT_FALSE(std::filesystem::exists(d + "/np.h5"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/np.h5.parts"));
   // Weights must be chosen explicitly.
   const auto none = taskfp_cli("-q extract -t " + d + "/img/taskset.yaml -o " + d + "/x.h5");
   EXPECT_NE(none.code, 0);

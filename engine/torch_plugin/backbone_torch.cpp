@@ -1,9 +1,6 @@
-// The LibTorch backbones: the only translation unit that includes LibTorch headers.
-#include "extract/backbone.hpp"
-
-#include "core/error.hpp"
-
-#ifdef TASKFP_HAVE_TORCH
+// The LibTorch backbones, built as the plugin libtaskfp_torch.so (extract/backbone_plugin.hpp):
+// the only translation unit that includes LibTorch headers, loaded only when a command needs a
+// backbone.
 #include <omp.h>
 #include <ATen/autocast_mode.h>
 #include <c10/core/CPUAllocator.h>
@@ -11,33 +8,19 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <new>
-#include <unordered_map>
 #include <set>
+#include <unordered_map>
 
-#include "io/hdf5.hpp"
-#endif
+#include "core/error.hpp"
+#include "extract/backbone_plugin.hpp"
 
 namespace taskfp {
-
-#ifndef TASKFP_HAVE_TORCH
-
-bool torch_built() { return false; }
-std::unique_ptr<Backbone> make_resnet34(const std::string&, std::uint64_t, const BackboneOptions&) {
-  throw InputError("this taskfp was built without LibTorch (install libtorch-dev and rebuild)");
-}
-std::unique_ptr<Backbone> load_torchscript(const std::string&, int, const BackboneOptions&) {
-  throw InputError("this taskfp was built without LibTorch (install libtorch-dev and rebuild)");
-}
-
-#else
-
-bool torch_built() { return true; }
 
 namespace {
 
@@ -278,7 +261,8 @@ class TorchBackbone : public Backbone {
 
 class ResNetBackbone : public TorchBackbone {
  public:
-  ResNetBackbone(const std::string& weights_h5, std::uint64_t seed, const BackboneOptions& options)
+  ResNetBackbone(const std::vector<NamedArray>* weights, const std::string& source, std::uint64_t seed,
+                 const BackboneOptions& options)
       : TorchBackbone(options), net_(seeded(seed)) {
     std::map<std::string, torch::Tensor> state;  // parameters and buffers by torchvision name
     for (auto& p : net_->named_parameters()) state[p.key()] = p.value();
@@ -286,12 +270,12 @@ class ResNetBackbone : public TorchBackbone {
       if (b.key().find("num_batches_tracked") == std::string::npos) state[b.key()] = b.value();
     info_.name = "resnet34";
     info_.feature_dim = 512;
-    if (weights_h5.empty()) {
+    if (!weights) {
       info_.weights = "random (seed " + std::to_string(seed) + "): NOT PRETRAINED, for tests and demos only";
       info_.pretrained = false;
     } else {
-      load(weights_h5, state);
-      info_.weights = std::filesystem::path(weights_h5).filename().string();
+      load(*weights, source, state);
+      info_.weights = std::filesystem::path(source).filename().string();
       info_.pretrained = true;
     }
     info_.weights_checksum = "fnv1a64:" + hex64(checksum(state));
@@ -303,33 +287,32 @@ class ResNetBackbone : public TorchBackbone {
   }
 
  private:
-  void load(const std::string& path, std::map<std::string, torch::Tensor>& state) {
-    auto file = h5::open_read(path);
+  // The weights file's tensors into the model (fc.* and batch counters already left out).
+  static void load(const std::vector<NamedArray>& weights, const std::string& source,
+                   std::map<std::string, torch::Tensor>& state) {
     std::vector<std::string> missing, unexpected, misshaped;
     std::set<std::string> found;
-    for (const auto& key : h5::children(file.get(), "/")) {
-      if (key.rfind("fc.", 0) == 0 || key.find("num_batches_tracked") != std::string::npos) continue;
-      auto it = state.find(key);
+    for (const auto& w : weights) {
+      auto it = state.find(w.name);
       if (it == state.end()) {
-        unexpected.push_back(key);
+        unexpected.push_back(w.name);
         continue;
       }
-      found.insert(key);
-      const auto dims = h5::shape(file.get(), key);
-      std::vector<std::int64_t> want = it->second.sizes().vec();
-      if (std::vector<std::int64_t>(dims.begin(), dims.end()) != want) {
-        misshaped.push_back(fmt::format("{} (file {}, expected {})", key, fmt::join(dims, "x"), fmt::join(want, "x")));
+      found.insert(w.name);
+      const std::vector<std::int64_t> want = it->second.sizes().vec();
+      if (w.shape != want) {
+        misshaped.push_back(
+            fmt::format("{} (file {}, expected {})", w.name, fmt::join(w.shape, "x"), fmt::join(want, "x")));
         continue;
       }
-      const auto values = h5::read_f32_flat(file.get(), key);
       torch::NoGradGuard no_grad;
-      it->second.copy_(torch::from_blob(const_cast<float*>(values.data()), it->second.sizes(), torch::kFloat32));
+      it->second.copy_(torch::from_blob(const_cast<float*>(w.values.data()), it->second.sizes(), torch::kFloat32));
     }
     for (const auto& [key, t] : state)
       if (!found.count(key)) missing.push_back(key);
     if (!missing.empty() || !unexpected.empty() || !misshaped.empty())
       throw InputError(fmt::format(
-          "weights file '{}' does not fit ResNet34: {} missing [{}], {} unexpected [{}], {} misshaped [{}]", path,
+          "weights file '{}' does not fit ResNet34: {} missing [{}], {} unexpected [{}], {} misshaped [{}]", source,
           missing.size(), fmt::join(missing, ", "), unexpected.size(), fmt::join(unexpected, ", "),
           misshaped.size(), fmt::join(misshaped, ", ")));
   }
@@ -386,16 +369,20 @@ class ScriptBackbone : public TorchBackbone {
 };
 
 }  // namespace
-
-std::unique_ptr<Backbone> make_resnet34(const std::string& weights_h5, std::uint64_t seed,
-                                        const BackboneOptions& options) {
-  return std::make_unique<ResNetBackbone>(weights_h5, seed, options);
-}
-
-std::unique_ptr<Backbone> load_torchscript(const std::string& path, int size, const BackboneOptions& options) {
-  return std::make_unique<ScriptBackbone>(path, size, options);
-}
-
-#endif
-
 }  // namespace taskfp
+
+extern "C" __attribute__((visibility("default"))) const taskfp::BackbonePlugin* taskfp_backbone_plugin() {
+  static const taskfp::BackbonePlugin plugin = [] {
+    taskfp::BackbonePlugin p;
+    p.make_resnet34 = [](const std::vector<taskfp::NamedArray>* weights, const std::string& source,
+                         std::uint64_t seed, const taskfp::BackboneOptions& options) -> std::unique_ptr<taskfp::Backbone> {
+      return std::make_unique<taskfp::ResNetBackbone>(weights, source, seed, options);
+    };
+    p.load_torchscript = [](const std::string& path, int size,
+                            const taskfp::BackboneOptions& options) -> std::unique_ptr<taskfp::Backbone> {
+      return std::make_unique<taskfp::ScriptBackbone>(path, size, options);
+    };
+    return p;
+  }();
+  return &plugin;
+}
