@@ -5,11 +5,7 @@
 #include "core/error.hpp"
 
 #ifdef TASKFP_HAVE_TORCH
-#include <dlfcn.h>
-
-#include <cstdlib>
-#include <filesystem>
-
+#include "core/plugin.hpp"
 #include "extract/backbone_plugin.hpp"
 #include "io/hdf5.hpp"
 #endif
@@ -30,49 +26,22 @@ std::unique_ptr<Backbone> load_torchscript(const std::string&, int, const Backbo
 
 namespace {
 
-constexpr const char* kPluginFile = "libtaskfp_torch.so";
-
-// Where the plugin may be: TASKFP_TORCH_PLUGIN (a file), beside the executable, in
-// <prefix>/lib/taskfp beside <prefix>/bin, and in the build tree it was built in.
-std::vector<std::string> plugin_candidates() {
-  if (const char* env = std::getenv("TASKFP_TORCH_PLUGIN"); env && *env) return {env};
-  std::vector<std::string> out;
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    out.push_back((exe.parent_path() / kPluginFile).string());
-    out.push_back((exe.parent_path().parent_path() / "lib" / "taskfp" / kPluginFile).string());
-  }
-  out.push_back(std::string(TASKFP_TORCH_PLUGIN_DIR) + "/" + kPluginFile);
-  return out;
-}
-
 const BackbonePlugin& plugin() {
-  // Loaded once and never unloaded: the backbones it makes live until the process ends.
   static const BackbonePlugin* loaded = [] {
-    std::vector<std::string> tried;
-    for (const auto& path : plugin_candidates()) {
-      if (!std::filesystem::exists(path)) {
-        tried.push_back(path + ": absent");
-        continue;
-      }
-      void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (!handle) {
-        tried.push_back(path + ": " + dlerror());
-        continue;
-      }
-      using Entry = const BackbonePlugin* (*)();
-      auto entry = reinterpret_cast<Entry>(dlsym(handle, "taskfp_backbone_plugin"));
-      const BackbonePlugin* p = entry ? entry() : nullptr;
-      if (!p || p->version != kBackbonePluginVersion) {
-        tried.push_back(path + ": not a plugin of this taskfp build (rebuild it)");
-        continue;
-      }
-      return p;
+    std::string why;
+    using Entry = const BackbonePlugin* (*)();
+    auto entry = reinterpret_cast<Entry>(
+        plugin_entry("libtaskfp_torch.so", "TASKFP_TORCH_PLUGIN", TASKFP_TORCH_PLUGIN_DIR, "taskfp_backbone_plugin", why));
+    const BackbonePlugin* p = entry ? entry() : nullptr;
+    if (p && p->version != kBackbonePluginVersion) {
+      why = "the plugin found belongs to another taskfp build (rebuild it)";
+      p = nullptr;
     }
-    throw InputError(fmt::format("cannot load the LibTorch plugin {} that runs the backbones ({}); rebuild "
-                                 "taskfp, or point TASKFP_TORCH_PLUGIN at the file",
-                                 kPluginFile, fmt::join(tried, "; ")));
+    if (!p)
+      throw InputError(fmt::format("cannot load the LibTorch plugin libtaskfp_torch.so that runs the backbones "
+                                   "({}); rebuild taskfp, or point TASKFP_TORCH_PLUGIN at the file",
+                                   why));
+    return p;
   }();
   return *loaded;
 }

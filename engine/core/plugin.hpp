@@ -1,0 +1,18 @@
+// Plugins: shared objects built with taskfp (libtaskfp_torch.so, libtaskfp_cuda.so) that the
+// engine loads when first needed, so that their heavy dependencies (LibTorch, CUDA) are loaded
+// only by the commands that use them.
+#pragma once
+
+#include <string>
+
+namespace taskfp {
+
+/// The address of `entry` in plugin `file`, loaded once per file and never unloaded. Looked for
+/// in the file named by the environment variable `env_var` when set, else beside the running
+/// executable, in <prefix>/lib/taskfp when the executable is in <prefix>/bin, and in
+/// `build_dir` (where the build put it). Null when none loads, with `why` listing every place
+/// tried and what went wrong there.
+void* plugin_entry(const std::string& file, const char* env_var, const std::string& build_dir, const char* entry,
+                   std::string& why);
+
+}  // namespace taskfp
