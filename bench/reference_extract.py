@@ -51,6 +51,7 @@ def main():
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (then the workers decode, the GPU infers)")
     a = ap.parse_args()
     base = os.path.dirname(os.path.abspath(a.taskset))
     roots = [os.path.join(base, t["root"]) for t in yaml.safe_load(open(a.taskset))["tasks"]]
@@ -58,24 +59,30 @@ def main():
     files = (files * (a.images // len(files) + 1))[: a.images]
     torch.set_num_threads(os.cpu_count())  # as LibTorch in C++ uses every core
     torch.manual_seed(0)
-    model = torchvision.models.resnet34(weights=None).eval()
+    dev = torch.device(a.device)
+    model = torchvision.models.resnet34(weights=None).eval().to(dev)
     model.fc = torch.nn.Identity()
-    loader = torch.utils.data.DataLoader(Images(files, a.size), batch_size=a.batch, num_workers=a.workers)
+    loader = torch.utils.data.DataLoader(Images(files, a.size), batch_size=a.batch, num_workers=a.workers,
+                                         pin_memory=dev.type == "cuda")
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     with torch.no_grad():
-        model(torch.zeros(a.batch, 3, a.size, a.size))  # warm-up: one full batch
+        model(torch.zeros(a.batch, 3, a.size, a.size, device=dev))  # warm-up: one full batch
+        sync()
         t0 = time.perf_counter()
         n = 0
         for x in loader:
-            model(x)
+            model(x.to(dev, non_blocking=True)).cpu()
             n += x.shape[0]
         pipeline = time.perf_counter() - t0
-        x = torch.randn(a.batch, 3, a.size, a.size)
+        x = torch.randn(a.batch, 3, a.size, a.size, device=dev)
+        sync()
         t0 = time.perf_counter()
         reps = max(1, a.images // a.batch)
         for _ in range(reps):
             model(x)
+        sync()
         infer = time.perf_counter() - t0
-    print(json.dumps({"torch": torch.__version__, "torchvision": torchvision.__version__,
+    print(json.dumps({"torch": torch.__version__, "torchvision": torchvision.__version__, "device": a.device,
                       "threads": torch.get_num_threads(), "images": n, "size": a.size, "batch": a.batch,
                       "pipeline_images_per_s": n / pipeline,
                       "inference_images_per_s": reps * a.batch / infer}))
