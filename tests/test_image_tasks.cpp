@@ -52,7 +52,7 @@ TEST(ImageSynth, WritesEveryFormatDeterministicallyAndATaskSet) {
   EXPECT_TRUE(kinds.count({1, 8}) && kinds.count({3, 8}) && kinds.count({1, 16}));
 }
 
-TEST(ImageSynth, SizesFollowTheMinimumSize) {
+TEST(ImageSynth, SizesAndJpegOnly) {
   for (const int min : {40, 100}) {
     test::TempDir dir;
     ImageSynthOptions o;
@@ -68,6 +68,20 @@ TEST(ImageSynth, SizesFollowTheMinimumSize) {
       }
     const int step = min * 2 / 5;  // the four tasks: 1, 1.4, 1.8, 2.2 times the minimum
     EXPECT_EQ(heights, (std::set<int>{min, min + step, min + 2 * step, min + 3 * step})) << "min " << min;
+  }
+  {  // --jpeg-only: every image an RGB JPEG
+    test::TempDir dir;
+    ImageSynthOptions o;
+    o.families = 2, o.tasks_per_family = 2, o.classes = 1, o.images_per_class = 2, o.jpeg_only = true;
+    write_image_tasks(dir.path().string(), o);
+    std::size_t n = 0;
+    for (const auto& spec : read_image_taskset(dir.file("taskset.yaml")))
+      for (const auto& f : list_task_images(spec).files) {
+        EXPECT_EQ(fs::path(f).extension(), ".jpg") << f;
+        EXPECT_EQ(read_image(f).channels, 3) << f;
+        ++n;
+      }
+    EXPECT_EQ(n, 8u);
   }
   ImageSynthOptions tiny;
   tiny.min_size = 4;

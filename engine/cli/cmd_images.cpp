@@ -38,6 +38,7 @@ void add_synth_images(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--min-size", o->synth.min_size,
                   "Height of the smallest images in pixels; tasks have 1, 1.4, 1.8 or 2.2 times it")
       ->capture_default_str();
+  cmd->add_flag("--jpeg-only", o->synth.jpeg_only, "Every task as RGB JPEG (for throughput runs)");
   cmd->callback([o, &g] {
     const auto names = write_image_tasks(o->out, o->synth);
     info(g, fmt::format("wrote {} image tasks ({} classes x {} images each) and {}/taskset.yaml",

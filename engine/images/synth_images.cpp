@@ -80,7 +80,7 @@ std::vector<std::string> write_image_tasks(const std::string& dir, const ImageSy
         look.fg[c] = std::clamp(look.fg[c] + 0.1 * (rng.uniform() - 0.5), 0.0, 1.0);
         look.bg[c] = std::clamp(look.bg[c] + 0.1 * (rng.uniform() - 0.5), 0.0, 1.0);
       }
-      const int format = (f + t) % 4;  // grey PNG, RGB PNG, grey 16-bit PNG, RGB JPEG
+      const int format = o.jpeg_only ? 3 : (f + t) % 4;  // grey PNG, RGB PNG, grey 16-bit PNG, RGB JPEG
       const int size = o.min_size + o.min_size * 2 / 5 * ((f + t) % 4);
       for (int cls = 0; cls < o.classes; ++cls) {
         const fs::path class_dir = fs::path(dir) / name / "train" / ("class" + std::to_string(cls));

@@ -15,6 +15,7 @@ struct ImageSynthOptions {
   int images_per_class = 12;  ///< training images per class
   std::uint64_t seed = 7;
   int min_size = 40;          ///< image heights are min_size x (1, 1.4, 1.8, 2.2) by task
+  bool jpeg_only = false;     ///< every task RGB JPEG (throughput runs) instead of the four kinds
 };
 
 /// Writes <dir>/<task>/train/<class>/<nnnn>.{png,jpg} for every task and <dir>/taskset.yaml

@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <ATen/autocast_mode.h>
 #include <c10/core/CPUAllocator.h>
+#include <fmt/ranges.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -180,8 +181,12 @@ torch::Device pick_device(const BackboneOptions& o) {
           "LibTorch, e.g. -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'))");
   if (!gpu) return torch::kCPU;
   // Deterministic convolution algorithms: the same batch gives the same features on every rank.
+  // fp32 means float32 arithmetic: no TF32 tensor-core rounding (bf16/fp16 autocast are the fast
+  // options).
   at::globalContext().setBenchmarkCuDNN(false);
   at::globalContext().setDeterministicCuDNN(true);
+  at::globalContext().setAllowTF32CuDNN(o.precision != "fp32");
+  at::globalContext().setAllowTF32CuBLAS(o.precision != "fp32");
   const auto count = static_cast<int>(torch::cuda::device_count());
   return {torch::kCUDA, static_cast<c10::DeviceIndex>(o.local_rank % count)};
 }
