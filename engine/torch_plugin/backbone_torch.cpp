@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 #include <torch/script.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -103,9 +104,21 @@ std::uint64_t checksum(const std::map<std::string, torch::Tensor>& tensors) {
 // fault in and are zeroed again, which made a batch of 32 at 256 x 256 4x slower on CPU
 // (bench/RESULTS.md). Blocks from 64 KiB up are kept by exact size, up to a cap on the bytes
 // held; the rest go straight to malloc/free. A 64-byte header before each block holds its size.
+//
+// LibTorch 2.3 changed c10::Allocator: allocate() is no longer const and copy_data() must be
+// given. Both forms of allocate() are defined and no `override` is written, so whichever the
+// LibTorch at hand declares is overridden (and copy_data() is a plain member before 2.3).
 class ReusingCpuAllocator final : public c10::Allocator {
  public:
-  c10::DataPtr allocate(std::size_t n) const override {
+  c10::DataPtr allocate(std::size_t n) { return take(n); }                // LibTorch >= 2.3
+  c10::DataPtr allocate(std::size_t n) const { return take(n); }          // LibTorch < 2.3
+  void copy_data(void* dest, const void* src, std::size_t count) const {  // LibTorch >= 2.3
+    std::memcpy(dest, src, count);
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
+
+ private:
+  static c10::DataPtr take(std::size_t n) {
     if (n == 0) return {nullptr, nullptr, &release, c10::Device(c10::DeviceType::CPU)};
     void* block = nullptr;
     if (n >= kMinCached) {
@@ -125,9 +138,7 @@ class ReusingCpuAllocator final : public c10::Allocator {
     void* data = static_cast<char*>(block) + kHeader;
     return {data, data, &release, c10::Device(c10::DeviceType::CPU)};
   }
-  c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
- private:
   static constexpr std::size_t kHeader = 64, kMinCached = std::size_t{64} << 10, kMaxHeld = std::size_t{4} << 30;
   struct Pool {
     std::mutex mutex;
@@ -191,42 +202,53 @@ torch::Device pick_device(const BackboneOptions& o) {
   return {torch::kCUDA, static_cast<c10::DeviceIndex>(o.local_rank % count)};
 }
 
+// Autocast's state per device kind: LibTorch 2.4 replaced the per-device functions (is_enabled,
+// is_cpu_enabled, get_autocast_gpu_dtype, ...; deprecated since, with a warning per call) by
+// functions taking the device type.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+bool autocast_enabled(c10::DeviceType d) { return at::autocast::is_autocast_enabled(d); }
+void set_autocast(c10::DeviceType d, bool on) { at::autocast::set_autocast_enabled(d, on); }
+at::ScalarType autocast_dtype(c10::DeviceType d) { return at::autocast::get_autocast_dtype(d); }
+void set_autocast_dtype(c10::DeviceType d, at::ScalarType t) { at::autocast::set_autocast_dtype(d, t); }
+#else
+bool autocast_enabled(c10::DeviceType d) {
+  return d == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+void set_autocast(c10::DeviceType d, bool on) {
+  d == c10::DeviceType::CUDA ? at::autocast::set_enabled(on) : at::autocast::set_cpu_enabled(on);
+}
+at::ScalarType autocast_dtype(c10::DeviceType d) {
+  return d == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+}
+void set_autocast_dtype(c10::DeviceType d, at::ScalarType t) {
+  d == c10::DeviceType::CUDA ? at::autocast::set_autocast_gpu_dtype(t) : at::autocast::set_autocast_cpu_dtype(t);
+}
+#endif
+
 // Autocast for the duration of one forward pass, as torch.autocast does it.
 class AutocastScope {
  public:
-  AutocastScope(const torch::Device& device, const std::string& precision) : cuda_(device.is_cuda()) {
+  AutocastScope(const torch::Device& device, const std::string& precision) : kind_(device.type()) {
     if (precision == "fp32") return;
     active_ = true;
-    const auto dtype = precision == "bf16" ? at::kBFloat16 : at::kHalf;
-    if (cuda_) {
-      was_enabled_ = at::autocast::is_enabled();
-      was_dtype_ = at::autocast::get_autocast_gpu_dtype();
-      at::autocast::set_autocast_gpu_dtype(dtype);
-      at::autocast::set_enabled(true);
-    } else {
-      was_enabled_ = at::autocast::is_cpu_enabled();
-      was_dtype_ = at::autocast::get_autocast_cpu_dtype();
-      at::autocast::set_autocast_cpu_dtype(dtype);
-      at::autocast::set_cpu_enabled(true);
-    }
+    was_enabled_ = autocast_enabled(kind_);
+    was_dtype_ = autocast_dtype(kind_);
+    set_autocast_dtype(kind_, precision == "bf16" ? at::kBFloat16 : at::kHalf);
+    set_autocast(kind_, true);
     at::autocast::increment_nesting();
   }
   ~AutocastScope() {
     if (!active_) return;
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    if (cuda_) {
-      at::autocast::set_enabled(was_enabled_);
-      at::autocast::set_autocast_gpu_dtype(was_dtype_);
-    } else {
-      at::autocast::set_cpu_enabled(was_enabled_);
-      at::autocast::set_autocast_cpu_dtype(was_dtype_);
-    }
+    set_autocast(kind_, was_enabled_);
+    set_autocast_dtype(kind_, was_dtype_);
   }
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
-  bool cuda_, active_ = false, was_enabled_ = false;
+  c10::DeviceType kind_;
+  bool active_ = false, was_enabled_ = false;
   at::ScalarType was_dtype_ = at::kFloat;
 };
 
