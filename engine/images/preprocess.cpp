@@ -79,14 +79,27 @@ std::vector<float> resize_antialias(const std::vector<float>& chw, int channels,
     cur.swap(next);
     w = out_w;
   }
-  if (out_h != h) {  // then height: per channel, columns of h values w apart
+  if (out_h != h) {  // then height: output row o = sum over its taps j of w_j x input row (first + j)
+    // Whole rows at a time (contiguous, vectorised); per value the same products and sums in the
+    // same order as a column walk would take.
     const auto taps = taps_for(h, out_h);
-    std::vector<float> next(static_cast<std::size_t>(channels) * static_cast<std::size_t>(out_h) * static_cast<std::size_t>(w));
+    const std::size_t W = static_cast<std::size_t>(w);
+    std::vector<float> next(static_cast<std::size_t>(channels) * static_cast<std::size_t>(out_h) * W);
     for (int c = 0; c < channels; ++c)
-      for (int x = 0; x < w; ++x)
-        filter(cur.data() + static_cast<std::size_t>(c) * static_cast<std::size_t>(h) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x),
-               next.data() + static_cast<std::size_t>(c) * static_cast<std::size_t>(out_h) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x),
-               1, h, out_h, 0, 0, static_cast<std::size_t>(w), taps);
+      for (int o = 0; o < out_h; ++o) {
+        const auto oi = static_cast<std::size_t>(o);
+        const float* wt = taps.weights.data() + oi * static_cast<std::size_t>(taps.max_count);
+        const float* src = cur.data() + (static_cast<std::size_t>(c) * static_cast<std::size_t>(h) +
+                                         static_cast<std::size_t>(taps.first[oi])) * W;
+        float* dst = next.data() + (static_cast<std::size_t>(c) * static_cast<std::size_t>(out_h) + oi) * W;
+        const float w0 = wt[0];
+        for (std::size_t x = 0; x < W; ++x) dst[x] = src[x] * w0;
+        for (int j = 1; j < taps.count[oi]; ++j) {
+          const float* row = src + static_cast<std::size_t>(j) * W;
+          const float wj = wt[j];
+          for (std::size_t x = 0; x < W; ++x) dst[x] += row[x] * wj;
+        }
+      }
     cur.swap(next);
   }
   return cur;
@@ -96,24 +109,26 @@ std::vector<float> preprocess(const Image& image, const PreprocessOptions& o) {
   require(image.channels >= 1 && image.channels <= 4, "an image with {} channels", image.channels);
   const int h = image.height, w = image.width;
   const std::size_t plane = static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
-  // To [0, 1] in float32 (ToTensor / the reference's division by the type's maximum), 3 channels.
+  // To [0, 1] in float32 (ToTensor / the reference's division by the type's maximum). Grey (and
+  // grey + alpha) images have three equal channels: one is converted and resized, then copied.
   const float max = static_cast<float>(image.max_value());
   const int colour = image.channels >= 3 ? 3 : 1;
-  std::vector<float> chw(3 * plane);
-  for (int c = 0; c < 3; ++c) {
-    const int src_c = colour == 3 ? c : 0;
-    for (int y = 0; y < h; ++y)
-      for (int x = 0; x < w; ++x)
-        chw[static_cast<std::size_t>(c) * plane + static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)] =
-            static_cast<float>(image.at(y, x, src_c)) / max;
+  const auto stride = static_cast<std::size_t>(image.channels);
+  std::vector<float> chw(static_cast<std::size_t>(colour) * plane);
+  for (int c = 0; c < colour; ++c) {
+    const std::uint16_t* src = image.samples.data() + c;
+    float* dst = chw.data() + static_cast<std::size_t>(c) * plane;
+    for (std::size_t p = 0; p < plane; ++p) dst[p] = static_cast<float>(src[p * stride]) / max;
   }
-  auto out = resize_antialias(chw, 3, h, w, o.size, o.size);
+  auto resized = resize_antialias(chw, colour, h, w, o.size, o.size);
   const std::size_t out_plane = static_cast<std::size_t>(o.size) * static_cast<std::size_t>(o.size);
-  for (int c = 0; c < 3; ++c)
-    for (std::size_t k = 0; k < out_plane; ++k) {
-      float& v = out[static_cast<std::size_t>(c) * out_plane + k];
-      v = (v - o.mean[static_cast<std::size_t>(c)]) / o.std[static_cast<std::size_t>(c)];
-    }
+  std::vector<float> out(3 * out_plane);
+  for (int c = 0; c < 3; ++c) {
+    const float* src = resized.data() + static_cast<std::size_t>(colour == 3 ? c : 0) * out_plane;
+    float* dst = out.data() + static_cast<std::size_t>(c) * out_plane;
+    const float mean = o.mean[static_cast<std::size_t>(c)], sd = o.std[static_cast<std::size_t>(c)];
+    for (std::size_t k = 0; k < out_plane; ++k) dst[k] = (src[k] - mean) / sd;
+  }
   return out;
 }
 
