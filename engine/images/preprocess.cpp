@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "core/error.hpp"
 
@@ -66,11 +67,11 @@ void filter(const float* src, float* dst, int lines, int in_len, int out_len, st
 
 }  // namespace
 
-std::vector<float> resize_antialias(const std::vector<float>& chw, int channels, int in_h, int in_w,
+std::vector<float> resize_antialias(std::vector<float> chw, int channels, int in_h, int in_w,
                                     int out_h, int out_w) {
   require(channels > 0 && in_h > 0 && in_w > 0 && out_h > 0 && out_w > 0,
           "resize: sizes must be positive ({}x{} -> {}x{})", in_h, in_w, out_h, out_w);
-  std::vector<float> cur = chw;
+  std::vector<float> cur = std::move(chw);
   int h = in_h, w = in_w;
   if (out_w != w) {  // width first: rows of w values, one per (channel, y)
     const auto taps = taps_for(w, out_w);
@@ -120,7 +121,7 @@ std::vector<float> preprocess(const Image& image, const PreprocessOptions& o) {
     float* dst = chw.data() + static_cast<std::size_t>(c) * plane;
     for (std::size_t p = 0; p < plane; ++p) dst[p] = static_cast<float>(src[p * stride]) / max;
   }
-  auto resized = resize_antialias(chw, colour, h, w, o.size, o.size);
+  auto resized = resize_antialias(std::move(chw), colour, h, w, o.size, o.size);
   const std::size_t out_plane = static_cast<std::size_t>(o.size) * static_cast<std::size_t>(o.size);
   std::vector<float> out(3 * out_plane);
   for (int c = 0; c < 3; ++c) {

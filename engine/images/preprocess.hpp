@@ -27,7 +27,7 @@ std::vector<float> preprocess(const Image& image, const PreprocessOptions& optio
 /// torch's interpolate(mode="bilinear", antialias=True, align_corners=False) does: separable
 /// triangle filters widened by the scale when shrinking (support = scale), weights normalised
 /// to sum 1, width first, then height; a dimension of unchanged size is not filtered.
-std::vector<float> resize_antialias(const std::vector<float>& chw, int channels, int in_h, int in_w,
+std::vector<float> resize_antialias(std::vector<float> chw, int channels, int in_h, int in_w,
                                     int out_h, int out_w);
 
 }  // namespace taskfp
