@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "evaluate/task_set.hpp"
 #include "images/image.hpp"
 #include "images/image_taskset.hpp"
 #include "images/preprocess.hpp"
@@ -134,6 +135,24 @@ TEST(ImageTaskSet, DrawsAreSeededPerTaskAndReplaceOnlyWhenShort) {
   for (auto k : more) ++hits.at(k);
   for (int h : hits) EXPECT_GT(h, 100);  // with replacement, every image drawn often
   EXPECT_THROW(draw_samples(0, 5, 1, "empty"), InputError);
+}
+
+// The template for the paper's datasets names exactly the paper's 71 tasks and their 56 shrunk
+// variants, as the evaluation's task set has them.
+TEST(ImageTaskSet, PaperTemplateNamesThePapersTasks) {
+  const std::string configs = std::string(TASKFP_SOURCE_DIR) + "/configs/tasksets/";
+  const auto specs = read_image_taskset(configs + "paper-images.yaml");
+  const auto paper = TaskSet::load(configs + "paper.yaml");
+  std::vector<std::string> want, got;
+  for (const auto& t : paper.all()) {
+    want.push_back(t);
+    if (paper.is_shrinkable(t)) want.push_back(paper.shrunk_name(t));
+  }
+  for (const auto& s : specs) got.push_back(s.name);
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got.size(), 127u);
+  EXPECT_EQ(got, want);
 }
 
 TEST(ImageTaskSet, BadTaskSetsAreClearErrors) {
