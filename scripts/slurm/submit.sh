@@ -7,7 +7,9 @@
 #     EXTRACT_ARGS="--weights /data/resnet34-imagenet.h5" scripts/slurm/submit.sh 32
 #
 # Argument: the number of extract shards (array tasks; default 16). Extra sbatch options (account,
-# partition, GPUs) go in SBATCH_EXTRA, e.g. SBATCH_EXTRA="--account=abc --partition=gpu".
+# partition) go in SBATCH_EXTRA, e.g. SBATCH_EXTRA="--account=abc --partition=gpu"; options for
+# the extract array alone in EXTRACT_SBATCH, e.g. a GPU per array task:
+#   EXTRACT_SBATCH="--gres=gpu:1" EXTRACT_ARGS="--device cuda --weights ..." scripts/slurm/submit.sh 8
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SHARDS=${1:-16}
@@ -17,7 +19,7 @@ SHARDS=${1:-16}
 mkdir -p "$OUT/logs"
 export TASKFP TASKSET OUT EXTRACT_ARGS="${EXTRACT_ARGS:-}" SCALING="${SCALING:-all}"
 submit() { sbatch --parsable --export=ALL --output="$OUT/logs/%x-%A_%a.out" ${SBATCH_EXTRA:-} "$@"; }
-extract=$(submit --array="0-$((SHARDS - 1))" "$HERE/extract.sbatch")
+extract=$(submit --array="0-$((SHARDS - 1))" ${EXTRACT_SBATCH:-} "$HERE/extract.sbatch")
 merge=$(submit --dependency="afterok:$extract" "$HERE/merge.sbatch")
 fingerprint=$(submit --dependency="afterok:$merge" "$HERE/fingerprint.sbatch")
 distance=$(submit --dependency="afterok:$fingerprint" "$HERE/distance.sbatch")

@@ -10,6 +10,7 @@ rm -rf "$WORK" && mkdir -p "$WORK/bin"
 if ! "$TASKFP" extract --help >/dev/null 2>&1; then echo "skipped: no taskfp extract"; exit 0; fi
 cat > "$WORK/bin/sbatch" <<'STUB'
 #!/usr/bin/env bash
+echo "$*" >> "$SBATCH_LOG"
 array="" script=""
 for a in "$@"; do
   case "$a" in --array=*) array=${a#--array=} ;; --*) ;; *) script=$a ;; esac
@@ -31,7 +32,11 @@ chmod +x "$WORK/bin/sbatch" "$WORK/bin/srun"
 args="--random-weights -n 16 --size 32 --batch 4 --chunk 4"
 PATH="$WORK/bin:$PATH" TASKFP=$TASKFP TASKSET="$WORK/img/taskset.yaml" OUT="$WORK/run" \
   EXTRACT_ARGS="$args" METRICS="-m KLD-PP:NS-W:TS-100-BINS" OMP_NUM_THREADS=1 \
+  EXTRACT_SBATCH="--gres=gpu:1" SBATCH_LOG="$WORK/sbatch.log" \
   bash "$ROOT/scripts/slurm/submit.sh" 3 2>/dev/null
+# EXTRACT_SBATCH reaches the extract array alone.
+[ "$(grep -c -- '--gres=gpu:1' "$WORK/sbatch.log")" -eq 1 ] && grep -- '--gres=gpu:1' "$WORK/sbatch.log" | grep -q extract.sbatch ||
+  { echo "FAIL: EXTRACT_SBATCH not given to the extract array alone: $(cat "$WORK/sbatch.log")"; exit 1; }
 for f in features.h5 fingerprints.h5 distances.h5 "csv/KLD-PP:NS-W:TS-100-BINS.csv"; do
   [ -s "$WORK/run/$f" ] || { echo "FAIL: $f not written"; exit 1; }
 done
