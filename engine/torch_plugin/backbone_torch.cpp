@@ -188,8 +188,10 @@ torch::Device pick_device(const BackboneOptions& o) {
   if (o.device == "cpu") return torch::kCPU;
   const bool gpu = torch::cuda::is_available();
   require(gpu || o.device == "auto",
-          "--device cuda: LibTorch sees no GPU (Debian's libtorch is CPU-only: build taskfp against a CUDA "
-          "LibTorch, e.g. -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'))");
+          "--device cuda: LibTorch sees no GPU (Debian's libtorch is CPU-only: build the LibTorch plugin alone "
+          "against a CUDA LibTorch, cmake -S engine/torch_plugin -B build-torch-plugin "
+          "-DCMAKE_PREFIX_PATH=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'), and name "
+          "build-torch-plugin/libtaskfp_torch.so in TASKFP_TORCH_PLUGIN)");
   if (!gpu) return torch::kCPU;
   // Deterministic convolution algorithms: the same batch gives the same features on every rank.
   // fp32 means float32 arithmetic: no TF32 tensor-core rounding (bf16/fp16 autocast are the fast
