@@ -155,6 +155,13 @@ TEST(Cli, ExtractFromImagesThenFingerprint) {
   const auto again = read_features_store(d + "/g.h5");
   for (std::size_t k = 0; k < set.tasks.size(); ++k) EXPECT_EQ(again.tasks[k].values.data, set.tasks[k].values.data);
   EXPECT_EQ(taskfp_cli("-q fingerprint -f " + d + "/f.h5 -o " + d + "/fp.h5 --scaling-subset all --bins 10").code, 0);
+  // Other normalisation constants: recorded, and other features.
+  ASSERT_EQ(taskfp_cli(extract + "-n 6 --mean 0.5,0.5,0.5 --std 0.25,0.25,0.25 -o " + d + "/norm.h5").code, 0);
+  const auto norm = read_features_store(d + "/norm.h5");
+  EXPECT_NE(norm.provenance.preprocessing.find("mean (0.5, 0.5, 0.5) std (0.25, 0.25, 0.25)"), std::string::npos)
+      << norm.provenance.preprocessing;
+  EXPECT_NE(norm.tasks[0].values.data, set.tasks[0].values.data);
+  EXPECT_NE(taskfp_cli(extract + "-n 6 --std 0,1,1 -o " + d + "/bad.h5").code, 0);
 
   // A corrupt image: an error naming it, nothing written; with --skip-bad, recorded.
   const std::string bad = d + "/img/imgfam0_task0/train/class0/0000.png";

@@ -75,6 +75,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     std::string shard, parts;
     std::size_t chunk = 2048;
     bool keep_parts = false;
+    std::vector<float> mean, std;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("-t,--taskset", o->taskset, "Image task set (YAML; `taskfp synth-images` writes one)")->required();
@@ -101,6 +102,12 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--seed", o->extract.seed, "Seed of the image draws and shrunk subsets")->capture_default_str();
   cmd->add_option("--batch", o->extract.batch, "Images per forward pass")->capture_default_str();
   cmd->add_option("--size", o->extract.preprocess.size, "Resize to size x size")->capture_default_str();
+  cmd->add_option("--mean", o->mean, "Per-channel mean subtracted after scaling to [0, 1] (r,g,b; default ImageNet's)")
+      ->delimiter(',')
+      ->expected(3);
+  cmd->add_option("--std", o->std, "Per-channel standard deviation divided by (r,g,b; default ImageNet's)")
+      ->delimiter(',')
+      ->expected(3);
   cmd->add_flag("--skip-bad", o->extract.skip_bad,
                 "Drop unreadable images (each one recorded in provenance and listed) instead of stopping");
   cmd->add_option("--chunk", o->chunk, "Draws per work unit (rounded up to whole batches): the grain of "
@@ -116,6 +123,12 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
       "ranks take the chunks one at a time as they get free, rank 0 merging them into the output. The features are "
       "the same, bit for bit, for any number of ranks or shards.\n");
   cmd->callback([o, &g] {
+    for (std::size_t c = 0; c < o->mean.size() && c < 3; ++c) o->extract.preprocess.mean[c] = o->mean[c];
+    for (std::size_t c = 0; c < o->std.size() && c < 3; ++c) {
+      require(o->std[c] > 0, "--std: the standard deviations must be positive (got {})", o->std[c]);
+      o->extract.preprocess.std[c] = o->std[c];
+    }
+    require(o->extract.preprocess.size > 0, "--size must be positive");
     auto specs = read_image_taskset(o->taskset);
     if (!o->tasks.empty()) {
       const auto wanted = parse_task_list(o->tasks);
