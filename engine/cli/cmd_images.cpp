@@ -121,7 +121,9 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
       "Work is cut into chunks of draws, each written to the parts folder as soon as it is done: a "
       "stopped run started again with the same options resumes, and under mpirun (or srun) the "
       "ranks take the chunks one at a time as they get free, rank 0 merging them into the output. The features are "
-      "the same, bit for bit, for any number of ranks or shards.\n");
+      "the same, bit for bit, for any number of ranks or shards.\n"
+      "The backbones run in the plugin libtaskfp_torch.so beside the taskfp executable "
+      "(TASKFP_TORCH_PLUGIN names another file, e.g. one built against a CUDA LibTorch).\n");
   cmd->callback([o, &g] {
     for (std::size_t c = 0; c < o->mean.size() && c < 3; ++c) o->extract.preprocess.mean[c] = o->mean[c];
     for (std::size_t c = 0; c < o->std.size() && c < 3; ++c) {
