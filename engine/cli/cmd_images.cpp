@@ -221,9 +221,13 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     auto features = merge_parts(parts);
     write_features_store(o->out, features);
     if (!o->keep_parts) std::filesystem::remove_all(parts);
-    info(g, fmt::format("wrote features of {} tasks ({} images in {:.1f} s{}) to {}", features.tasks.size(),
-                        rep.extract.images, secs,
-                        world.distributed() ? fmt::format(", {} ranks", world.size) : std::string(), o->out));
+    std::size_t rows = 0;  // every rank's images (and those of an earlier, resumed run)
+    for (const auto& t : features.tasks) rows += t.values.rows;
+    info(g, fmt::format("wrote features of {} tasks ({} images; this run computed {} in {:.1f} s{}) to {}",
+                        features.tasks.size(), rows,
+                        world.distributed() ? fmt::format("{} on rank 0", rep.extract.images)
+                                            : std::to_string(rep.extract.images),
+                        secs, world.distributed() ? fmt::format(", {} ranks", world.size) : std::string(), o->out));
   });
 }
 

@@ -157,6 +157,15 @@ std::size_t SharedCounter::next() {
   return local_++;
 }
 
+void SharedCounter::serve() {
+#ifdef TASKFP_HAVE_MPI
+  if (window_) {
+    int flag = 0;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+  }
+#endif
+}
+
 Matrix<double> gather_rows(const Matrix<double>& block) {
   if (!g_world.distributed()) return block;
 #ifdef TASKFP_HAVE_MPI

@@ -67,6 +67,10 @@ class SharedCounter {
   SharedCounter(const SharedCounter&) = delete;
   SharedCounter& operator=(const SharedCounter&) = delete;
   std::size_t next();
+  /// Lets MPI make progress on this rank (MPI_Iprobe). Where the network has no hardware
+  /// atomics, rank 0 answers the others' next() only inside MPI calls: calling this now and then
+  /// during long computations (every batch) keeps their waits short.
+  void serve();
 
  private:
   struct Window;

@@ -153,6 +153,7 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
     return std::nullopt;
   };
   auto on_batch = [&](std::size_t n) {
+    if (shared) shared->serve();  // rank 0 answers the others' requests for chunks
     done += n;
     if (o.progress) o.progress(done, total);
   };
