@@ -203,7 +203,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     if (!rep.extract.skipped.empty()) {
       warn(fmt::format("{} unreadable images were skipped (recorded in the store's provenance):",
                        rep.extract.skipped.size()));
-      for (const auto& s : rep.extract.skipped) std::cerr << "  " << s << '\n';
+      for (const auto& s : rep.extract.skipped) std::cerr << "  " + s + '\n';
     }
     shared.reset();  // collective: every rank is through its chunks
     detail(g, fmt::format("{} {} of {} on {} ({}): {} chunks computed, {} reused from an earlier run, {} images, "

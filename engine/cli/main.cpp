@@ -12,13 +12,15 @@
 
 namespace taskfp::cli {
 
+// Each message leaves in one write, newline included, so that the lines of several ranks
+// sharing a terminal or log do not run into each other.
 void info(const GlobalOptions& g, const std::string& message) {
-  if (!g.quiet) std::cerr << message << '\n';
+  if (!g.quiet) std::cerr << message + '\n';
 }
 void detail(const GlobalOptions& g, const std::string& message) {
-  if (g.verbose && !g.quiet) std::cerr << message << '\n';
+  if (g.verbose && !g.quiet) std::cerr << message + '\n';
 }
-void warn(const std::string& message) { std::cerr << "taskfp: warning: " << message << '\n'; }
+void warn(const std::string& message) { std::cerr << "taskfp: warning: " + message + '\n'; }
 
 }  // namespace taskfp::cli
 
@@ -73,11 +75,11 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? (taskfp::dist::finalize(), 0) : fail(code);
   } catch (const taskfp::Error& e) {
-    std::cerr << "taskfp: error" << rank_tag() << ": " << e.what() << '\n';
+    std::cerr << "taskfp: error" + rank_tag() + ": " + e.what() + '\n';
     return fail(2);
   } catch (const std::exception& e) {
-    std::cerr << "taskfp: internal error" << rank_tag() << ": " << e.what()
-              << "\nThis is a bug in taskfp; please report it with the command you ran.\n";
+    std::cerr << "taskfp: internal error" + rank_tag() + ": " + e.what() +
+                     "\nThis is a bug in taskfp; please report it with the command you ran.\n";
     return fail(3);
   }
   taskfp::dist::finalize();

@@ -35,8 +35,8 @@ done
 # The ranks take chunks from a shared counter: each of the 12 chunks (4 tasks x 24 draws / 8)
 # computed by exactly one rank.
 out=$("$MPIRUN" --oversubscribe -n 3 "$TASKFP" -v "${E[@]}" -o "$WORK/counted.h5" 2>&1)
-lines=$(grep -c "chunks computed" <<<"$out" || true)
-sum=$(sed -n 's/.*: \([0-9]*\) chunks computed.*/\1/p' <<<"$out" | awk '{ s += $1 } END { print s + 0 }')
+lines=$(grep -o "[0-9]* chunks computed" <<<"$out" | wc -l)
+sum=$(grep -o "[0-9]* chunks computed" <<<"$out" | awk '{ s += $1 } END { print s + 0 }')
 [ "$lines" -eq 3 ] && [ "$sum" -eq 12 ] || { echo "FAIL: $lines ranks reported $sum chunks computed, not 12: $out"; exit 1; }
 # The counter over point-to-point messages (OpenMPI's pt2pt one-sided component, as on
 # networks without hardware atomics): rank 0 answers between its batches.
