@@ -52,6 +52,34 @@ namespace taskfp::cli {
 
 namespace {
 
+// "i/n" (from --shard, else from a Slurm array's variables) as {i, n}; {0, 1} when neither.
+std::pair<int, int> shard_of(std::string spec) {
+  const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
+  const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+  if (spec.empty() && id && count) spec = std::string(id) + "/" + count;
+  if (spec.empty()) return {0, 1};
+  const auto malformed = [&] { return InputError(fmt::format("--shard takes i/n, e.g. 3/16 (got '{}')", spec)); };
+  const auto slash = spec.find('/');
+  if (slash == std::string::npos) throw malformed();
+  int shard = 0, shards = 0;
+  try {
+    shard = std::stoi(spec.substr(0, slash));
+    shards = std::stoi(spec.substr(slash + 1));
+  } catch (const std::logic_error&) {  // std::stoi: not a number, or out of range
+    throw malformed();
+  }
+  require(shards >= 1 && shard >= 0 && shard < shards, "--shard {}: i must lie in 0..n-1", spec);
+  return {shard, shards};
+}
+
+// The parts folder joined into the features store at `out`; the folder removed unless kept.
+FeatureSet merge_into(const std::string& parts, const std::string& out, bool keep_parts) {
+  auto features = merge_parts(parts);
+  write_features_store(out, features);
+  if (!keep_parts) std::filesystem::remove_all(parts);
+  return features;
+}
+
 // Removes a parts folder that holds no finished chunk (only the plan).
 void remove_unfinished_parts(const std::string& parts) {
   std::error_code ec;
@@ -160,27 +188,9 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     if (!net->info().pretrained && world.root())
       warn("backbone weights are random (" + net->info().weights + ")");
     // Which shard: the MPI rank, an explicit --shard, a Slurm array task, or all of it.
-    int shard = 0, shards = 1;
-    if (world.distributed()) {
-      require(o->shard.empty(), "--shard is for separate jobs; under mpirun the ranks share the work");
-      shard = world.rank, shards = world.size;
-    } else {
-      std::string spec = o->shard;
-      const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
-      const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
-      if (spec.empty() && id && count) spec = std::string(id) + "/" + count;
-      if (!spec.empty()) {
-        const auto slash = spec.find('/');
-        require(slash != std::string::npos, "--shard takes i/n, e.g. 3/16 (got '{}')", spec);
-        try {
-          shard = std::stoi(spec.substr(0, slash));
-          shards = std::stoi(spec.substr(slash + 1));
-        } catch (const std::exception&) {
-          throw InputError(fmt::format("--shard takes i/n, e.g. 3/16 (got '{}')", spec));
-        }
-        require(shards >= 1 && shard >= 0 && shard < shards, "--shard {}: i must lie in 0..n-1", spec);
-      }
-    }
+    require(!world.distributed() || o->shard.empty(),
+            "--shard is for separate jobs; under mpirun the ranks share the work");
+    const auto [shard, shards] = world.distributed() ? std::pair{world.rank, world.size} : shard_of(o->shard);
     const std::string parts = o->parts.empty() ? o->out + ".parts" : o->parts;
     const auto plan = plan_extraction(specs, net->info(), o->extract, o->chunk);
     ProgressMeter meter("extract", !g.quiet && world.root());
@@ -208,8 +218,8 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     shared.reset();  // collective: every rank is through its chunks
     detail(g, fmt::format("{} {} of {} on {} ({}): {} chunks computed, {} reused from an earlier run, {} images, "
                           "{:.1f} images/s",
-                          world.distributed() ? "rank" : "shard", shard, shards, net->info().device, net->info().precision, rep.computed, rep.reused,
-                          rep.extract.images,
+                          world.distributed() ? "rank" : "shard", shard, shards, net->info().device,
+                          net->info().precision, rep.computed, rep.reused, rep.extract.images,
                           rep.extract.images / std::max(secs, 1e-9)));
     if (shards > 1 && !world.distributed()) {
       info(g, fmt::format("shard {}/{} done in {}; when every shard is done: taskfp merge {} -o {}", shard, shards,
@@ -218,9 +228,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     }
     dist::barrier();
     if (!world.root()) return;
-    auto features = merge_parts(parts);
-    write_features_store(o->out, features);
-    if (!o->keep_parts) std::filesystem::remove_all(parts);
+    const auto features = merge_into(parts, o->out, o->keep_parts);
     std::size_t rows = 0;  // every rank's images (and those of an earlier, resumed run)
     for (const auto& t : features.tasks) rows += t.values.rows;
     info(g, fmt::format("wrote features of {} tasks ({} images; this run computed {} in {:.1f} s{}) to {}",
@@ -246,9 +254,7 @@ void add_merge(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("-o,--output", o->out, "Features store to write (.h5)")->required();
   cmd->add_flag("--keep-parts", o->keep, "Keep the parts folder");
   cmd->callback([o, &g] {
-    auto features = merge_parts(o->parts);
-    write_features_store(o->out, features);
-    if (!o->keep) std::filesystem::remove_all(o->parts);
+    const auto features = merge_into(o->parts, o->out, o->keep);
     info(g, fmt::format("merged features of {} tasks into {}", features.tasks.size(), o->out));
   });
 }

@@ -20,14 +20,8 @@ struct Loaded {
 const Loaded& loaded() {
   static const Loaded l = [] {
     Loaded out;
-    using Entry = const CudaPlugin* (*)();
-    auto entry = reinterpret_cast<Entry>(
-        plugin_entry("libtaskfp_cuda.so", "TASKFP_CUDA_PLUGIN", TASKFP_CUDA_PLUGIN_DIR, "taskfp_cuda_plugin", out.why));
-    out.plugin = entry ? entry() : nullptr;
-    if (out.plugin && out.plugin->version != kCudaPluginVersion) {
-      out.plugin = nullptr;
-      out.why = "the plugin found belongs to another taskfp build (rebuild it)";
-    }
+    out.plugin = load_plugin<CudaPlugin>("libtaskfp_cuda.so", "TASKFP_CUDA_PLUGIN", TASKFP_CUDA_PLUGIN_DIR,
+                                         "taskfp_cuda_plugin", kCudaPluginVersion, out.why);
     if (!out.plugin) out.why = "the CUDA plugin libtaskfp_cuda.so could not be loaded (" + out.why + ")";
     return out;
   }();

@@ -15,4 +15,19 @@ namespace taskfp {
 void* plugin_entry(const std::string& file, const char* env_var, const std::string& build_dir, const char* entry,
                    std::string& why);
 
+/// The table a plugin's entry `const Table* entry()` returns, when its `version` is `version`;
+/// else null, with `why`.
+template <class Table>
+const Table* load_plugin(const std::string& file, const char* env_var, const std::string& build_dir,
+                         const char* entry, int version, std::string& why) {
+  using Entry = const Table* (*)();
+  const auto found = reinterpret_cast<Entry>(plugin_entry(file, env_var, build_dir, entry, why));
+  const Table* table = found ? found() : nullptr;
+  if (table && table->version != version) {
+    why = "the plugin found belongs to another taskfp build (rebuild it)";
+    return nullptr;
+  }
+  return table;
+}
+
 }  // namespace taskfp

@@ -29,14 +29,8 @@ namespace {
 const BackbonePlugin& plugin() {
   static const BackbonePlugin* loaded = [] {
     std::string why;
-    using Entry = const BackbonePlugin* (*)();
-    auto entry = reinterpret_cast<Entry>(
-        plugin_entry("libtaskfp_torch.so", "TASKFP_TORCH_PLUGIN", TASKFP_TORCH_PLUGIN_DIR, "taskfp_backbone_plugin", why));
-    const BackbonePlugin* p = entry ? entry() : nullptr;
-    if (p && p->version != kBackbonePluginVersion) {
-      why = "the plugin found belongs to another taskfp build (rebuild it)";
-      p = nullptr;
-    }
+    const auto* p = load_plugin<BackbonePlugin>("libtaskfp_torch.so", "TASKFP_TORCH_PLUGIN", TASKFP_TORCH_PLUGIN_DIR,
+                                                "taskfp_backbone_plugin", kBackbonePluginVersion, why);
     if (!p)
       throw InputError(fmt::format("cannot load the LibTorch plugin libtaskfp_torch.so that runs the backbones "
                                    "({}); rebuild taskfp, or point TASKFP_TORCH_PLUGIN at the file",

@@ -27,8 +27,7 @@ Batch prepare(const TaskImages& images, const std::vector<std::size_t>& draw, st
   for (std::size_t i = 0; i < count; ++i) {
     const auto& file = images.files[draw[first + i]];
     try {
-      const auto x = preprocess(read_image(file), pre);
-      std::copy(x.begin(), x.end(), b.pixels.begin() + static_cast<std::ptrdiff_t>(i * per));
+      preprocess_into(read_image(file), pre, b.pixels.data() + i * per);
     } catch (const std::exception& e) {  // reported by the caller (no exception leaves OpenMP)
       b.errors[i] = e.what();
     }
@@ -98,9 +97,7 @@ void extract_ranges(const std::function<std::optional<RangeJob>()>& next_job, Ba
     }
     if (!good.empty()) {
       const auto f = backbone.forward(cur.pixels.data(), good.size(), o.preprocess.size);
-      out.dim = f.size() / good.size();
-      out.rows.insert(out.rows.end(), f.begin(), f.end());
-      out.kept += good.size();
+      out.add(f.data(), good.size(), f.size() / good.size());
     }
     if (on_batch) on_batch(n);
     if (now.last) {
@@ -110,10 +107,21 @@ void extract_ranges(const std::function<std::optional<RangeJob>()>& next_job, Ba
   }
 }
 
+void RangeFeatures::add(const float* values, std::size_t n, std::size_t d) {
+  dim = d;
+  rows.insert(rows.end(), values, values + n * d);
+  kept += n;
+}
+
+Matrix<float> RangeFeatures::matrix() const {
+  auto m = Matrix<float>::uninitialized(kept, dim);
+  std::copy(rows.begin(), rows.end(), m.data.begin());
+  return m;
+}
+
 std::string device_kind(const std::string& device) { return device.substr(0, device.find(':')); }
 
-Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& o, std::size_t dim,
-                                 const std::vector<std::string>& skipped) {
+Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& o, std::size_t dim) {
   Provenance p;
   p.backbone = info.name;
   p.weights = info.weights;
@@ -122,9 +130,13 @@ Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions&
   p.feature_dim = static_cast<std::int64_t>(dim);
   p.origin = fmt::format("taskfp extract: {} samples per task, seed {}, batch {}, precision {}", o.samples, o.seed,
                          o.batch, info.precision);
+  return p;
+}
+
+void note_run(Provenance& p, const std::vector<std::string>& skipped, const std::vector<std::string>& devices) {
   if (!skipped.empty())
     p.origin += fmt::format("; {} unreadable images skipped: {}", skipped.size(), fmt::join(skipped, "; "));
-  return p;
+  p.origin += fmt::format("; computed on {}", fmt::join(devices, " and "));
 }
 
 FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& backbone,
@@ -157,14 +169,11 @@ FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& b
         require(r.kept > 0, "task '{}': none of its {} drawn images could be read", job.images->name, job.count);
         rep.images += r.kept;
         rep.skipped.insert(rep.skipped.end(), r.skipped.begin(), r.skipped.end());
-        TaskFeatures& t = out.tasks[job.tag];
-        t.name = tasks[job.tag].name;
-        t.values = Matrix<float>::uninitialized(r.kept, r.dim);
-        std::copy(r.rows.begin(), r.rows.end(), t.values.data.begin());
+        out.tasks[job.tag] = {tasks[job.tag].name, r.matrix()};
       });
-  out.provenance = extraction_provenance(backbone.info(), o,
-                                         out.tasks.empty() ? 0 : out.tasks.front().values.cols, rep.skipped);
-  out.provenance.origin += "; computed on " + device_kind(backbone.info().device);
+  out.provenance =
+      extraction_provenance(backbone.info(), o, out.tasks.empty() ? 0 : out.tasks.front().values.cols);
+  note_run(out.provenance, rep.skipped, {device_kind(backbone.info().device)});
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

@@ -46,6 +46,10 @@ struct RangeFeatures {
   std::vector<float> rows;  ///< kept x dim
   std::size_t kept = 0, dim = 0;
   std::vector<std::string> skipped;
+  /// Appends n rows of `dim` features.
+  void add(const float* values, std::size_t n, std::size_t dim);
+  /// The rows as a kept x dim matrix.
+  [[nodiscard]] Matrix<float> matrix() const;
 };
 
 /// Runs the jobs `next_job` hands out (until it returns nothing) through the backbone with one
@@ -59,9 +63,12 @@ void extract_ranges(const std::function<std::optional<RangeJob>()>& next_job, Ba
 /// "cpu" or "cuda": the kind of a BackboneInfo::device.
 std::string device_kind(const std::string& device);
 
-/// The provenance of extracted features (the device aside: the caller adds where it ran).
-Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& options, std::size_t dim,
-                                 const std::vector<std::string>& skipped);
+/// The provenance of extracted features, the same for every chunk of a run.
+Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& options, std::size_t dim);
+/// Adds what a whole run learnt to its provenance: the images it skipped and the device kinds
+/// it ran on.
+void note_run(Provenance& provenance, const std::vector<std::string>& skipped,
+              const std::vector<std::string>& devices);
 
 /// Features of every task: n x feature_dim float32 per task, rows in draw order. InputError for
 /// a bad image (file and reason) unless skip_bad; for an empty task; for a task whose every

@@ -18,7 +18,9 @@ namespace fs = std::filesystem;
 namespace taskfp {
 namespace {
 
-std::string part_name(const Chunk& c) { return fmt::format("task{:05d}-{:09d}.h5", c.task, c.first); }
+std::string part_path(const std::string& parts_dir, const Chunk& c) {
+  return (fs::path(parts_dir) / fmt::format("task{:05d}-{:09d}.h5", c.task, c.first)).string();
+}
 
 std::string plan_text(const ExtractPlan& plan) {
   std::ostringstream out;
@@ -132,11 +134,10 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
   std::size_t listed_task = SIZE_MAX;
   std::shared_ptr<const TaskImages> images;
   std::shared_ptr<const std::vector<std::size_t>> draw;
-  auto part_path = [&](const Chunk& c) { return (fs::path(parts_dir) / part_name(c)).string(); };
   auto next_job = [&]() -> std::optional<RangeJob> {
     for (auto k = claim(); k; k = claim()) {
       const auto& c = plan.chunks[*k];
-      if (fs::exists(part_path(c))) {
+      if (fs::exists(part_path(parts_dir, c))) {
         ++rep.reused;
         if (!shared) done += c.count;
         if (o.progress) o.progress(done, total);
@@ -157,21 +158,20 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
     done += n;
     if (o.progress) o.progress(done, total);
   };
+  const std::string device = device_kind(backbone.info().device);
   auto write_part = [&](const RangeJob& job, RangeFeatures&& r) {
     const auto& c = plan.chunks[job.tag];
-    h5::AtomicWrite out(part_path(c));
-    auto m = Matrix<float>::uninitialized(r.kept, r.dim);
-    std::copy(r.rows.begin(), r.rows.end(), m.data.begin());
-    h5::write(out.file(), "features", m);
+    h5::AtomicWrite out(part_path(parts_dir, c));
+    h5::write(out.file(), "features", r.matrix());
     h5::Handle root = h5::group(out.file(), "/");
     h5::set_attr(root.get(), "key", plan.key);
     h5::set_attr(root.get(), "task", plan.tasks[c.task]);
     h5::set_attr(root.get(), "first", static_cast<std::int64_t>(c.first));
     h5::set_attr(root.get(), "dim", static_cast<std::int64_t>(r.dim));
-    h5::set_attr(root.get(), "device", device_kind(backbone.info().device));
+    h5::set_attr(root.get(), "device", device);
     h5::write(out.file(), "skipped", r.skipped);
-    const auto prov = extraction_provenance(backbone.info(), o, r.dim, {});
-    write_header(root.get(), "features-part", 1, prov, static_cast<std::int64_t>(r.dim));
+    write_header(root.get(), "features-part", 1, extraction_provenance(backbone.info(), o, r.dim),
+                 static_cast<std::int64_t>(r.dim));
     out.commit();
     ++rep.computed;
     rep.extract.images += r.kept;
@@ -185,46 +185,36 @@ FeatureSet merge_parts(const std::string& parts_dir) {
   const auto plan = read_plan(parts_dir);
   std::vector<std::string> missing;
   for (const auto& c : plan.chunks)
-    if (!fs::exists(fs::path(parts_dir) / part_name(c)))
+    if (!fs::exists(part_path(parts_dir, c)))
       missing.push_back(fmt::format("{} draws {}-{}", plan.tasks.at(c.task), c.first, c.first + c.count - 1));
   require(missing.empty(), "'{}' is incomplete: {} of {} chunks missing ({}); run the missing shards again",
           parts_dir, missing.size(), plan.chunks.size(), fmt::join(missing, ", "));
   FeatureSet out;
   {  // every part carries the same provenance (same key): the first one's serves
-    const auto path = (fs::path(parts_dir) / part_name(plan.chunks.front())).string();
+    const auto path = part_path(parts_dir, plan.chunks.front());
     auto file = h5::open_read(path);
     h5::Handle root = h5::group(file.get(), "/");
     out.provenance = read_header(root.get(), path, "features-part", 1);
   }
   std::vector<std::string> skipped;
   std::set<std::string> devices;  // where the chunks ran
-  std::size_t dim = 0;
   for (std::size_t t = 0; t < plan.tasks.size(); ++t) {
-    std::vector<float> rows;
-    std::size_t kept = 0;
+    RangeFeatures task;
     for (const auto& c : plan.chunks) {
       if (c.task != t) continue;
-      const auto path = (fs::path(parts_dir) / part_name(c)).string();
+      const auto path = part_path(parts_dir, c);
       auto file = h5::open_read(path);
       h5::Handle root = h5::group(file.get(), "/");
       require(h5::attr_string(root.get(), "key") == plan.key, "'{}' belongs to a different extraction", path);
       const auto m = h5::read_f32(file.get(), "features");
-      rows.insert(rows.end(), m.data.begin(), m.data.end());
-      kept += m.rows;
-      if (m.rows > 0) dim = m.cols;
+      if (m.rows > 0) task.add(m.data.data(), m.rows, m.cols);
       for (auto& s : h5::read_strings(file.get(), "skipped")) skipped.push_back(std::move(s));
       devices.insert(h5::attr_string(root.get(), "device"));
     }
-    require(kept > 0, "task '{}': none of its drawn images could be read", plan.tasks[t]);
-    TaskFeatures tf;
-    tf.name = plan.tasks[t];
-    tf.values = Matrix<float>::uninitialized(kept, dim);
-    std::copy(rows.begin(), rows.end(), tf.values.data.begin());
-    out.tasks.push_back(std::move(tf));
+    require(task.kept > 0, "task '{}': none of its drawn images could be read", plan.tasks[t]);
+    out.tasks.push_back({plan.tasks[t], task.matrix()});
   }
-  if (!skipped.empty())
-    out.provenance.origin += fmt::format("; {} unreadable images skipped: {}", skipped.size(), fmt::join(skipped, "; "));
-  out.provenance.origin += fmt::format("; computed on {}", fmt::join(devices, " and "));
+  note_run(out.provenance, skipped, {devices.begin(), devices.end()});
   return out;
 }
 

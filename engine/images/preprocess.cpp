@@ -107,6 +107,12 @@ std::vector<float> resize_antialias(std::vector<float> chw, int channels, int in
 }
 
 std::vector<float> preprocess(const Image& image, const PreprocessOptions& o) {
+  std::vector<float> out(3 * static_cast<std::size_t>(o.size) * static_cast<std::size_t>(o.size));
+  preprocess_into(image, o, out.data());
+  return out;
+}
+
+void preprocess_into(const Image& image, const PreprocessOptions& o, float* out) {
   require(image.channels >= 1 && image.channels <= 4, "an image with {} channels", image.channels);
   const int h = image.height, w = image.width;
   const std::size_t plane = static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
@@ -123,14 +129,12 @@ std::vector<float> preprocess(const Image& image, const PreprocessOptions& o) {
   }
   auto resized = resize_antialias(std::move(chw), colour, h, w, o.size, o.size);
   const std::size_t out_plane = static_cast<std::size_t>(o.size) * static_cast<std::size_t>(o.size);
-  std::vector<float> out(3 * out_plane);
   for (int c = 0; c < 3; ++c) {
     const float* src = resized.data() + static_cast<std::size_t>(colour == 3 ? c : 0) * out_plane;
-    float* dst = out.data() + static_cast<std::size_t>(c) * out_plane;
+    float* dst = out + static_cast<std::size_t>(c) * out_plane;
     const float mean = o.mean[static_cast<std::size_t>(c)], sd = o.std[static_cast<std::size_t>(c)];
     for (std::size_t k = 0; k < out_plane; ++k) dst[k] = (src[k] - mean) / sd;
   }
-  return out;
 }
 
 std::string PreprocessOptions::describe() const {

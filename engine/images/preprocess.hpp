@@ -22,6 +22,8 @@ struct PreprocessOptions {
 /// antialias=True) -> Normalize gives it: x / max in float32; grey (and grey + alpha) repeated
 /// to 3 channels, alpha dropped; resized; (x - mean) / std.
 std::vector<float> preprocess(const Image& image, const PreprocessOptions& options = {});
+/// The same, written to `out` (3 x size x size floats), e.g. straight into a batch.
+void preprocess_into(const Image& image, const PreprocessOptions& options, float* out);
 
 /// Resizes channels x in_h x in_w float32 (channels first) to channels x out_h x out_w the way
 /// torch's interpolate(mode="bilinear", antialias=True, align_corners=False) does: separable

@@ -96,29 +96,39 @@ __global__ void histogram_kernel(const float* x, std::size_t n, std::size_t d, c
   }
 }
 
+// Block-wide reductions (blockDim.x a power of two, scratch of blockDim.x doubles), as a tree
+// of pairwise steps. Every thread returns the result.
+struct Add {
+  __device__ double operator()(double a, double b) const { return a + b; }
+};
+struct Max {
+  __device__ double operator()(double a, double b) const { return fmax(a, b); }
+};
+template <class Op>
+__device__ double block_reduce(double v, double* scratch, Op op) {
+  scratch[threadIdx.x] = v;
+  __syncthreads();
+  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) scratch[threadIdx.x] = op(scratch[threadIdx.x], scratch[threadIdx.x + s]);
+    __syncthreads();
+  }
+  const double out = scratch[0];
+  __syncthreads();
+  return out;
+}
+__device__ double block_sum(double v, double* scratch) { return block_reduce(v, scratch, Add{}); }
+__device__ double block_max(double v, double* scratch) { return block_reduce(v, scratch, Max{}); }
+
 __global__ void log_softmax_kernel(const double* h, std::size_t cols, double* out) {
   extern __shared__ double scratch[];
   const double* row = h + blockIdx.x * cols;
   double* dst = out + blockIdx.x * cols;
   double mx = -INFINITY;
   for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) mx = fmax(mx, row[c]);
-  scratch[threadIdx.x] = mx;
-  __syncthreads();
-  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) scratch[threadIdx.x] = fmax(scratch[threadIdx.x], scratch[threadIdx.x + s]);
-    __syncthreads();
-  }
-  mx = scratch[0];
-  __syncthreads();
+  mx = block_max(mx, scratch);
   double sum = 0.0;
   for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) sum += exp(row[c] - mx);
-  scratch[threadIdx.x] = sum;
-  __syncthreads();
-  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) scratch[threadIdx.x] += scratch[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double lse = mx + log(scratch[0]);
+  const double lse = mx + log(block_sum(sum, scratch));
   for (std::size_t c = threadIdx.x; c < cols; c += blockDim.x) dst[c] = row[c] - lse;
 }
 
@@ -128,31 +138,6 @@ __global__ void add_into(double* dst, const double* src, std::size_t n) {
     dst[i] += src[i];
 }
 
-
-// Block-wide reductions (blockDim.x a power of two, scratch of blockDim.x doubles). Every
-// thread returns the result.
-__device__ double block_sum(double v, double* scratch) {
-  scratch[threadIdx.x] = v;
-  __syncthreads();
-  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) scratch[threadIdx.x] += scratch[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double out = scratch[0];
-  __syncthreads();
-  return out;
-}
-__device__ double block_max(double v, double* scratch) {
-  scratch[threadIdx.x] = v;
-  __syncthreads();
-  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) scratch[threadIdx.x] = fmax(scratch[threadIdx.x], scratch[threadIdx.x + s]);
-    __syncthreads();
-  }
-  const double out = scratch[0];
-  __syncthreads();
-  return out;
-}
 
 // The reference clips at torch's float32 1e-4 (engine: kClipEpsilon).
 constexpr double kClip = static_cast<double>(1.0f / 10000.0f);
