@@ -1,5 +1,8 @@
 // Stores and imports: round trips, provenance, atomic writes, and every bad input.
 #include <gtest/gtest.h>
+#include <omp.h>
+
+#include <random>
 
 #include <cmath>
 #include <filesystem>
@@ -262,6 +265,34 @@ TEST(Fingerprint, MomentsMatchDirectFormulas) {
   EXPECT_DOUBLE_EQ(cov(1, 1), 16.0);
   EXPECT_DOUBLE_EQ(cov(0, 1), 8.0);
   EXPECT_DOUBLE_EQ(cov(1, 0), 8.0);
+}
+
+TEST(Fingerprint, CovarianceSumsEachEntryInSampleOrderForAnyThreadCount) {
+  // 37 features (edges of the 4 x 8 tiles) and 300 samples (three passes of 128): every entry
+  // equals, bit for bit, a plain loop that adds the products in sample order and scales by
+  // 1 / (n - 1), whatever the thread count.
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> noise(0.5f, 2.0f);
+  Matrix<float> x(300, 37);
+  for (auto& v : x.data) v = noise(rng);
+  const auto mean = feature_mean(x);
+  Matrix<double> want(37, 37);
+  for (std::size_t a = 0; a < 37; ++a)
+    for (std::size_t b = 0; b < 37; ++b) {
+      double sum = 0.0;
+      for (std::size_t i = 0; i < 300; ++i)
+        sum += (static_cast<double>(x(i, a)) - mean[a]) * (static_cast<double>(x(i, b)) - mean[b]);
+      want(a, b) = sum * (1.0 / 299.0);
+    }
+  const int before = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    const auto cov = feature_covariance(x, mean);
+    for (std::size_t a = 0; a < 37; ++a)
+      for (std::size_t b = 0; b < 37; ++b)
+        ASSERT_EQ(cov(a, b), want(std::min(a, b), std::max(a, b))) << a << "," << b << ", " << threads << " threads";
+  }
+  omp_set_num_threads(before);
 }
 
 TEST(Fingerprint, HistogramRowsAreProbabilities) {

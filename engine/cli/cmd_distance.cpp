@@ -44,7 +44,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
   cmd->add_flag("--list-metrics", o->list, "Print the metric grammar and aliases, then exit");
   cmd->footer(metric_grammar() +
               "\nUnder mpirun (or srun), the sources (rows) are split into contiguous blocks (whole "
-              "multiples of 16 rows), one per rank; each rank computes its block (on GPU local_rank % GPUs with the CUDA "
+              "multiples of 32 rows), one per rank; each rank computes its block (on GPU local_rank % GPUs with the CUDA "
               "backend) and rank 0 gathers them and writes the outputs. On the CPU the matrices equal "
               "the single-process ones bit for bit; cuBLAS picks kernels by shape, so GPU blocks "
               "agree to 1e-9 relative.\n");

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/blas.hpp"
 #include "core/matrix.hpp"
 
 namespace taskfp::dist {
@@ -45,13 +46,13 @@ const World& world();
 /// `granule` items (the last one may be short); the first ranks get one granule more where they
 /// do not divide evenly, and ranks past the last granule get an empty share.
 ///
-/// Distance rows are shared in granules of kRowGranule: BLAS kernels compute C in register tiles
-/// of up to 16 rows or columns, with edge code of their own, so a value's last bits depend on its
-/// position modulo the tile. Blocks starting at multiples of 16 keep every row at the position
-/// it has in the full matrix: the gathered matrix equals the single-process one bit for bit.
+/// Distance rows are shared in granules of kRowGranule, the source tile of core/blas.hpp: a
+/// rank owns whole tiles, starting where the single process's tiles start, and every BLAS call it
+/// makes is one the single process makes too, so the gathered matrix equals the single-process
+/// one bit for bit.
 std::pair<std::size_t, std::size_t> share(std::size_t n, int rank, int size,
                                           std::size_t granule = 1);
-inline constexpr std::size_t kRowGranule = 16;
+inline constexpr std::size_t kRowGranule = blas::kSourceTile;
 
 /// Waits for every rank (collective); returns at once in a world of one.
 void barrier();

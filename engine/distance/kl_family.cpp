@@ -7,7 +7,6 @@
 // weights are the average of the two and split into one GEMM per side. Everything runs in
 // float64. Terms with p = 0 count 0 (the reference's nan_to_num); p > 0 = q gives +inf in the
 // reference (then NaN after loading): a 0/1 GEMM counts such entries and they are reported NaN.
-#include <cblas.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,6 +16,7 @@
 #include <new>
 
 #include "core/big_buffer.hpp"
+#include "core/blas.hpp"
 #include "core/error.hpp"
 #include "distance/kl_family.hpp"
 #include "distance/rows.hpp"
@@ -65,14 +65,6 @@ Matrix<double> weights_for(const FingerprintSet& fps, const std::vector<std::str
   return w;
 }
 
-// C (m x n, leading dimension ldc) = alpha * A (m x k) * B^T (n x k) + beta * C; row-major.
-void gemm_abt(const double* a, std::size_t m, const double* b, std::size_t n, std::size_t k,
-              double* c, std::size_t ldc, double alpha, double beta) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), alpha, a, static_cast<int>(k), b, static_cast<int>(k), beta, c,
-              static_cast<int>(ldc));
-}
-
 // log q of one task's preprocessed rows, masked to 0 where q == 0 (reported through `zero`).
 // For a softmax without clipping, log q = h - logsumexp(h) per row: no per-element log, and more
 // accurate than the log of the softmax (method.md "A better GEMM").
@@ -110,6 +102,11 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
   auto t0 = Clock::now();
   double gemm_seconds = 0;
   // The big GEMMs: C (m x n, contiguous rows) = alpha A B^T + beta C, on the chosen backend.
+  // On the CPU in the fixed tile grid of core/blas.hpp: source rows in tiles of kSourceTile
+  // (the granule of MPI ranks' shares), targets in tiles of kTargetTile, so that every entry
+  // comes from the same BLAS call whatever the thread and rank counts.
+  const std::size_t tile_a = spec.invert ? blas::kSourceTile : blas::kTargetTile;
+  const std::size_t tile_b = spec.invert ? blas::kTargetTile : blas::kSourceTile;
   auto timed_gemm = [&](const double* a, std::size_t m, const double* b, std::size_t n,
                         std::size_t k, double* c, double alpha, double beta) {
     auto g0 = Clock::now();
@@ -118,7 +115,7 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
       cuda::gemm_abt(a, m, b, n, k, c, alpha, beta);
     else
 #endif
-      gemm_abt(a, m, b, n, k, c, n, alpha, beta);
+      blas::tiled_gemm_abt(a, k, b, k, m, n, k, c, n, alpha, beta, tile_a, tile_b);
     gemm_seconds += std::chrono::duration<double>(Clock::now() - g0).count();
   };
   require(backend == Backend::Cpu || TASKFP_CUDA_BUILT,
@@ -238,7 +235,9 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
     // Host buffers of up to 256 MiB (CPU) or 2 GiB (CUDA: fewer, larger GEMMs, each of which
     // uploads the whole q side).
     const std::size_t budget = backend == Backend::Cuda ? std::size_t{2} << 30 : std::size_t{256} << 20;
-    const std::size_t block = std::min<std::size_t>(na, std::max<std::size_t>(8, budget / (ne * sizeof(double) * 2 + 1)));
+    // Whole tiles per block: block starts are tile starts.
+    const std::size_t fit = budget / (ne * sizeof(double) * 2 + 1) / tile_a * tile_a;
+    const std::size_t block = std::min<std::size_t>(na, std::max<std::size_t>(tile_a, fit));
     Rows p(block, ne), p_w, pos;
     if (a_weighted) p_w = Rows(block, ne);
     if (any_zero) pos = Rows(block, ne);
@@ -314,7 +313,8 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
     }
   }
   if (b_weighted) {
-    gemm_abt(plogp.data.data(), na, wb.data.data(), nb, d, self.data.data(), nb, half, 1.0);
+    blas::tiled_gemm_abt(plogp.data.data(), d, wb.data.data(), d, na, nb, d, self.data.data(), nb,
+                         half, 1.0, tile_a, tile_b);
     for (std::size_t j = 0; j < nb; ++j) {
       const double ws = weight_sum(wb.row(j));
       for (std::size_t i = 0; i < na; ++i) denom(i, j) += half * ws;

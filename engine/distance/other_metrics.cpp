@@ -1,13 +1,12 @@
 // VDNA, EMD-AVG, COS, FID, CORAL and SEMANTIC on the CPU.
 #include "distance/other_metrics.hpp"
 
-#include <cblas.h>
-
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <set>
 
+#include "core/blas.hpp"
 #include "core/error.hpp"
 #include "distance/rows.hpp"
 
@@ -119,10 +118,10 @@ DistanceMatrix cosine_matrix(const MetricSpec& spec, const FingerprintSet& fps,
   auto out = empty_result(spec.name, sources, targets);
   Matrix<double> dots(ns, nt);
   for (std::size_t r = 0; r < rows; ++r) {
-    const int lda = static_cast<int>(rows * cols);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(ns), static_cast<int>(nt),
-                static_cast<int>(cols), 1.0, as.data.data() + r * cols, lda,
-                at.data.data() + r * cols, lda, 0.0, dots.data.data(), static_cast<int>(nt));
+    // Source rows in whole tiles (core/blas.hpp): a rank's block gets the single process's bits.
+    blas::tiled_gemm_abt(as.data.data() + r * cols, rows * cols, at.data.data() + r * cols,
+                         rows * cols, ns, nt, cols, dots.data.data(), nt, 1.0, 0.0,
+                         blas::kSourceTile, blas::kTargetTile);
     for (std::size_t s = 0; s < ns; ++s)
       for (std::size_t t = 0; t < nt; ++t)
         out.values(s, t) +=
@@ -137,6 +136,15 @@ DistanceMatrix cosine_matrix(const MetricSpec& spec, const FingerprintSet& fps,
 DistanceMatrix fid_matrix(const FingerprintSet& fps, const std::vector<std::string>& sources,
                           const std::vector<std::string>& targets, const ProgressFn& progress) {
   using Mat = Eigen::MatrixXd;
+  // Eigen cuts its products into blocks sized by the CPU's caches, which changes their summation
+  // order between machines; FID amplifies such last bits where a covariance is nearly singular.
+  // Fixed sizes give every machine the same blocking (and so, with the fingerprints' covariances
+  // bit-identical everywhere, the same FID).
+  static const bool fixed_blocking = [] {
+    Eigen::setCpuCacheSizes(32 * 1024, 1024 * 1024, 8 * 1024 * 1024);
+    return true;
+  }();
+  (void)fixed_blocking;
   // Every distinct task once: its covariance square root (eigendecomposition) and trace.
   // In the fingerprint set's order, so that each pair is evaluated in the same orientation
   // (root(A) cov(B) root(A) with A first) whichever sources and targets were asked for: the

@@ -1,10 +1,10 @@
 // Fingerprint computation: ranges (quantiles over stacked features), histograms, moments.
 #include "fingerprint/fingerprint.hpp"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/error.hpp"
 #include "core/task_list.hpp"
@@ -207,18 +207,82 @@ std::vector<double> feature_mean(const Matrix<float>& x) {
   return mean;
 }
 
+namespace {
+
+// Covariances are computed here rather than by a BLAS syrk: a BLAS sums each entry in an order
+// set by its CPU kernel, and FID amplifies those last bits wherever a covariance is nearly
+// singular (4.8e-9 relative between two OpenBLAS kernels, docs/numerics.md). Here every entry
+// is sum_i x_i[a] x_i[b] with the products added one by one in sample order, each product and
+// each sum rounded on its own (the build never contracts them into FMAs). That order does not
+// depend on the vector width, the blocking or the threads, so a fingerprint's covariance has the
+// same bits on every machine.
+
+constexpr std::size_t kCovRows = 4;    // features a per register tile
+constexpr std::size_t kCovCols = 8;    // features b per register tile (one 8-double vector)
+constexpr std::size_t kCovPanel = 128;  // samples per pass (128 x d doubles stay in L2)
+
+using Vec8 = double __attribute__((vector_size(64)));
+
+// c[a][b] += sum over the panel's rows, in row order, of x[a] * x[b], for the 4 x 8 tile at
+// (a0, b0) of the d x d accumulator c.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void covariance_tile(
+    const double* panel, std::size_t rows, std::size_t d, std::size_t a0, std::size_t b0,
+    double* c) {
+  Vec8 acc[kCovRows];
+  for (std::size_t r = 0; r < kCovRows; ++r) std::memcpy(&acc[r], c + (a0 + r) * d + b0, sizeof(Vec8));
+  for (std::size_t i = 0; i < rows; ++i) {
+    const double* x = panel + i * d;
+    Vec8 xb;
+    std::memcpy(&xb, x + b0, sizeof(Vec8));
+    for (std::size_t r = 0; r < kCovRows; ++r) acc[r] += x[a0 + r] * xb;
+  }
+  for (std::size_t r = 0; r < kCovRows; ++r) std::memcpy(c + (a0 + r) * d + b0, &acc[r], sizeof(Vec8));
+}
+
+// The same sums for one entry (the edges that do not fill a tile).
+void covariance_entry(const double* panel, std::size_t rows, std::size_t d, std::size_t a,
+                      std::size_t b, double* c) {
+  double acc = c[a * d + b];
+  for (std::size_t i = 0; i < rows; ++i) acc += panel[i * d + a] * panel[i * d + b];
+  c[a * d + b] = acc;
+}
+
+}  // namespace
+
 Matrix<double> feature_covariance(const Matrix<float>& x, const std::vector<double>& mean) {
   const std::size_t n = x.rows, d = x.cols;
   require(n >= 2, "a covariance needs at least 2 samples (got {})", n);
-  Matrix<double> centered(n, d);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t f = 0; f < d; ++f) centered(i, f) = static_cast<double>(x(i, f)) - mean[f];
+  Matrix<double> sums(d, d, 0.0);
+  const std::size_t tile_rows = d / kCovRows;  // full tiles of features a; the rest entry by entry
+  auto panel = Matrix<double>::uninitialized(std::min(n, kCovPanel), d);
+  for (std::size_t i0 = 0; i0 < n; i0 += kCovPanel) {
+    const std::size_t rows = std::min(kCovPanel, n - i0);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+      for (std::size_t i = 0; i < rows; ++i)
+        for (std::size_t f = 0; f < d; ++f)
+          panel(i, f) = static_cast<double>(x(i0 + i, f)) - mean[f];
+      // Upper triangle (b >= a), a band of 4 features a per work item.
+#pragma omp for schedule(dynamic, 1)
+      for (std::size_t t = 0; t <= tile_rows; ++t) {
+        const std::size_t a0 = t * kCovRows, a1 = std::min(d, a0 + kCovRows);
+        if (a0 >= d) continue;
+        const std::size_t b_first = a0 / kCovCols * kCovCols;
+        std::size_t b0 = b_first;
+        if (a1 - a0 == kCovRows)
+          for (; b0 + kCovCols <= d; b0 += kCovCols)
+            covariance_tile(panel.data.data(), rows, d, a0, b0, sums.data.data());
+        for (std::size_t a = a0; a < a1; ++a)
+          for (std::size_t b = std::max(a, b0); b < d; ++b)
+            covariance_entry(panel.data.data(), rows, d, a, b, sums.data.data());
+      }
+    }
+  }
+  const double scale = 1.0 / static_cast<double>(n - 1);
   Matrix<double> cov(d, d);
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(d), static_cast<int>(n),
-              1.0 / static_cast<double>(n - 1), centered.data.data(), static_cast<int>(d), 0.0,
-              cov.data.data(), static_cast<int>(d));
   for (std::size_t a = 0; a < d; ++a)
-    for (std::size_t b = 0; b < a; ++b) cov(a, b) = cov(b, a);
+    for (std::size_t b = a; b < d; ++b) cov(a, b) = cov(b, a) = sums(a, b) * scale;
   return cov;
 }
 

@@ -1,40 +1,68 @@
 #!/usr/bin/env bash
-# `taskfp distance` under mpirun with 1, 2 and 3 ranks writes the same matrices, bit for bit, as
-# a single process (CSV numbers are written shortest-round-trip, so equal files mean equal
-# doubles), and rank errors stop the whole job with a message.
-# Usage: distance_ranks.sh TASKFP MPIRUN WORKDIR
+# `taskfp distance` under mpirun with 1, 2, 3 and 5 ranks, and in one process with 1, 2 and 3
+# threads whatever OpenBLAS's and OpenMP's environment says, writes the same matrices, bit for
+# bit, as a plain single process (CSV numbers are written shortest-round-trip, so equal files
+# mean equal doubles); rank errors stop the whole job with a message.
+#
+# KERNEL picks OpenBLAS's kernel for the whole check: `env` (whatever the environment chose),
+# `unset` (OpenBLAS's own choice for this CPU, as on a user's machine), `alt1` / `alt2` (two
+# kernels forced with OPENBLAS_CORETYPE among those this CPU can run), or a kernel name.
+# Usage: distance_ranks.sh TASKFP MPIRUN WORKDIR [KERNEL]
 set -euo pipefail
-TASKFP=$1 MPIRUN=$2 WORK=$3
+TASKFP=$1 MPIRUN=$2 WORK=$3 KERNEL=${4:-env}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../numerics/blas_kernels.sh
+source "$HERE/../numerics/blas_kernels.sh"
+select_blas_kernel "$KERNEL" || exit 0
 rm -rf "$WORK" && mkdir -p "$WORK"
 # Root in containers needs these; harmless otherwise. More ranks than cores is fine here.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMP_NUM_THREADS=1
 MPI=("$MPIRUN" --oversubscribe)
 
-"$TASKFP" -q synth -o "$WORK/features.h5" --families 5 --tasks-per-family 8 --samples 300 --dim 24
+# 100 tasks: 4 source tiles of 32 rows (the last one short), so 2, 3 and 5 ranks own different
+# numbers of tiles and one rank owns none.
+"$TASKFP" -q synth -o "$WORK/features.h5" --families 5 --tasks-per-family 20 --samples 120 --dim 24
 "$TASKFP" -q fingerprint -f "$WORK/features.h5" -o "$WORK/fp.h5" --scaling-subset all --bins 10,50
-# Metrics of every kind: GEMM (KL family, weighted, inverted, with infinite entries), per pair.
-METRICS=(-m KLD-PP:NS-W:TS-50-BINS -m KLD-PP:NN-50-BINS -m KLD-C-I-PP:WS-W:BS-10-BINS -m JS-PP:NN-10-BINS
-         -m VDNA-PP:NN-50-BINS -m COS-PP:SS-10-BINS -m FID -m MMD-coral-1.0)
-"$TASKFP" -q distance -f "$WORK/fp.h5" "${METRICS[@]}" --backend cpu --csv-dir "$WORK/one" -o "$WORK/one.h5" 2>/dev/null
-# Thread count does not change a bit either (OpenMP and OpenBLAS threads).
-OMP_NUM_THREADS=2 "$TASKFP" -q distance -f "$WORK/fp.h5" "${METRICS[@]}" --backend cpu --csv-dir "$WORK/threads2" 2>/dev/null
-for f in "$WORK"/one/*.csv; do
-  cmp -s "$f" "$WORK/threads2/$(basename "$f")" || { echo "FAIL: $(basename "$f") differs with 2 threads"; exit 1; }
-done
-echo "ok: 1 and 2 threads identical"
-for n in 1 2 3 5; do
-  "${MPI[@]}" -n "$n" "$TASKFP" -q distance -f "$WORK/fp.h5" "${METRICS[@]}" --backend cpu \
-    --csv-dir "$WORK/ranks$n" -o "$WORK/ranks$n.h5" 2>/dev/null
+# Metrics of every kind: GEMM (KL family, weighted, inverted, with infinite entries; cosine),
+# per pair, kernel MMD on raw features (three targets: O(n^2 d) per pair).
+METRICS=(-m KLD-PP:NS-W:TS-50-BINS -m KLD-PP:NN-50-BINS -m KLD-C-I-PP:WS-W:BS-10-BINS -m KLD-PP:NN
+         -m JS-PP:NN-10-BINS -m VDNA-PP:NN-50-BINS -m COS-PP:SS-10-BINS -m FID -m MMD-coral-1.0)
+MMD=(-m MMD-gaussian-1.0 -m MMD-cauchy-1.0 --features "$WORK/features.h5" --targets fam0_task0,fam1_task3,fam4_task19)
+run() {  # run NAME THREADS_OPTION [env assignments and launcher...]: both metric groups into $WORK/NAME/
+  local name=$1 jopt=$2
+  shift 2
+  "$@" "$TASKFP" $jopt -q distance -f "$WORK/fp.h5" "${METRICS[@]}" --backend cpu --csv-dir "$WORK/$name" -o "$WORK/$name.h5" 2>/dev/null
+  "$@" "$TASKFP" $jopt -q distance -f "$WORK/fp.h5" "${MMD[@]}" --backend cpu --csv-dir "$WORK/$name" 2>/dev/null
+}
+same_as_one() {  # same_as_one NAME WHAT
+  local f
   for f in "$WORK"/one/*.csv; do
-    if ! cmp -s "$f" "$WORK/ranks$n/$(basename "$f")"; then
-      echo "FAIL: $(basename "$f") differs between 1 process and $n ranks"
-      diff <(tr ',' '\n' < "$f") <(tr ',' '\n' < "$WORK/ranks$n/$(basename "$f")") | head -5
+    if ! cmp -s "$f" "$WORK/$1/$(basename "$f")"; then
+      echo "FAIL: $(basename "$f") differs between a plain process and $2 (OpenBLAS kernel: $BLAS_KERNEL)"
+      diff <(tr ',' '\n' < "$f") <(tr ',' '\n' < "$WORK/$1/$(basename "$f")") | head -5
       exit 1
     fi
   done
+}
+run one "" env
+count=$(ls "$WORK"/one/*.csv | wc -l)
+[ "$count" -eq 11 ] || { echo "FAIL: expected 11 matrices, got $count"; exit 1; }
+
+# Thread counts, whatever the environment asks of OpenMP and OpenBLAS: -j decides, and the bits
+# do not depend on it.
+run j1 "-j 1" env OMP_NUM_THREADS=3 OPENBLAS_NUM_THREADS=2
+run j2 "-j 2" env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+run j3 "-j 3" env OPENBLAS_NUM_THREADS=3
+for j in 1 2 3; do same_as_one "j$j" "-j $j"; done
+echo "ok: -j 1, 2, 3 identical to a plain process ($count matrices, OpenBLAS kernel $BLAS_KERNEL)"
+
+for n in 1 2 3 5; do
+  threads=1
+  [ "$n" -eq 2 ] && threads=2  # two ranks of two threads each
+  run "ranks$n" "" env OMP_NUM_THREADS=$threads "${MPI[@]}" -n "$n"
+  same_as_one "ranks$n" "$n ranks"
   [ -s "$WORK/ranks$n.h5" ] || { echo "FAIL: $n ranks wrote no store"; exit 1; }
-  echo "ok: $n ranks, $(ls "$WORK"/one/*.csv | wc -l) matrices identical"
+  echo "ok: $n ranks, $count matrices identical"
 done
 # More ranks than sources: the idle ranks contribute empty blocks.
 "${MPI[@]}" -n 4 "$TASKFP" -q distance -f "$WORK/fp.h5" -m KLD-PP:NS-50-BINS --sources fam0_task0,fam1_task1 \

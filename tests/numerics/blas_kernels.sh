@@ -1,0 +1,37 @@
+# OpenBLAS kernel choice for the numerics tests (sourced). OpenBLAS picks its GEMM kernel for
+# the CPU at load time, or takes the one OPENBLAS_CORETYPE names; results may differ between
+# kernels in their last bits, never between ranks or threads of one kernel.
+
+# The kernels this CPU can run, fastest first (x86-64 only; nothing elsewhere).
+supported_blas_kernels() {
+  [ "$(uname -m)" = x86_64 ] || return 0
+  local flags
+  flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+  [[ $flags == *" avx512_bf16 "* ]] && echo Cooperlake
+  [[ $flags == *" avx512f "* && $flags == *" avx512vl "* ]] && echo SkylakeX
+  [[ $flags == *" avx2 "* ]] && echo Haswell
+  [[ $flags == *" avx "* ]] && echo Sandybridge
+  echo Prescott
+}
+
+# select_blas_kernel MODE: env (leave the environment alone), unset (OpenBLAS's own choice for
+# this CPU, as on a user's machine), alt1 / alt2 (two kernels other than the development
+# machines' Haswell: SkylakeX or else Sandybridge, and Prescott), or a kernel name. Exports
+# OPENBLAS_CORETYPE accordingly and sets BLAS_KERNEL to a description; returns 1 after printing
+# why where this CPU cannot run the mode.
+select_blas_kernel() {
+  local mode=$1 want="" k own="OpenBLAS's choice for this CPU"
+  case "$mode" in
+    env) BLAS_KERNEL="${OPENBLAS_CORETYPE:-$own} (environment)"; return 0 ;;
+    unset) unset OPENBLAS_CORETYPE; BLAS_KERNEL=$own; return 0 ;;
+    alt1) for k in SkylakeX Sandybridge; do supported_blas_kernels | grep -qx "$k" && { want=$k; break; }; done ;;
+    alt2) supported_blas_kernels | grep -qx Prescott && want=Prescott ;;
+    *) supported_blas_kernels | grep -qx "$mode" && want=$mode ;;
+  esac
+  if [ -z "$want" ]; then
+    echo "skipped: this CPU ($(uname -m)) cannot run OpenBLAS kernel '$mode'"
+    return 1
+  fi
+  export OPENBLAS_CORETYPE=$want
+  BLAS_KERNEL=$want
+}
