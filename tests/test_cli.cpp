@@ -1,6 +1,9 @@
 // The taskfp binary: the whole pipeline through the CLI, exit codes, and error messages.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -96,6 +99,106 @@ TEST(Cli, UserErrorsExitNonZeroWithAMessageAndWriteNothing) {
   auto help = taskfp_cli("distance --help");
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.output.find("bkld-small"), std::string::npos);
+}
+
+// Exit status: 0, or 2 with one "taskfp: error: " line for every user error; a process killed by
+// a signal shows up as a status past 128.
+int exit_status(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
+
+Result taskfp_cli_status(const std::string& args, const std::string& prefix = "") {
+  std::string cmd = prefix + " '" + TASKFP_CLI + "' " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  return {exit_status(pclose(pipe)), out};
+}
+
+std::size_t error_lines(const std::string& output) {
+  std::size_t n = 0;
+  for (std::size_t at = output.find("taskfp: error"); at != std::string::npos; at = output.find("taskfp: error", at + 1))
+    if (at == 0 || output[at - 1] == '\n') ++n;
+  return n;
+}
+
+std::vector<std::string> folder_listing(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(Cli, EveryUserErrorExitsTwoWithOneLineNamingTheCulprit) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("synth -q --families 2 --tasks-per-family 2 --samples 50 --dim 4 -o " + d + "/f.h5").code, 0);
+  struct Case {
+    std::string args, words;
+  };
+  for (const auto& c : std::vector<Case>{
+           // Usage (CLI11 has its own exit codes, 104-114; ours is 2).
+           {"distance --bogus", "--bogus"},
+           {"fingerprint -f " + d + "/f.h5", "--output"},
+           {"synth --samples many -o " + d + "/x.h5", "--samples"},
+           {"frobnicate", "frobnicate"},
+           // Output paths, refused before any work.
+           {"synth -o " + d + "/missing/x.h5", "missing"},
+           {"synth -o " + d, "is a folder"},
+           {"fingerprint -f " + d + "/f.h5 -o " + d + "/missing/fp.h5 --scaling-subset all", "missing"},
+           {"distance -f " + d + "/f.h5 -m bkld-small --csv-dir " + d + "/f.h5", "--csv-dir"},
+           {"evaluate -c " + d + " -o " + d + "/f.h5", "--output"},
+       }) {
+    const auto r = taskfp_cli_status(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
+    EXPECT_EQ(error_lines(r.output), 1u) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.words), std::string::npos) << c.args << "\n" << r.output;
+  }
+  EXPECT_EQ(folder_listing(d), std::vector<std::string>{"f.h5"});
+  EXPECT_EQ(taskfp_cli_status("--version").code, 0);
+  EXPECT_EQ(taskfp_cli_status("fingerprint --help").code, 0);
+}
+
+TEST(Cli, DistanceWritesAllItsOutputsOrNone) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("synth -q --families 2 --tasks-per-family 2 --samples 60 --dim 4 -o " + d + "/f.h5").code, 0);
+  ASSERT_EQ(taskfp_cli("fingerprint -q -f " + d + "/f.h5 -o " + d + "/fp.h5 --scaling-subset all --bins 10 "
+                       "--no-covariance").code, 0);
+  // An unwritable store after the CSVs: refused before anything is computed or written.
+  auto r = taskfp_cli_status("distance -f " + d + "/fp.h5 -m KLD-PP:NS-10-BINS -o " + d + "/no/dir/x.h5 --csv-dir " + d + "/csv");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(d + "/csv"));
+  // The second metric fails (FID needs covariances): not even the first one's CSV is left.
+  r = taskfp_cli_status("distance -f " + d + "/fp.h5 -m KLD-PP:NS-10-BINS -m FID -o " + d + "/x.h5 --csv-dir " + d + "/csv");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("covariance"), std::string::npos) << r.output;
+  EXPECT_EQ(folder_listing(d), (std::vector<std::string>{"f.h5", "fp.h5"}));
+  // Both succeed: every output is there.
+  r = taskfp_cli_status("distance -q -f " + d + "/fp.h5 -m KLD-PP:NS-10-BINS -m JS-PP:NN-10-BINS -o " + d +
+                        "/x.h5 --csv-dir " + d + "/csv");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(folder_listing(d + "/csv"), (std::vector<std::string>{"JS-PP:NN-10-BINS.csv", "KLD-PP:NS-10-BINS.csv"}));
+  EXPECT_TRUE(std::filesystem::exists(d + "/x.h5"));
+}
+
+TEST(Cli, AFullDiskIsAnErrorNamingTheOutputAndLeavesNothing) {
+  // A file size limit (SIGXFSZ ignored) makes writes fail as on a full disk: ENOSPC and EFBIG
+  // take the same paths. Before, HDF5's exit handler crashed afterwards (status 139).
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("synth -q --families 2 --tasks-per-family 3 --samples 400 --dim 64 -o " + d + "/f.h5").code, 0);
+  const std::string full = "trap '' XFSZ; ulimit -f 100;";
+  for (const auto& [args, output] : std::vector<std::pair<std::string, std::string>>{
+           {"fingerprint -f " + d + "/f.h5 -o " + d + "/fp.h5 --scaling-subset all", d + "/fp.h5"},
+           {"synth --samples 2000 --dim 64 -o " + d + "/s.h5", d + "/s.h5"},
+       }) {
+    const auto r = taskfp_cli_status(args, full);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_EQ(error_lines(r.output), 1u) << r.output;
+    EXPECT_NE(r.output.find(output), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("File too large"), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(folder_listing(d), std::vector<std::string>{"f.h5"});
 }
 
 TEST(Cli, EvaluateWritesTablesReportAndFigures) {

@@ -12,6 +12,7 @@
 #include "core/task_list.hpp"
 #include "dist/world.hpp"
 #include "distance/distance.hpp"
+#include "io/output_files.hpp"
 #include "store/distance_store.hpp"
 #include "store/fingerprint_store.hpp"
 
@@ -72,7 +73,9 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       specs.push_back(spec);
     }
     const auto& world = dist::world();
-    if (!o->csv_dir.empty() && world.root()) std::filesystem::create_directories(o->csv_dir);
+    // Outputs are checked before any work and written together at the end.
+    if (!o->out.empty()) require_writable_file(o->out, "--output");
+    if (!o->csv_dir.empty()) require_writable_folder(o->csv_dir, "--csv-dir");
 
     FingerprintSet fps;
     std::vector<std::string> names;
@@ -148,15 +151,28 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       for (const auto& w : m.warnings) warn(w);
       info(g, fmt::format("{}: {} x {} in {:.3f} s{}", spec.name, m.sources.size(), m.targets.size(),
                           secs, world.distributed() ? fmt::format(" ({} ranks)", world.size) : ""));
-      if (!o->csv_dir.empty())
-        write_distance_csv((std::filesystem::path(o->csv_dir) / distance_csv_name(m.metric)).string(), m);
       results.push_back(std::move(m));
     }
     if (!world.root()) return;
-    if (!o->out.empty()) {
-      write_distance_store(o->out, results, fps.provenance);
-      info(g, fmt::format("wrote {} matrices to {}", results.size(), o->out));
+    // Every output complete under a temporary name first; then all of them moved into place.
+    namespace fs = std::filesystem;
+    const bool made_csv_dir = !o->csv_dir.empty() && !fs::exists(o->csv_dir);
+    try {
+      OutputSet outputs;
+      if (!o->csv_dir.empty()) {
+        fs::create_directories(o->csv_dir);
+        for (const auto& m : results)
+          write_distance_csv((fs::path(o->csv_dir) / distance_csv_name(m.metric)).string(), m, &outputs);
+      }
+      if (!o->out.empty()) write_distance_store(o->out, results, fps.provenance, &outputs);
+      outputs.commit();
+    } catch (...) {
+      std::error_code ec;
+      if (made_csv_dir) fs::remove(o->csv_dir, ec);  // only when it stayed empty
+      throw;
     }
+    if (!o->csv_dir.empty()) info(g, fmt::format("wrote {} CSV matrices to {}", results.size(), o->csv_dir));
+    if (!o->out.empty()) info(g, fmt::format("wrote {} matrices to {}", results.size(), o->out));
   });
 }
 

@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "io/output_files.hpp"
 #include "core/text.hpp"
 #include "evaluate/report.hpp"
 #include "store/distance_store.hpp"
@@ -112,6 +113,7 @@ void add_evaluate(CLI::App& app, const GlobalOptions& g) {
                 "published numbers (see docs/numerics.md)");
   cmd->callback([o, &g] {
     const auto start = std::chrono::steady_clock::now();
+    require_writable_folder(o->out, "--output");
     const auto parser = o->exact_parse ? FloatParser::Exact : FloatParser::PandasDefault;
     require(fs::is_directory(fs::path(o->cache) / "exp"),
             "'{}' has no exp/ folder of transfer outcomes. Point --cache at a folder laid out like "

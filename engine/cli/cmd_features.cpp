@@ -3,6 +3,7 @@
 
 #include "cli/commands.hpp"
 #include "core/task_list.hpp"
+#include "io/output_files.hpp"
 #include "store/features_store.hpp"
 #include "synth/synthetic.hpp"
 
@@ -26,6 +27,7 @@ void add_synth(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--family-spread", o->synth.family_spread, "Distance between families")->capture_default_str();
   cmd->add_option("--task-spread", o->synth.task_spread, "Distance between siblings")->capture_default_str();
   cmd->callback([o, &g] {
+    require_writable_file(o->out, "--output");
     auto set = synthetic_features(o->synth);
     write_features_store(o->out, set);
     info(g, fmt::format("wrote {} synthetic tasks ({} x {} features each) to {}", set.tasks.size(),
@@ -52,6 +54,7 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--preprocessing", o->prov.preprocessing, "Image preprocessing, e.g. baseline256 (provenance)")->capture_default_str();
   cmd->add_option("--min-samples", o->min_samples, "Refuse tasks with fewer samples")->capture_default_str();
   cmd->callback([o, &g] {
+    require_writable_file(o->out, "--output");
     FeatureLoadOptions lo;
     lo.min_samples = o->min_samples;
     if (!o->tasks.empty()) lo.tasks = parse_task_list(o->tasks);

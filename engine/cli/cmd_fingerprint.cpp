@@ -7,6 +7,7 @@
 #include "core/task_list.hpp"
 #include "core/text.hpp"
 #include "fingerprint/fingerprint.hpp"
+#include "io/output_files.hpp"
 #include "store/fingerprint_store.hpp"
 
 namespace taskfp::cli {
@@ -45,6 +46,7 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
                   "Counts are identical either way")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
   cmd->callback([o, &g] {
+    require_writable_file(o->out, "--output");
     require(!o->scaling.empty() || !o->ranges.empty(),
             "give --scaling-subset (tasks to compute the bin ranges from) or --ranges (a "
             "fingerprint store whose ranges to reuse)");

@@ -12,6 +12,7 @@
 #include "dist/world.hpp"
 #include "extract/extract.hpp"
 #include "extract/parts.hpp"
+#include "io/output_files.hpp"
 #include "images/synth_images.hpp"
 #include "store/features_store.hpp"
 
@@ -40,7 +41,14 @@ void add_synth_images(CLI::App& app, const GlobalOptions& g) {
       ->capture_default_str();
   cmd->add_flag("--jpeg-only", o->synth.jpeg_only, "Every task as RGB JPEG (for throughput runs)");
   cmd->callback([o, &g] {
-    const auto names = write_image_tasks(o->out, o->synth);
+    // Written under a temporary name and moved into place when complete.
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    require(!fs::exists(o->out, ec) || (fs::is_directory(o->out, ec) && fs::is_empty(o->out, ec)),
+            "--output '{}' exists and is not an empty folder; choose a new folder", o->out);
+    PendingOutput folder(o->out, true);
+    const auto names = write_image_tasks(folder.temporary(), o->synth);
+    folder.commit();
     info(g, fmt::format("wrote {} image tasks ({} classes x {} images each) and {}/taskset.yaml",
                         names.size(), o->synth.classes, o->synth.images_per_class, o->out));
   });
@@ -153,6 +161,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
       "The backbones run in the plugin libtaskfp_torch.so beside the taskfp executable "
       "(TASKFP_TORCH_PLUGIN names another file, e.g. one built against a CUDA LibTorch).\n");
   cmd->callback([o, &g] {
+    require_writable_file(o->out, "--output");
     for (std::size_t c = 0; c < o->mean.size() && c < 3; ++c) o->extract.preprocess.mean[c] = o->mean[c];
     for (std::size_t c = 0; c < o->std.size() && c < 3; ++c) {
       require(o->std[c] > 0, "--std: the standard deviations must be positive (got {})", o->std[c]);
@@ -254,6 +263,7 @@ void add_merge(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("-o,--output", o->out, "Features store to write (.h5)")->required();
   cmd->add_flag("--keep-parts", o->keep, "Keep the parts folder");
   cmd->callback([o, &g] {
+    require_writable_file(o->out, "--output");
     const auto features = merge_into(o->parts, o->out, o->keep);
     info(g, fmt::format("merged features of {} tasks into {}", features.tasks.size(), o->out));
   });

@@ -4,11 +4,14 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <new>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "dist/world.hpp"
+#include "io/output_files.hpp"
 
 namespace taskfp::cli {
 
@@ -21,6 +24,16 @@ void detail(const GlobalOptions& g, const std::string& message) {
   if (g.verbose && !g.quiet) std::cerr << message + '\n';
 }
 void warn(const std::string& message) { std::cerr << "taskfp: warning: " + message + '\n'; }
+
+namespace {
+// A message on one line: line breaks become "; ".
+std::string one_line(std::string message) {
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  for (std::size_t at = message.find('\n'); at != std::string::npos; at = message.find('\n', at))
+    message.replace(at, 1, "; ");
+  return message;
+}
+}  // namespace
 
 }  // namespace taskfp::cli
 
@@ -68,17 +81,53 @@ int main(int argc, char** argv) {
     taskfp::dist::finalize();
     return code;
   };
+  // One exit-status contract: 0 success, 2 for every user error (usage, input, output path,
+  // resources) with one line "taskfp: error: ..."; anything else is a bug and says so (3).
+  // A message with a help text after its first line (the metric grammar) prints that text
+  // below the error line.
+  auto user_error = [&](const std::string& message) {
+    const auto br = message.find('\n');
+    std::string text = "taskfp: error" + rank_tag() + ": " + message.substr(0, br) + '\n';
+    if (br != std::string::npos) text += message.substr(br + 1) + (message.back() == '\n' ? "" : "\n");
+    std::cerr << text;
+    return fail(2);
+  };
   try {
     taskfp::dist::init(argc, argv);
+    taskfp::remove_temporaries_on_signals();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? (taskfp::dist::finalize(), 0) : fail(code);
+    if (e.get_exit_code() == 0) {  // --help, --version
+      app.exit(e);
+      taskfp::dist::finalize();
+      return 0;
+    }
+    std::string command;
+    for (const auto* sub : app.get_subcommands()) command = " " + sub->get_name();
+    if (command.empty()) {  // say which word was taken for a command
+      for (int i = 1; i < argc; ++i) {
+        const std::string word = argv[i];
+        if (word == "-j" || word == "--threads") {
+          ++i;
+          continue;
+        }
+        const auto subs = app.get_subcommands([&](const CLI::App* sub) { return sub->get_name() == word; });
+        if (!word.empty() && word[0] != '-' && subs.empty())
+          return user_error(fmt::format("unknown command '{}' (see `taskfp --help` for the commands)", word));
+      }
+    }
+    return user_error(fmt::format("{} (see `taskfp{} --help`)", e.what(), command));
   } catch (const taskfp::Error& e) {
-    std::cerr << "taskfp: error" + rank_tag() + ": " + e.what() + '\n';
-    return fail(2);
+    return user_error(e.what());
+  } catch (const std::filesystem::filesystem_error& e) {
+    // Output folders that cannot be created, files that cannot be moved or listed.
+    return user_error(e.what());
+  } catch (const std::bad_alloc&) {
+    return user_error(
+        "out of memory: the inputs need more memory than this machine (or the process's limit) "
+        "allows; run fewer tasks or metrics at a time, or on a machine with more memory");
   } catch (const std::exception& e) {
-    std::cerr << "taskfp: internal error" + rank_tag() + ": " + e.what() +
+    std::cerr << "taskfp: internal error" + rank_tag() + ": " + one_line(e.what()) +
                      "\nThis is a bug in taskfp; please report it with the command you ran.\n";
     return fail(3);
   }

@@ -5,12 +5,12 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <unistd.h>
 #include <sstream>
 
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "io/hdf5.hpp"
+#include "io/output_files.hpp"
 #include "store/store_common.hpp"
 
 namespace fs = std::filesystem;
@@ -53,16 +53,6 @@ ExtractPlan read_plan(const std::string& parts_dir) {
     }
   }
   return plan;
-}
-
-void write_text_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + fmt::format(".tmp-{}", ::getpid());
-  {
-    std::ofstream out(tmp);
-    out << text;
-    require(out.good(), "cannot write '{}'", tmp);
-  }
-  fs::rename(tmp, path);
 }
 
 }  // namespace
@@ -112,7 +102,7 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
             parts_dir, old_key);
     fresh = true;
   }
-  if (fresh) write_text_atomically(plan_path, plan_text(plan));
+  if (fresh) write_text_file(plan_path, plan_text(plan));
   ShardReport rep;
   // Which chunks: this shard's list, or (shared) whichever the counter hands out next. Progress
   // counts this worker's images; shared, it follows the chunks taken by all ranks.

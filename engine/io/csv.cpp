@@ -2,7 +2,6 @@
 #include "io/csv.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <cmath>
@@ -13,6 +12,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "io/output_files.hpp"
 #include "core/text.hpp"
 
 namespace taskfp {
@@ -200,27 +200,16 @@ LabeledMatrix read_matrix_csv(const std::string& path, FloatParser parser) {
   return m;
 }
 
-void write_matrix_csv(const std::string& path, const LabeledMatrix& m) {
-  const std::string tmp = path + fmt::format(".tmp-{}", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    require(out.good(), "cannot write '{}': check that the folder exists and is writable", path);
-    for (const auto& c : m.col_names) out << ',' << csv_field(c);
-    out << '\n';
-    for (std::size_t r = 0; r < m.values.rows; ++r) {
-      out << csv_field(m.row_names[r]);
-      for (std::size_t c = 0; c < m.values.cols; ++c) out << ',' << csv_number(m.values(r, c));
-      out << '\n';
-    }
-    out.flush();
-    if (!out.good()) {
-      std::remove(tmp.c_str());
-      throw InputError(fmt::format("failed writing '{}' (disk full?)", path));
-    }
+void write_matrix_csv(const std::string& path, const LabeledMatrix& m, OutputSet* set) {
+  std::string text;
+  for (const auto& c : m.col_names) text += ',' + csv_field(c);
+  text += '\n';
+  for (std::size_t r = 0; r < m.values.rows; ++r) {
+    text += csv_field(m.row_names[r]);
+    for (std::size_t c = 0; c < m.values.cols; ++c) text += ',' + csv_number(m.values(r, c));
+    text += '\n';
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  require(!ec, "cannot move '{}' into place: {}", path, ec.message());
+  write_text_file(path, text, set);
 }
 
 }  // namespace taskfp

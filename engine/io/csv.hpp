@@ -11,6 +11,8 @@
 
 namespace taskfp {
 
+class OutputSet;
+
 /// Parses CSV text into rows of fields (quotes, doubled quotes, commas and newlines in quotes).
 std::vector<std::vector<std::string>> parse_csv(const std::string& text, const std::string& where);
 std::vector<std::vector<std::string>> read_csv_file(const std::string& path);
@@ -43,6 +45,7 @@ struct LabeledMatrix {
 /// read as NaN. InputError for ragged rows, non-numbers, duplicate names.
 LabeledMatrix read_matrix_csv(const std::string& path, FloatParser parser = FloatParser::Exact);
 /// Writes atomically (temporary file, then rename).
-void write_matrix_csv(const std::string& path, const LabeledMatrix& m);
+/// Writes whole or not at all (io/output_files.hpp): committed at once, or with `set`.
+void write_matrix_csv(const std::string& path, const LabeledMatrix& m, OutputSet* set = nullptr);
 
 }  // namespace taskfp

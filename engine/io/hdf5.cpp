@@ -1,31 +1,95 @@
-// HDF5 C API wrappers; HDF5's own error printing is silenced and turned into InputError.
+// HDF5 C API wrappers; HDF5's own error printing is silenced and turned into InputError naming
+// the file; files are validated in a child process before they are read.
 #include "io/hdf5.hpp"
 
-#include <type_traits>
-
 #include <hdf5.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <set>
+#include <type_traits>
+
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "io/output_files.hpp"
 
 namespace taskfp::h5 {
 namespace {
 
-struct Silence {
-  Silence() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+// No atexit handler: after a failed write (disk full) HDF5's own handler would try to flush the
+// open file again at exit and crash; taskfp closes its files itself.
+struct LibraryInit {
+  LibraryInit() {
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
 };
-const Silence silence_once;
+const LibraryInit library_init;
 
-void check(herr_t status, const std::string& what) {
-  if (status < 0) throw InputError(fmt::format("HDF5: {} failed", what));
+// Largest counts taskfp accepts from a file (elements of one dataset, attribute values), far
+// beyond any store it writes; a damaged header claiming more is refused before any allocation.
+constexpr std::uint64_t kMaxElements = std::uint64_t{1} << 40;
+constexpr std::uint64_t kMaxAttributeValues = std::uint64_t{1} << 20;
+// Deflate cannot expand data more than about 1032-fold: a chunked dataset whose declared size
+// exceeds that multiple of its storage cannot be a valid one.
+constexpr std::uint64_t kMaxCompression = 1100;
+
+// The innermost reason HDF5 recorded for its last failure (for the OS: the errno text).
+std::string last_reason() {
+  std::string reason;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned n, const H5E_error2_t* e, void* data) -> herr_t {
+        auto& out = *static_cast<std::string*>(data);
+        if (n == 0 && e->desc) out = e->desc;
+        return 0;
+      },
+      &reason);
+  H5Eclear2(H5E_DEFAULT);
+  // The OS's own words, where HDF5 quotes them ("..., error message = 'No space left on device'").
+  const auto at = reason.find("error message = '");
+  if (at != std::string::npos) {
+    const auto start = at + 17, end = reason.find('\'', start);
+    reason = reason.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  }
+  if (reason.size() > 200) reason = reason.substr(0, 200) + "...";
+  return reason;
 }
 
-hid checked(hid id, const std::string& what) {
-  if (id < 0) throw InputError(fmt::format("HDF5: {} failed", what));
+// A file as the user knows it: the output's own name for the temporary it is written under.
+std::string shown_name(hid loc) {
+  std::string file = file_name(loc);
+  const std::string suffix = temporary_name("");
+  if (file.size() > suffix.size() && file.compare(file.size() - suffix.size(), suffix.size(), suffix) == 0)
+    file.resize(file.size() - suffix.size());
+  return file;
+}
+
+[[noreturn]] void fail(hid loc, const std::string& what) {
+  const std::string reason = last_reason();
+  const std::string file = loc >= 0 ? shown_name(loc) : "";
+  throw InputError(fmt::format("{}{} failed{}", file.empty() ? "" : "'" + file + "': ", what,
+                               reason.empty() ? "" : ": " + reason));
+}
+
+void check(herr_t status, hid loc, const std::string& what) {
+  if (status < 0) fail(loc, what);
+}
+
+hid checked(hid id, hid loc, const std::string& what) {
+  if (id < 0) fail(loc, what);
   return id;
 }
 
@@ -42,11 +106,126 @@ void close_any(hid id) {
   }
 }
 
+std::string where(hid loc, const std::string& name) {
+  const auto file = file_name(loc);
+  return file.empty() ? "'" + name + "'" : fmt::format("'{}' in '{}'", name, file);
+}
+
+const char* class_name(H5T_class_t c) {
+  switch (c) {
+    case H5T_INTEGER: return "integers";
+    case H5T_FLOAT: return "floating-point numbers";
+    case H5T_STRING: return "strings";
+    case H5T_COMPOUND: return "compound records";
+    case H5T_ENUM: return "an enumeration";
+    case H5T_VLEN: return "variable-length sequences";
+    case H5T_ARRAY: return "arrays";
+    case H5T_REFERENCE: return "references";
+    case H5T_OPAQUE: return "opaque bytes";
+    case H5T_BITFIELD: return "bit fields";
+    default: return "an unknown type";
+  }
+}
+
+// Dimensions of a simple (or scalar: rank 0) dataspace, checked against kMaxElements.
+std::vector<std::uint64_t> extent(hid space, hid loc, const std::string& name) {
+  const auto kind = H5Sget_simple_extent_type(space);
+  require(kind == H5S_SIMPLE || kind == H5S_SCALAR || kind == H5S_NULL,
+          "{} has an unreadable shape: the file is damaged", where(loc, name));
+  if (kind == H5S_NULL) return {0};
+  const int rank = H5Sget_simple_extent_ndims(space);
+  require(rank >= 0 && rank <= 8, "{} has rank {}: the file is damaged", where(loc, name), rank);
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  if (rank > 0 && H5Sget_simple_extent_dims(space, dims.data(), nullptr) < 0) fail(loc, "reading the shape of " + name);
+  std::uint64_t total = 1;
+  for (auto d : dims) {
+    require(d <= kMaxElements && (d == 0 || total <= kMaxElements / d),
+            "{} claims {} elements, more than taskfp reads from one dataset (2^40): the file is "
+            "damaged",
+            where(loc, name), fmt::join(dims, " x "));
+    total *= d;
+  }
+  return {dims.begin(), dims.end()};
+}
+
+std::uint64_t element_count(const std::vector<std::uint64_t>& dims) {
+  std::uint64_t n = 1;
+  for (auto d : dims) n *= d;
+  return n;
+}
+
+struct OpenDataset {
+  Handle ds;
+  std::vector<std::uint64_t> dims;
+  H5T_class_t type_class = H5T_NO_CLASS;
+};
+
+// Opens a dataset and checks that its declared size fits the bytes the file holds for it.
+OpenDataset open_dataset(hid loc, const std::string& name) {
+  require(exists(loc, name), "{} is missing", where(loc, name));
+  H5O_info_t info;
+#if H5_VERSION_GE(1, 12, 0)
+  const herr_t got = H5Oget_info_by_name3(loc, name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT);
+#else
+  const herr_t got = H5Oget_info_by_name2(loc, name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT);
+#endif
+  if (got < 0) fail(loc, "inspecting " + name);
+  require(info.type == H5O_TYPE_DATASET, "{} is not a dataset", where(loc, name));
+  OpenDataset d;
+  d.ds = Handle(checked(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), loc, "opening dataset " + name));
+  Handle space(checked(H5Dget_space(d.ds.get()), loc, "reading the shape of " + name));
+  d.dims = extent(space.get(), loc, name);
+  Handle type(checked(H5Dget_type(d.ds.get()), loc, "reading the type of " + name));
+  d.type_class = H5Tget_class(type.get());
+  const std::uint64_t declared = element_count(d.dims) * std::max<std::size_t>(1, H5Tget_size(type.get()));
+  Handle dcpl(checked(H5Dget_create_plist(d.ds.get()), loc, "reading the layout of " + name));
+  const hsize_t stored = H5Dget_storage_size(d.ds.get());
+  // Variable-length values live in the file's heap; the dataset stores references to them.
+  if (d.type_class == H5T_VLEN || H5Tis_variable_str(type.get()) > 0) return d;
+  switch (H5Pget_layout(dcpl.get())) {
+    case H5D_CONTIGUOUS:
+      require(stored == 0 || stored == declared,
+              "{} declares {} bytes but stores {}: the file is damaged", where(loc, name), declared, stored);
+      break;
+    case H5D_CHUNKED:
+      require(declared <= stored * kMaxCompression + (std::uint64_t{1} << 20),
+              "{} declares {} bytes but stores only {} (no compression shrinks data that much): the "
+              "file is damaged",
+              where(loc, name), declared, stored);
+      break;
+    case H5D_COMPACT: require(declared <= 65536, "{} is damaged (compact data of {} bytes)", where(loc, name), declared); break;
+    default: throw InputError(fmt::format("{} has an unknown storage layout: the file is damaged", where(loc, name)));
+  }
+  return d;
+}
+
+template <typename T>
+Matrix<T> read_matrix(hid loc, const std::string& name, hid mem_type) {
+  auto d = open_dataset(loc, name);
+  require(d.type_class == H5T_FLOAT || d.type_class == H5T_INTEGER, "{} holds {}, expected numbers",
+          where(loc, name), class_name(d.type_class));
+  require(d.dims.size() == 1 || d.dims.size() == 2, "{} has rank {}, expected 1 or 2", where(loc, name),
+          d.dims.size());
+  auto m = Matrix<T>::uninitialized(d.dims[0], d.dims.size() == 2 ? d.dims[1] : 1);
+  if (!m.data.empty())
+    check(H5Dread(d.ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data.data()), loc,
+          "reading " + name);
+  return m;
+}
+
+// Variable-length UTF-8 strings, in memory as char* that HDF5 allocates.
+Handle vlen_string_type(H5T_cset_t cset = H5T_CSET_UTF8) {
+  Handle type(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), cset);
+  return type;
+}
+
 template <typename T>
 void write_raw(hid loc, const std::string& name, const T* data, std::vector<hsize_t> dims,
                hid mem_type, hid file_type) {
-  Handle space(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                       "dataspace for " + name));
+  Handle space(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), loc,
+                       "making the dataspace of " + name));
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
   H5Pset_create_intermediate_group(lcpl.get(), 1);
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
@@ -65,20 +244,164 @@ void write_raw(hid loc, const std::string& name, const T* data, std::vector<hsiz
   }
   Handle ds(checked(H5Dcreate2(loc, name.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(),
                                H5P_DEFAULT),
-                    "creating dataset " + name));
-  check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "writing " + name);
+                    loc, "creating dataset " + name));
+  check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), loc, "writing " + name);
 }
 
-template <typename T>
-Matrix<T> read_matrix(hid loc, const std::string& name, hid mem_type) {
-  auto dims = shape(loc, name);
-  require(dims.size() == 1 || dims.size() == 2, "dataset '{}' has rank {}, expected 1 or 2", name, dims.size());
-  auto m = Matrix<T>::uninitialized(dims[0], dims.size() == 2 ? dims[1] : 1);
-  Handle ds(checked(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "opening dataset " + name));
-  if (!m.data.empty())
-    check(H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data.data()),
-          "reading " + name);
-  return m;
+// ---- The walk a child process makes over a file (validate_file). ----
+
+struct Walk {
+  std::uint64_t file_size = 0;
+  std::string error;
+};
+
+void walk_attribute(hid obj, const char* name) {
+  Handle attr(checked(H5Aopen(obj, name, H5P_DEFAULT), obj, fmt::format("opening attribute '{}'", name)));
+  Handle type(checked(H5Aget_type(attr.get()), obj, fmt::format("reading the type of attribute '{}'", name)));
+  Handle space(checked(H5Aget_space(attr.get()), obj, fmt::format("reading the shape of attribute '{}'", name)));
+  const auto n = element_count(extent(space.get(), obj, std::string("attribute ") + name));
+  require(n <= kMaxAttributeValues, "attribute '{}' of '{}' claims {} values: the file is damaged", name,
+          file_name(obj), n);
+  if (n == 0) return;
+  const auto cls = H5Tget_class(type.get());
+  if (cls == H5T_STRING && H5Tis_variable_str(type.get()) > 0) {
+    std::vector<char*> ptrs(n, nullptr);
+    Handle mem = vlen_string_type(H5Tget_cset(type.get()));
+    check(H5Aread(attr.get(), mem.get(), ptrs.data()), obj, fmt::format("reading attribute '{}'", name));
+    for (char* p : ptrs) H5free_memory(p);
+  } else if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
+    std::vector<double> values(n);
+    check(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, values.data()), obj, fmt::format("reading attribute '{}'", name));
+  } else if (cls == H5T_STRING) {
+    std::vector<char> bytes(n * std::max<std::size_t>(1, H5Tget_size(type.get())));
+    check(H5Aread(attr.get(), type.get(), bytes.data()), obj, fmt::format("reading attribute '{}'", name));
+  }
+}
+
+void walk_dataset(hid loc, const char* name, const Walk& walk) {
+  auto d = open_dataset(loc, name);
+  Handle type(checked(H5Dget_type(d.ds.get()), loc, std::string("reading the type of ") + name));
+  Handle dcpl(checked(H5Dget_create_plist(d.ds.get()), loc, std::string("reading the layout of ") + name));
+  const auto layout = H5Pget_layout(dcpl.get());
+  const std::uint64_t n = element_count(d.dims);
+  if (n == 0) return;
+  if (d.type_class == H5T_STRING && H5Tis_variable_str(type.get()) > 0) {
+    std::vector<char*> ptrs(n, nullptr);
+    Handle mem = vlen_string_type(H5Tget_cset(type.get()));
+    check(H5Dread(d.ds.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), loc,
+          std::string("reading ") + name);
+    for (char* p : ptrs) H5free_memory(p);
+    return;
+  }
+  if (layout == H5D_CONTIGUOUS) {
+    // Plain bytes at an offset: reading them later is a bounds-checked pread.
+    const haddr_t offset = H5Dget_offset(d.ds.get());
+    const hsize_t stored = H5Dget_storage_size(d.ds.get());
+    require(stored == 0 || (offset != HADDR_UNDEF && offset <= walk.file_size && stored <= walk.file_size - offset),
+            "{} lies outside the file: the file is truncated or damaged", where(loc, name));
+    return;
+  }
+  // Chunked (filters, a chunk index) or compact: decoded piece by piece, as a reader would.
+  if (d.type_class != H5T_INTEGER && d.type_class != H5T_FLOAT) return;  // taskfp reads no others
+  const std::uint64_t row = d.dims.size() > 1 ? n / d.dims[0] : 1;
+  const std::uint64_t rows_per_piece = std::max<std::uint64_t>(1, (std::uint64_t{8} << 20) / row);
+  Handle file_space(checked(H5Dget_space(d.ds.get()), loc, std::string("reading the shape of ") + name));
+  const std::uint64_t rows = d.dims.empty() ? 1 : d.dims[0];
+  std::vector<double> buffer;
+  for (std::uint64_t r0 = 0; r0 < rows; r0 += rows_per_piece) {
+    const std::uint64_t count = std::min(rows_per_piece, rows - r0);
+    buffer.resize(count * row);
+    if (d.dims.empty()) {
+      check(H5Dread(d.ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()), loc,
+            std::string("reading ") + name);
+      break;
+    }
+    std::vector<hsize_t> start(d.dims.size(), 0), size(d.dims.begin(), d.dims.end());
+    start[0] = r0;
+    size[0] = count;
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, size.data(), nullptr),
+          loc, std::string("selecting rows of ") + name);
+    Handle mem_space(H5Screate_simple(static_cast<int>(size.size()), size.data(), nullptr));
+    check(H5Dread(d.ds.get(), H5T_NATIVE_DOUBLE, mem_space.get(), file_space.get(), H5P_DEFAULT, buffer.data()),
+          loc, std::string("reading ") + name);
+  }
+}
+
+herr_t walk_object(hid obj, const char* name, const H5O_info_t* info, void* data) {
+  auto& walk = *static_cast<Walk*>(data);
+  try {
+    Handle o(checked(H5Oopen(obj, name, H5P_DEFAULT), obj, fmt::format("opening '{}'", name)));
+    for (hsize_t i = 0; i < info->num_attrs; ++i) {
+      const ssize_t len = H5Aget_name_by_idx(o.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+      require(len >= 0 && len < 65536, "'{}' in '{}' has an unreadable attribute: the file is damaged", name,
+              file_name(obj));
+      std::string attr(static_cast<std::size_t>(len), '\0');
+      if (H5Aget_name_by_idx(o.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, attr.data(), attr.size() + 1,
+                             H5P_DEFAULT) < 0)
+        fail(obj, fmt::format("reading the attributes of '{}'", name));
+      walk_attribute(o.get(), attr.c_str());
+    }
+    if (info->type == H5O_TYPE_DATASET) walk_dataset(obj, name, walk);
+  } catch (const Error& e) {
+    walk.error = e.what();
+    return -1;
+  }
+  return 0;
+}
+
+void walk_file(const std::string& path, std::uint64_t file_size) {
+  require(H5Fis_hdf5(path.c_str()) > 0, "not an HDF5 file");
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (file.get() < 0) fail(-1, "opening it");
+  Walk walk;
+  walk.file_size = file_size;
+#if H5_VERSION_GE(1, 12, 0)
+  const herr_t status = H5Ovisit3(
+      file.get(), H5_INDEX_NAME, H5_ITER_INC,
+      [](hid obj, const char* name, const H5O_info2_t* info2, void* data) -> herr_t {
+        H5O_info_t info{};
+        info.type = info2->type;
+        info.num_attrs = info2->num_attrs;
+        return walk_object(obj, name, &info, data);
+      },
+      &walk, H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS);
+#else
+  const herr_t status = H5Ovisit2(file.get(), H5_INDEX_NAME, H5_ITER_INC, walk_object, &walk,
+                                  H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS);
+#endif
+  if (!walk.error.empty()) throw InputError(walk.error);
+  if (status < 0) fail(file.get(), "walking its groups");
+}
+
+std::uint64_t env_number(const char* name, std::uint64_t fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const double x = std::strtod(v, &end);
+  require(end && *end == '\0' && x > 0 && x < 1e9, "{}='{}' is not a positive number", name, v);
+  return static_cast<std::uint64_t>(x);
+}
+
+std::uint64_t address_space_in_use() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  unsigned long pages = 0;
+  if (f) {
+    if (std::fscanf(f, "%lu", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGABRT: return "SIGABRT";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    case SIGKILL: return "SIGKILL";
+    default: return "a signal";
+  }
 }
 
 }  // namespace
@@ -96,28 +419,136 @@ Handle& Handle::operator=(Handle&& o) noexcept {
   return *this;
 }
 
+std::string file_name(hid obj) {
+  if (obj < 0) return "";
+  const ssize_t len = H5Fget_name(obj, nullptr, 0);
+  if (len <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return "";
+  }
+  std::string name(static_cast<std::size_t>(len), '\0');
+  H5Fget_name(obj, name.data(), name.size() + 1);
+  return name;
+}
+
+void validate_file(const std::string& path) {
+  struct stat st {};
+  require(::stat(path.c_str(), &st) == 0, "'{}' does not exist", path);
+  require(S_ISREG(st.st_mode), "'{}' is not a file", path);
+  // Once per file (as it is now) and process.
+  static std::mutex mutex;
+  static std::set<std::string> valid;
+  std::error_code ec;
+  const std::string key = fmt::format("{}|{}|{}|{}|{}.{}", std::filesystem::weakly_canonical(path, ec).string(),
+                                      st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  {
+    std::lock_guard lock(mutex);
+    if (valid.count(key)) return;
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const std::uint64_t memory =
+      std::max<std::uint64_t>(env_number("TASKFP_STORE_CHECK_MEMORY_GB", 2) << 30, 4 * size);
+  const std::uint64_t seconds = env_number("TASKFP_STORE_CHECK_SECONDS", 60 + size / (20u << 20));
+  const auto invalid = [&](const std::string& what) {
+    return InputError(fmt::format("invalid store '{}': {}", path, what));
+  };
+
+  int pipe_fds[2];
+  require(pipe(pipe_fds) == 0, "cannot check '{}': no pipe ({})", path, std::strerror(errno));
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  if (child < 0) {
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    throw InputError(fmt::format("cannot check '{}': fork failed ({})", path, std::strerror(errno)));
+  }
+  if (child == 0) {  // the child: walk, report, leave without running any exit handler
+    close(pipe_fds[0]);
+    const rlimit limit{address_space_in_use() + memory, address_space_in_use() + memory};
+    setrlimit(RLIMIT_AS, &limit);
+    std::string message;
+    int code = 0;
+    try {
+      walk_file(path, size);
+    } catch (const std::bad_alloc&) {
+      message = fmt::format("reading it needs more than {} GiB of memory (a damaged size field; "
+                            "TASKFP_STORE_CHECK_MEMORY_GB raises the limit for genuine stores)",
+                            memory >> 30);
+      code = 3;
+    } catch (const std::exception& e) {
+      message = e.what();
+      code = 2;
+    }
+    if (!message.empty() && ::write(pipe_fds[1], message.data(), message.size()) < 0) code = 4;
+    close(pipe_fds[1]);
+    _exit(code);
+  }
+  close(pipe_fds[1]);
+  std::string message;
+  bool timed_out = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{pipe_fds[0], POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) continue;
+    char buf[4096];
+    const ssize_t got = ::read(pipe_fds[0], buf, sizeof buf);
+    if (got <= 0) break;  // the child closed its end: it is done
+    message.append(buf, static_cast<std::size_t>(got));
+  }
+  close(pipe_fds[0]);
+  if (timed_out) kill(child, SIGKILL);
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out)
+    throw invalid(fmt::format("reading it took longer than {} s (a damaged file can make libhdf5 loop; "
+                              "TASKFP_STORE_CHECK_SECONDS raises the limit for genuine stores on slow disks)",
+                              seconds));
+  if (WIFSIGNALED(status))
+    throw invalid(fmt::format("reading it crashed libhdf5 ({}): the file is damaged or not a valid HDF5 file",
+                              signal_name(WTERMSIG(status))));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    // The child's messages name the file already; keep them, minus a repeated prefix.
+    const std::string prefix = "'" + path + "': ";
+    if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
+    throw invalid(message.empty() ? "reading it failed" : message);
+  }
+  std::lock_guard lock(mutex);
+  valid.insert(key);
+}
+
 Handle open_read(const std::string& path) {
-  require(std::filesystem::exists(path), "'{}' does not exist", path);
-  require(H5Fis_hdf5(path.c_str()) > 0, "'{}' is not an HDF5 file", path);
+  validate_file(path);
   hid id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  require(id >= 0, "cannot open HDF5 file '{}'", path);
+  if (id < 0) fail(-1, fmt::format("opening '{}'", path));
   return Handle(id);
 }
 
 Handle create(const std::string& path) {
   hid id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  require(id >= 0, "cannot create '{}': check that the folder exists and is writable", path);
+  if (id < 0) fail(-1, fmt::format("creating '{}'", path));
   return Handle(id);
 }
 
 bool exists(hid loc, const std::string& path) {
+  if (path.empty()) return false;
   std::string prefix;
   std::size_t start = path.front() == '/' ? 1 : 0;
   if (start) prefix = "/";
   while (start <= path.size()) {
     auto pos = path.find('/', start);
     prefix += path.substr(start, pos == std::string::npos ? std::string::npos : pos - start);
-    if (H5Lexists(loc, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (H5Lexists(loc, prefix.c_str(), H5P_DEFAULT) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return false;
+    }
     if (pos == std::string::npos) break;
     prefix += '/';
     start = pos + 1;
@@ -131,27 +562,33 @@ Handle group(hid loc, const std::string& path, bool create_it) {
     H5Pset_create_intermediate_group(lcpl.get(), 1);
     Handle gcpl(H5Pcreate(H5P_GROUP_CREATE));
     H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-    return Handle(checked(H5Gcreate2(loc, path.c_str(), lcpl.get(), gcpl.get(), H5P_DEFAULT),
+    return Handle(checked(H5Gcreate2(loc, path.c_str(), lcpl.get(), gcpl.get(), H5P_DEFAULT), loc,
                           "creating group " + path));
   }
-  require(exists(loc, path), "the store has no group '{}'", path);
-  return Handle(checked(H5Gopen2(loc, path.c_str(), H5P_DEFAULT), "opening group " + path));
+  require(path == "/" || exists(loc, path), "'{}' has no group '{}' (not a taskfp store of this kind, or damaged)",
+          file_name(loc), path);
+  return Handle(checked(H5Gopen2(loc, path.c_str(), H5P_DEFAULT), loc, "opening group " + path));
 }
 
 std::vector<std::string> children(hid loc, const std::string& path) {
   Handle g = group(loc, path);
   H5G_info_t info;
-  check(H5Gget_info(g.get(), &info), "listing " + path);
-  Handle gcpl(H5Gget_create_plist(g.get()));
+  check(H5Gget_info(g.get(), &info), loc, "listing " + path);
+  Handle gcpl(checked(H5Gget_create_plist(g.get()), loc, "listing " + path));
   unsigned order_flags = 0;
   H5Pget_link_creation_order(gcpl.get(), &order_flags);
   const H5_index_t index =
       (order_flags & H5P_CRT_ORDER_INDEXED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+  require(info.nlinks <= kMaxAttributeValues, "'{}': group '{}' claims {} members: the file is damaged",
+          file_name(loc), path, info.nlinks);
   std::vector<std::string> names;
   for (hsize_t i = 0; i < info.nlinks; ++i) {
-    ssize_t len = H5Lget_name_by_idx(g.get(), ".", index, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    const ssize_t len = H5Lget_name_by_idx(g.get(), ".", index, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (len < 0) fail(loc, "listing " + path);
+    require(len < 65536, "'{}': a member of '{}' has a name of {} bytes: the file is damaged", file_name(loc), path, len);
     std::string name(static_cast<std::size_t>(len), '\0');
-    H5Lget_name_by_idx(g.get(), ".", index, H5_ITER_INC, i, name.data(), len + 1, H5P_DEFAULT);
+    if (H5Lget_name_by_idx(g.get(), ".", index, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT) < 0)
+      fail(loc, "listing " + path);
     names.push_back(name);
   }
   return names;
@@ -168,9 +605,7 @@ void write(hid loc, const std::string& name, const std::vector<double>& v) {
 }
 void write(hid loc, const std::string& name, const std::vector<std::string>& strings) {
   // Variable-length UTF-8 strings: h5py reads them as str/bytes without our code.
-  Handle type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type.get(), H5T_VARIABLE);
-  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  Handle type = vlen_string_type();
   std::vector<const char*> ptrs;
   for (const auto& s : strings) ptrs.push_back(s.c_str());
   hsize_t dims[1] = {strings.size()};
@@ -179,33 +614,25 @@ void write(hid loc, const std::string& name, const std::vector<std::string>& str
   H5Pset_create_intermediate_group(lcpl.get(), 1);
   Handle ds(checked(H5Dcreate2(loc, name.c_str(), type.get(), space.get(), lcpl.get(), H5P_DEFAULT,
                                H5P_DEFAULT),
-                    "creating dataset " + name));
+                    loc, "creating dataset " + name));
   if (!strings.empty())
-    check(H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+    check(H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), loc,
           "writing " + name);
 }
 
-std::vector<std::uint64_t> shape(hid loc, const std::string& name) {
-  require(exists(loc, name), "the store has no dataset '{}'", name);
-  Handle ds(checked(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "opening dataset " + name));
-  Handle space(H5Dget_space(ds.get()));
-  int rank = H5Sget_simple_extent_ndims(space.get());
-  require(rank >= 0 && rank <= 8, "dataset '{}' has rank {}", name, rank);
-  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  return {dims.begin(), dims.end()};
-}
+std::vector<std::uint64_t> shape(hid loc, const std::string& name) { return open_dataset(loc, name).dims; }
 
 Matrix<float> read_f32(hid loc, const std::string& name) {
   return read_matrix<float>(loc, name, H5T_NATIVE_FLOAT);
 }
 std::vector<float> read_f32_flat(hid loc, const std::string& name) {
-  std::size_t total = 1;
-  for (auto d : shape(loc, name)) total *= d;
-  std::vector<float> out(total);
-  Handle ds(checked(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "opening dataset " + name));
-  if (total)
-    check(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "reading " + name);
+  auto d = open_dataset(loc, name);
+  require(d.type_class == H5T_FLOAT || d.type_class == H5T_INTEGER, "{} holds {}, expected numbers",
+          where(loc, name), class_name(d.type_class));
+  std::vector<float> out(element_count(d.dims));
+  if (!out.empty())
+    check(H5Dread(d.ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), loc,
+          "reading " + name);
   return out;
 }
 Matrix<double> read_f64(hid loc, const std::string& name) {
@@ -213,38 +640,37 @@ Matrix<double> read_f64(hid loc, const std::string& name) {
 }
 std::vector<double> read_vector(hid loc, const std::string& name) {
   const auto m = read_matrix<double>(loc, name, H5T_NATIVE_DOUBLE);
+  require(m.cols == 1, "{} is a {} x {} matrix, expected a list", where(loc, name), m.rows, m.cols);
   return {m.data.begin(), m.data.end()};
 }
 
 std::vector<std::string> read_strings(hid loc, const std::string& name) {
-  auto dims = shape(loc, name);
-  Handle ds(checked(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "opening dataset " + name));
-  Handle type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type.get(), H5T_VARIABLE);
-  H5Tset_cset(type.get(), H5T_CSET_UTF8);
-  std::vector<char*> ptrs(dims[0], nullptr);
+  auto d = open_dataset(loc, name);
+  require(d.type_class == H5T_STRING, "{} holds {}, expected strings", where(loc, name), class_name(d.type_class));
+  require(d.dims.size() == 1, "{} has rank {}, expected a list of strings", where(loc, name), d.dims.size());
+  Handle type = vlen_string_type();
+  std::vector<char*> ptrs(d.dims[0], nullptr);
   if (!ptrs.empty())
-    check(H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+    check(H5Dread(d.ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), loc,
           "reading " + name);
   std::vector<std::string> out;
+  out.reserve(ptrs.size());
   for (char* p : ptrs) {
     out.emplace_back(p ? p : "");
-    std::free(p);
+    H5free_memory(p);
   }
   return out;
 }
 
 void set_attr(hid obj, const std::string& name, const std::string& value) {
   if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
-  Handle type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type.get(), H5T_VARIABLE);
-  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  Handle type = vlen_string_type();
   Handle space(H5Screate(H5S_SCALAR));
   Handle attr(checked(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT,
                                  H5P_DEFAULT),
-                      "creating attribute " + name));
+                      obj, "creating attribute " + name));
   const char* ptr = value.c_str();
-  check(H5Awrite(attr.get(), type.get(), &ptr), "writing attribute " + name);
+  check(H5Awrite(attr.get(), type.get(), &ptr), obj, "writing attribute " + name);
 }
 
 void set_attr(hid obj, const std::string& name, std::int64_t value) {
@@ -252,8 +678,8 @@ void set_attr(hid obj, const std::string& name, std::int64_t value) {
   Handle space(H5Screate(H5S_SCALAR));
   Handle attr(checked(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT,
                                  H5P_DEFAULT),
-                      "creating attribute " + name));
-  check(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), "writing attribute " + name);
+                      obj, "creating attribute " + name));
+  check(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), obj, "writing attribute " + name);
 }
 
 void set_attr(hid obj, const std::string& name, double value) {
@@ -261,48 +687,69 @@ void set_attr(hid obj, const std::string& name, double value) {
   Handle space(H5Screate(H5S_SCALAR));
   Handle attr(checked(H5Acreate2(obj, name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
                                  H5P_DEFAULT),
-                      "creating attribute " + name));
-  check(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, &value), "writing attribute " + name);
+                      obj, "creating attribute " + name));
+  check(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, &value), obj, "writing attribute " + name);
 }
 
-bool has_attr(hid obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
+bool has_attr(hid obj, const std::string& name) {
+  const htri_t found = H5Aexists(obj, name.c_str());
+  if (found < 0) H5Eclear2(H5E_DEFAULT);
+  return found > 0;
+}
+
+namespace {
+
+// An attribute holding exactly one value of the given class.
+struct ScalarAttr {
+  Handle attr, type;
+};
+ScalarAttr open_scalar_attr(hid obj, const std::string& name, std::initializer_list<H5T_class_t> classes,
+                            const char* expected) {
+  require(has_attr(obj, name), "'{}' lacks attribute '{}' (not a taskfp store, or damaged)", file_name(obj), name);
+  ScalarAttr a;
+  a.attr = Handle(checked(H5Aopen(obj, name.c_str(), H5P_DEFAULT), obj, "opening attribute " + name));
+  a.type = Handle(checked(H5Aget_type(a.attr.get()), obj, "reading the type of attribute " + name));
+  Handle space(checked(H5Aget_space(a.attr.get()), obj, "reading the shape of attribute " + name));
+  const auto cls = H5Tget_class(a.type.get());
+  require(std::find(classes.begin(), classes.end(), cls) != classes.end(),
+          "attribute '{}' of '{}' holds {}, expected {}", name, file_name(obj), class_name(cls), expected);
+  require(element_count(extent(space.get(), obj, "attribute " + name)) == 1,
+          "attribute '{}' of '{}' is not a single value", name, file_name(obj));
+  return a;
+}
+
+}  // namespace
 
 std::string attr_string(hid obj, const std::string& name) {
-  require(has_attr(obj, name), "the store lacks attribute '{}' (not a taskfp store, or damaged)",
-          name);
-  Handle attr(checked(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "opening attribute " + name));
-  Handle ftype(H5Aget_type(attr.get()));
-  if (H5Tis_variable_str(ftype.get()) > 0) {
-    Handle type(H5Tcopy(H5T_C_S1));
-    H5Tset_size(type.get(), H5T_VARIABLE);
-    H5Tset_cset(type.get(), H5Tget_cset(ftype.get()));
+  auto a = open_scalar_attr(obj, name, {H5T_STRING}, "a string");
+  if (H5Tis_variable_str(a.type.get()) > 0) {
+    Handle type = vlen_string_type(H5Tget_cset(a.type.get()));
     char* ptr = nullptr;
-    check(H5Aread(attr.get(), type.get(), &ptr), "reading attribute " + name);
+    check(H5Aread(a.attr.get(), type.get(), &ptr), obj, "reading attribute " + name);
     std::string out = ptr ? ptr : "";
-    std::free(ptr);
+    H5free_memory(ptr);
     return out;
   }
-  require(H5Tget_class(ftype.get()) == H5T_STRING, "attribute '{}' is not a string", name);
-  std::size_t size = H5Tget_size(ftype.get());
+  const std::size_t size = H5Tget_size(a.type.get());
+  require(size > 0 && size <= 65536, "attribute '{}' of '{}' has a string of {} bytes: the file is damaged",
+          name, file_name(obj), size);
   std::string out(size, '\0');
-  check(H5Aread(attr.get(), ftype.get(), out.data()), "reading attribute " + name);
+  check(H5Aread(a.attr.get(), a.type.get(), out.data()), obj, "reading attribute " + name);
   out.resize(std::strlen(out.c_str()));
   return out;
 }
 
 std::int64_t attr_int(hid obj, const std::string& name) {
-  require(has_attr(obj, name), "the store lacks attribute '{}'", name);
-  Handle attr(checked(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "opening attribute " + name));
+  auto a = open_scalar_attr(obj, name, {H5T_INTEGER}, "an integer");
   std::int64_t v = 0;
-  check(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), "reading attribute " + name);
+  check(H5Aread(a.attr.get(), H5T_NATIVE_INT64, &v), obj, "reading attribute " + name);
   return v;
 }
 
 double attr_double(hid obj, const std::string& name) {
-  require(has_attr(obj, name), "the store lacks attribute '{}'", name);
-  Handle attr(checked(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "opening attribute " + name));
+  auto a = open_scalar_attr(obj, name, {H5T_FLOAT, H5T_INTEGER}, "a number");
   double v = 0;
-  check(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v), "reading attribute " + name);
+  check(H5Aread(a.attr.get(), H5T_NATIVE_DOUBLE, &v), obj, "reading attribute " + name);
   return v;
 }
 
@@ -310,47 +757,55 @@ std::vector<std::pair<std::string, std::string>> attrs_as_text(hid obj) {
   std::vector<std::pair<std::string, std::string>> out;
   H5O_info_t info;
 #if H5_VERSION_GE(1, 12, 0)
-  H5Oget_info3(obj, &info, H5O_INFO_NUM_ATTRS);
+  check(H5Oget_info3(obj, &info, H5O_INFO_NUM_ATTRS), obj, "listing attributes");
 #else
-  H5Oget_info2(obj, &info, H5O_INFO_NUM_ATTRS);
+  check(H5Oget_info2(obj, &info, H5O_INFO_NUM_ATTRS), obj, "listing attributes");
 #endif
   for (hsize_t i = 0; i < info.num_attrs; ++i) {
     ssize_t len = H5Aget_name_by_idx(obj, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (len < 0) fail(obj, "listing attributes");
     std::string name(static_cast<std::size_t>(len), '\0');
     H5Aget_name_by_idx(obj, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), len + 1, H5P_DEFAULT);
-    Handle attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
-    Handle type(H5Aget_type(attr.get()));
+    Handle attr(checked(H5Aopen(obj, name.c_str(), H5P_DEFAULT), obj, "opening attribute " + name));
+    Handle type(checked(H5Aget_type(attr.get()), obj, "reading attribute " + name));
+    Handle space(checked(H5Aget_space(attr.get()), obj, "reading attribute " + name));
     std::string text;
-    switch (H5Tget_class(type.get())) {
-      case H5T_STRING: text = attr_string(obj, name); break;
-      case H5T_INTEGER: text = std::to_string(attr_int(obj, name)); break;
-      case H5T_FLOAT: text = fmt::format("{}", attr_double(obj, name)); break;
-      default: text = "(unsupported type)";
+    if (element_count(extent(space.get(), obj, "attribute " + name)) != 1) {
+      text = "(not a single value)";
+    } else {
+      switch (H5Tget_class(type.get())) {
+        case H5T_STRING: text = attr_string(obj, name); break;
+        case H5T_INTEGER: text = std::to_string(attr_int(obj, name)); break;
+        case H5T_FLOAT: text = fmt::format("{}", attr_double(obj, name)); break;
+        default: text = "(unsupported type)";
+      }
     }
     out.emplace_back(name, text);
   }
   return out;
 }
 
-AtomicWrite::AtomicWrite(std::string path) : path_(std::move(path)) {
-  tmp_ = path_ + fmt::format(".tmp-{}", ::getpid());
-  file_ = create(tmp_);
+struct AtomicWrite::Pending {
+  PendingOutput output;
+};
+
+AtomicWrite::AtomicWrite(std::string path, OutputSet* set)
+    : pending_(std::make_unique<Pending>(Pending{PendingOutput(std::move(path))})), set_(set) {
+  hid id = H5Fcreate(pending_->output.temporary().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) fail(-1, fmt::format("creating '{}'", pending_->output.path()));
+  file_ = Handle(id);
 }
 
-AtomicWrite::~AtomicWrite() {
-  if (!committed_) {
-    file_ = Handle();
-    std::remove(tmp_.c_str());
-  }
-}
+AtomicWrite::~AtomicWrite() { file_ = Handle(); }  // closes before the pending output removes it
 
 void AtomicWrite::commit() {
-  check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "flushing " + tmp_);
-  file_ = Handle();
-  std::error_code ec;
-  std::filesystem::rename(tmp_, path_, ec);
-  require(!ec, "cannot move '{}' into place as '{}': {}", tmp_, path_, ec.message());
-  committed_ = true;
+  const std::string& path = pending_->output.path();
+  if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) fail(-1, fmt::format("writing '{}'", path));
+  if (H5Fclose(file_.release()) < 0) fail(-1, fmt::format("writing '{}'", path));
+  if (set_)
+    set_->add(std::move(pending_->output));
+  else
+    pending_->output.commit();
 }
 
 }  // namespace taskfp::h5

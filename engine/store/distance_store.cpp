@@ -11,9 +11,9 @@
 namespace taskfp {
 
 void write_distance_store(const std::string& path, const std::vector<DistanceMatrix>& matrices,
-                          const Provenance& provenance) {
+                          const Provenance& provenance, OutputSet* set) {
   require(!matrices.empty(), "no distance matrices to write to '{}'", path);
-  h5::AtomicWrite out(path);
+  h5::AtomicWrite out(path, set);
   h5::Handle root = h5::group(out.file(), "/");
   write_header(root.get(), "distances", kDistanceSchemaVersion, provenance, provenance.feature_dim);
   h5::Handle all = h5::group(out.file(), "matrices", true);
@@ -52,8 +52,8 @@ DistanceMatrix read_distance_matrix(const std::string& path, const std::string& 
   return m;
 }
 
-void write_distance_csv(const std::string& path, const DistanceMatrix& m) {
-  write_matrix_csv(path, LabeledMatrix{m.sources, m.targets, m.values});
+void write_distance_csv(const std::string& path, const DistanceMatrix& m, OutputSet* set) {
+  write_matrix_csv(path, LabeledMatrix{m.sources, m.targets, m.values}, set);
 }
 
 DistanceMatrix read_distance_csv(const std::string& path, FloatParser parser) {

@@ -14,13 +14,14 @@ namespace taskfp {
 
 inline constexpr std::int64_t kDistanceSchemaVersion = 1;
 
+/// Writes whole or not at all: committed at once, or with the run's other outputs in `set`.
 void write_distance_store(const std::string& path, const std::vector<DistanceMatrix>& matrices,
-                          const Provenance& provenance);
+                          const Provenance& provenance, OutputSet* set = nullptr);
 std::vector<std::string> distance_store_metrics(const std::string& path);
 DistanceMatrix read_distance_matrix(const std::string& path, const std::string& metric);
 
 /// The paper's CSV format (rows = sources, columns = targets, 17 significant digits).
-void write_distance_csv(const std::string& path, const DistanceMatrix& m);
+void write_distance_csv(const std::string& path, const DistanceMatrix& m, OutputSet* set = nullptr);
 DistanceMatrix read_distance_csv(const std::string& path, FloatParser parser = FloatParser::Exact);
 
 /// File name for a metric in a CSV folder, as the paper's cache names them: "<metric>.csv".

@@ -1,7 +1,10 @@
 // Fingerprint store I/O.
 #include "store/fingerprint_store.hpp"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.hpp"
 #include "core/task_list.hpp"
@@ -18,7 +21,8 @@ std::string bins_text(const std::vector<int>& bins) {
   return s;
 }
 
-BinRanges read_ranges_from(h5::hid file, const Provenance& provenance) {
+// Ranges as the method needs them: one finite, ordered pair per feature (feature_dim of them).
+BinRanges read_ranges_from(h5::hid file, const std::string& path, const Provenance& provenance) {
   BinRanges r;
   h5::Handle g = h5::group(file, "ranges");
   r.lo = h5::read_vector(g.get(), "lo");
@@ -27,7 +31,48 @@ BinRanges read_ranges_from(h5::hid file, const Provenance& provenance) {
   r.lo_quantile = h5::attr_double(g.get(), "lo_quantile");
   r.hi_quantile = h5::attr_double(g.get(), "hi_quantile");
   r.provenance = provenance;
+  const auto d = static_cast<std::size_t>(provenance.feature_dim);
+  require(provenance.feature_dim > 0 && r.lo.size() == d && r.hi.size() == d,
+          "'{}': the bin ranges have {} lower and {} upper limits for {} features", path, r.lo.size(),
+          r.hi.size(), provenance.feature_dim);
+  for (std::size_t f = 0; f < d; ++f)
+    require(std::isfinite(r.lo[f]) && std::isfinite(r.hi[f]) && r.lo[f] <= r.hi[f],
+            "'{}': the bin range of feature {} is [{}, {}]; ranges must be finite with lower <= upper",
+            path, f, r.lo[f], r.hi[f]);
+  require(std::isfinite(r.lo_quantile) && std::isfinite(r.hi_quantile) && 0 <= r.lo_quantile &&
+              r.lo_quantile <= r.hi_quantile && r.hi_quantile <= 1,
+          "'{}': the range quantiles {} and {} must satisfy 0 <= lower <= upper <= 1", path,
+          r.lo_quantile, r.hi_quantile);
   return r;
+}
+
+// What the distances assume of a task's fingerprint: finite means and covariances (d x d), and
+// histograms whose rows are probabilities.
+void check_task(const TaskFingerprint& t, std::size_t d, const std::string& path) {
+  require(t.n_samples >= 1, "'{}': task '{}' claims {} samples", path, t.name, t.n_samples);
+  for (std::size_t f = 0; f < t.mean.size(); ++f)
+    require(std::isfinite(t.mean[f]), "'{}': task '{}' has a non-finite mean ({}) for feature {}", path,
+            t.name, t.mean[f], f);
+  if (!t.covariance.empty()) {
+    for (std::size_t k = 0; k < t.covariance.data.size(); ++k)
+      require(std::isfinite(t.covariance.data[k]),
+              "'{}': task '{}' has a non-finite covariance ({}) at features {}, {}", path, t.name,
+              t.covariance.data[k], k / d, k % d);
+  }
+  for (const auto& [b, h] : t.histograms)
+    for (std::size_t f = 0; f < h.rows; ++f) {
+      double sum = 0;
+      for (double v : h.row(f)) {
+        require(std::isfinite(v) && v >= 0,
+                "'{}': task '{}' has a histogram value {} (hist_{}, feature {}); histograms hold "
+                "probabilities",
+                path, t.name, v, b, f);
+        sum += v;
+      }
+      require(std::abs(sum - 1.0) <= 1e-6,
+              "'{}': task '{}' has a histogram row summing to {} (hist_{}, feature {}), not 1", path,
+              t.name, sum, b, f);
+    }
 }
 
 }  // namespace
@@ -63,7 +108,7 @@ BinRanges read_ranges(const std::string& path) {
   h5::Handle file = h5::open_read(path);
   h5::Handle root = h5::group(file.get(), "/");
   auto prov = read_header(root.get(), path, "fingerprints", kFingerprintSchemaVersion);
-  return read_ranges_from(file.get(), prov);
+  return read_ranges_from(file.get(), path, prov);
 }
 
 FingerprintSet read_fingerprint_store(const std::string& path,
@@ -72,9 +117,12 @@ FingerprintSet read_fingerprint_store(const std::string& path,
   h5::Handle root = h5::group(file.get(), "/");
   FingerprintSet set;
   set.provenance = read_header(root.get(), path, "fingerprints", kFingerprintSchemaVersion);
-  set.ranges = read_ranges_from(file.get(), set.provenance);
-  for (const auto& part : split(h5::attr_string(root.get(), "bins"), ','))
-    if (auto b = parse_number<int>(trim(part))) set.bins.push_back(*b);
+  set.ranges = read_ranges_from(file.get(), path, set.provenance);
+  for (const auto& part : split(h5::attr_string(root.get(), "bins"), ',')) {
+    auto b = parse_number<int>(trim(part));
+    require(b && *b >= 1 && *b <= (1 << 24), "'{}': the bins attribute lists '{}', not a bin count", path, part);
+    set.bins.push_back(*b);
+  }
   if (options.bins) {
     for (int b : *options.bins)
       require(std::find(set.bins.begin(), set.bins.end(), b) != set.bins.end(),
@@ -94,15 +142,22 @@ FingerprintSet read_fingerprint_store(const std::string& path,
     t.mean = h5::read_vector(g.get(), "mean");
     require(t.mean.size() == d, "'{}': task '{}' has a mean of size {}, expected {}", path, name,
             t.mean.size(), d);
-    if (options.covariance && h5::exists(g.get(), "covariance"))
+    if (options.covariance && h5::exists(g.get(), "covariance")) {
+      const auto dims = h5::shape(g.get(), "covariance");  // checked before reading d x d values
+      require(dims.size() == 2 && dims[0] == d && dims[1] == d,
+              "'{}': task '{}' has a covariance of shape ({}), expected {} x {}", path, name,
+              fmt::join(dims, " x "), d, d);
       t.covariance = h5::read_f64(g.get(), "covariance");
-    for (int b : set.bins) {
-      t.histograms.emplace(b, h5::read_f64(g.get(), "hist_" + std::to_string(b)));
-      const auto& h = t.histograms.at(b);
-      require(h.rows == d && h.cols == static_cast<std::size_t>(b),
-              "'{}': task '{}' histogram hist_{} is {} x {}, expected {} x {}", path, name, b,
-              h.rows, h.cols, d, b);
     }
+    for (int b : set.bins) {
+      const std::string hist = "hist_" + std::to_string(b);
+      const auto dims = h5::shape(g.get(), hist);
+      require(dims.size() == 2 && dims[0] == d && dims[1] == static_cast<std::uint64_t>(b),
+              "'{}': task '{}' has {} of shape ({}), expected {} x {}", path, name, hist,
+              fmt::join(dims, " x "), d, b);
+      t.histograms.emplace(b, h5::read_f64(g.get(), hist));
+    }
+    check_task(t, d, path);
     set.tasks.push_back(std::move(t));
   }
   return set;

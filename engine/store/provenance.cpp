@@ -2,6 +2,7 @@
 #include "store/provenance.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/error.hpp"
 
@@ -24,13 +25,10 @@ void require_compatible(const Provenance& a, const std::string& a_name, const Pr
                         const std::string& b_name) {
   auto diffs = a.mismatches(b);
   if (diffs.empty()) return;
-  std::string text;
-  for (const auto& d : diffs) text += "\n  " + d;
   throw ProvenanceError(fmt::format(
-      "{} and {} were made differently and must not be compared:{}\n"
-      "Fingerprints are only comparable with identical backbone, weights, preprocessing and "
-      "feature size.",
-      a_name, b_name, text));
+      "{} and {} were made differently and must not be compared ({}): fingerprints are only "
+      "comparable with identical backbone, weights, preprocessing and feature size",
+      a_name, b_name, fmt::join(diffs, "; ")));
 }
 
 }  // namespace taskfp
