@@ -196,3 +196,43 @@ TEST(Cli, ExtractFromImagesThenFingerprint) {
 
 }  // namespace
 }  // namespace taskfp
+
+namespace taskfp {
+namespace {
+
+// A user error: status 2 and one line "taskfp: error: ..." that holds `words` (the file, task or
+// option at fault).
+::testing::AssertionResult is_user_error(const Result& r, const std::string& words) {
+  if (r.code != 2) return ::testing::AssertionFailure() << "status " << r.code << ": " << r.output;
+  if (r.output.rfind("taskfp: error: ", 0) != 0 || r.output.find('\n') + 1 != r.output.size())
+    return ::testing::AssertionFailure() << "not one error line: " << r.output;
+  if (r.output.find(words) == std::string::npos)
+    return ::testing::AssertionFailure() << "'" << words << "' not in: " << r.output;
+  return ::testing::AssertionSuccess();
+}
+
+// An .npy header claiming 2^62 x 4 values (the count wraps to 0 in 64 bits): refused, naming the
+// file, and no store is written.
+TEST(Cli, ImportRefusesNpyHeadersLargerThanTheirFile) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  std::filesystem::create_directories(d + "/npy/task a");
+  {
+    std::string dict =
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }";
+    dict.append((64 - (10 + dict.size() + 1) % 64) % 64, ' ');
+    dict.push_back('\n');
+    std::ofstream out(d + "/npy/task a/features_0001.npy", std::ios::binary);
+    out.write("\x93NUMPY\x01\x00", 8);
+    const char len[2] = {static_cast<char>(dict.size() & 0xff),
+                         static_cast<char>(dict.size() >> 8)};
+    out.write(len, 2);
+    out << dict << std::string(16, '\0');
+  }
+  EXPECT_TRUE(is_user_error(taskfp_cli("import -q '" + d + "/npy' -o " + d + "/f.h5"),
+                            "features_0001.npy"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/f.h5"));
+}
+
+}  // namespace
+}  // namespace taskfp
