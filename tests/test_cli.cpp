@@ -234,5 +234,26 @@ TEST(Cli, ImportRefusesNpyHeadersLargerThanTheirFile) {
   EXPECT_FALSE(std::filesystem::exists(d + "/f.h5"));
 }
 
+// Metric parameters outside their domain stop `distance` before any work (MMD-cauchy-0 wrote an
+// all-NaN matrix), in one line naming the spec.
+TEST(Cli, DistanceRefusesMetricParametersOutsideTheirDomain) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("synth -q --families 2 --tasks-per-family 1 --samples 20 --dim 4 -o " + d +
+                       "/f.h5")
+                .code,
+            0);
+  ASSERT_EQ(taskfp_cli("fingerprint -q -f " + d + "/f.h5 -o " + d +
+                       "/fp.h5 --scaling-subset all --bins 10")
+                .code,
+            0);
+  for (const std::string spec : {"MMD-cauchy-0", "MMD-gaussian-nan", "KLD-PP:NU-A:1"}) {
+    EXPECT_TRUE(is_user_error(taskfp_cli("distance -q -f " + d + "/fp.h5 --features " + d +
+                                         "/f.h5 -m " + spec + " -o " + d + "/d.h5"),
+                              "'" + spec + "'"));
+    EXPECT_FALSE(std::filesystem::exists(d + "/d.h5")) << spec;
+  }
+}
+
 }  // namespace
 }  // namespace taskfp
