@@ -255,5 +255,28 @@ TEST(Cli, DistanceRefusesMetricParametersOutsideTheirDomain) {
   }
 }
 
+// Synthetic data options outside their domain: one line naming the option, nothing written (a
+// NaN spread wrote all-zero features).
+TEST(Cli, SynthRefusesOptionsOutsideTheirDomain) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  for (const std::string opt :
+       {"--family-spread nan", "--family-spread inf", "--task-spread -1", "--samples 1", "--dim 0",
+        "--families 0", "--tasks-per-family -2"}) {
+    const std::string name = opt.substr(0, opt.find(' '));
+    std::string args = opt;
+    for (const std::string base : {"--families 2", "--samples 20", "--dim 4"})
+      if (base.rfind(name + ' ', 0) != 0) args += ' ' + base;
+    EXPECT_TRUE(is_user_error(taskfp_cli("synth -q " + args + " -o " + d + "/f.h5"), name));
+    EXPECT_FALSE(std::filesystem::exists(d + "/f.h5")) << opt;
+  }
+  for (const std::string opt :
+       {"--classes 0", "--images-per-class -1", "--min-size 4", "--families 0"}) {
+    EXPECT_TRUE(is_user_error(taskfp_cli("synth-images -q " + opt + " -o " + d + "/img"),
+                              opt.substr(0, opt.find(' '))));
+    EXPECT_FALSE(std::filesystem::exists(d + "/img")) << opt;
+  }
+}
+
 }  // namespace
 }  // namespace taskfp

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "core/error.hpp"
@@ -88,6 +89,35 @@ TEST(ImageSynth, SizesAndJpegOnly) {
   tiny.min_size = 4;
   test::TempDir dir;
   EXPECT_THROW(write_image_tasks(dir.path().string(), tiny), InputError);
+}
+
+// Options outside their domain are refused, naming the option, before anything is written.
+TEST(ImageSynth, OptionsOutsideTheirDomainAreRefusedNamingTheOption) {
+  struct Case {
+    std::function<void(ImageSynthOptions&)> set;
+    std::string option;
+  };
+  const std::vector<Case> cases = {
+      {[](ImageSynthOptions& o) { o.families = 0; }, "--families"},
+      {[](ImageSynthOptions& o) { o.tasks_per_family = -1; }, "--tasks-per-family"},
+      {[](ImageSynthOptions& o) { o.classes = 0; }, "--classes"},
+      {[](ImageSynthOptions& o) { o.images_per_class = 0; }, "--images-per-class"},
+      {[](ImageSynthOptions& o) { o.min_size = 7; }, "--min-size"},
+      {[](ImageSynthOptions& o) { o.min_size = 8193; }, "--min-size"},
+  };
+  for (const auto& c : cases) {
+    test::TempDir dir;
+    ImageSynthOptions o;
+    o.families = 1, o.tasks_per_family = 1, o.classes = 1, o.images_per_class = 1;
+    c.set(o);
+    try {
+      write_image_tasks(dir.file("out"), o);
+      ADD_FAILURE() << c.option << " out of its domain was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(c.option), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(dir.file("out"))) << c.option;
+  }
 }
 
 TEST(ImageTaskSet, ManifestAndShrunkVariants) {
