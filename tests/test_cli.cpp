@@ -278,5 +278,31 @@ TEST(Cli, SynthRefusesOptionsOutsideTheirDomain) {
   }
 }
 
+// A task set with a wrong YAML type or a task name that cannot be stored stops `extract` before
+// any work, in one line naming the task set (a bad count was an internal error; a name with '/'
+// was refused only after extraction ran).
+TEST(Cli, ExtractRefusesBadTaskSetsBeforeAnyWork) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("-q synth-images -o " + d +
+                       "/img --families 1 --tasks-per-family 1 --classes 1 "
+                       "--images-per-class 2")
+                .code,
+            0);
+  for (const std::string task :
+       {"name: a\n    root: imgfam0_task0\n    shrink: [abc]",
+        "name: a\n    root: imgfam0_task0\n    shrink: 5", "name: a/b\n    root: imgfam0_task0",
+        "name: '..'\n    root: imgfam0_task0"}) {
+    std::ofstream(d + "/img/bad.yaml") << "tasks:\n  - " << task << "\n";
+    EXPECT_TRUE(
+        is_user_error(taskfp_cli("-q extract -t " + d +
+                                 "/img/bad.yaml --random-weights --size 32 -n 2 -o " + d + "/f.h5"),
+                      "bad.yaml"))
+        << task;
+    EXPECT_FALSE(std::filesystem::exists(d + "/f.h5")) << task;
+    EXPECT_FALSE(std::filesystem::exists(d + "/f.h5.parts")) << task;
+  }
+}
+
 }  // namespace
 }  // namespace taskfp
