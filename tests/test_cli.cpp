@@ -201,12 +201,20 @@ namespace taskfp {
 namespace {
 
 // A user error: status 2 and one line "taskfp: error: ..." that holds `words` (the file, task or
-// option at fault).
+// option at fault), last; only warnings before it.
 ::testing::AssertionResult is_user_error(const Result& r, const std::string& words) {
   if (r.code != 2) return ::testing::AssertionFailure() << "status " << r.code << ": " << r.output;
-  if (r.output.rfind("taskfp: error: ", 0) != 0 || r.output.find('\n') + 1 != r.output.size())
-    return ::testing::AssertionFailure() << "not one error line: " << r.output;
-  if (r.output.find(words) == std::string::npos)
+  const auto at = r.output.find("taskfp: error: ");
+  if (at == std::string::npos || (at > 0 && r.output[at - 1] != '\n') ||
+      r.output.find('\n', at) + 1 != r.output.size())
+    return ::testing::AssertionFailure() << "not one error line, last: " << r.output;
+  std::size_t line = 0;
+  while (line < at) {
+    if (r.output.compare(line, 17, "taskfp: warning: ") != 0)
+      return ::testing::AssertionFailure() << "more than warnings before the error: " << r.output;
+    line = r.output.find('\n', line) + 1;
+  }
+  if (r.output.find(words, at) == std::string::npos)
     return ::testing::AssertionFailure() << "'" << words << "' not in: " << r.output;
   return ::testing::AssertionSuccess();
 }
@@ -302,6 +310,52 @@ TEST(Cli, ExtractRefusesBadTaskSetsBeforeAnyWork) {
     EXPECT_FALSE(std::filesystem::exists(d + "/f.h5")) << task;
     EXPECT_FALSE(std::filesystem::exists(d + "/f.h5.parts")) << task;
   }
+}
+
+// A decompression bomb (a JPEG of about 1.5 KB whose header claims 40000 x 40000 pixels, 9.6 GB
+// decoded) is refused from its header, naming the file and --max-image-pixels; with --skip-bad it
+// is skipped like any unreadable image.
+TEST(Cli, ExtractRefusesImagesBeyondThePixelLimit) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("-q synth-images -o " + d +
+                       "/img --families 1 --tasks-per-family 1 --classes 2 "
+                       "--images-per-class 1 --jpeg-only")
+                .code,
+            0);
+  const std::string bomb = d + "/img/imgfam0_task0/train/class1/0000.jpg";
+  {
+    std::ifstream in(bomb, std::ios::binary);
+    std::string bytes(std::istreambuf_iterator<char>(in), {});
+    // The frame header: FF C0, length, precision, height, width.
+    const auto sof = bytes.find("\xff\xc0");
+    ASSERT_NE(sof, std::string::npos);
+    for (std::size_t at : {sof + 5, sof + 7}) {
+      bytes[at] = static_cast<char>(40000 >> 8);
+      bytes[at + 1] = static_cast<char>(40000 & 0xff);
+    }
+    ASSERT_LT(bytes.size(), 4000u);
+    std::ofstream(bomb, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  // 2 draws from 2 images: both drawn.
+  const std::string extract =
+      "-q extract -t " + d + "/img/taskset.yaml --random-weights --size 32 --batch 2 -n 2 ";
+  const auto stop = taskfp_cli(extract + "-o " + d + "/f.h5");
+  if (stop.output.find("without LibTorch") != std::string::npos)
+    GTEST_SKIP() << "built without LibTorch";
+  EXPECT_TRUE(is_user_error(stop, bomb));
+  EXPECT_NE(stop.output.find("40000 x 40000"), std::string::npos) << stop.output;
+  EXPECT_NE(stop.output.find("--max-image-pixels"), std::string::npos) << stop.output;
+  EXPECT_FALSE(std::filesystem::exists(d + "/f.h5"));
+  const auto skip = taskfp_cli(extract + "--skip-bad -o " + d + "/f.h5");
+  ASSERT_EQ(skip.code, 0) << skip.output;
+  EXPECT_NE(skip.output.find(bomb), std::string::npos) << skip.output;
+  EXPECT_EQ(read_features_store(d + "/f.h5", {std::nullopt, 1}).tasks.at(0).values.rows, 1u);
+  EXPECT_TRUE(is_user_error(taskfp_cli(extract + "--max-image-pixels 0 -o " + d + "/g.h5"),
+                            "--max-image-pixels"));
+  // A limit below the genuine image's pixels refuses it too.
+  EXPECT_TRUE(
+      is_user_error(taskfp_cli(extract + "--max-image-pixels 100 -o " + d + "/g.h5"), "0000.jpg"));
 }
 
 }  // namespace

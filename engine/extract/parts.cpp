@@ -81,9 +81,12 @@ ExtractPlan plan_extraction(const std::vector<ImageTaskSpec>& tasks, const Backb
       plan.chunks.push_back({t, first, std::min(chunk_size, o.samples - first)});
   }
   plan.key = fmt::format(
-      "backbone={} weights={} precision={} samples={} seed={} batch={} chunk={} skip_bad={} pre=[{}] tasks={:016x}",
-      backbone.name, backbone.weights_checksum, backbone.precision, o.samples, o.seed, o.batch, chunk_size,
-      o.skip_bad ? 1 : 0, o.preprocess.describe(), seed_for(0, names));
+      "backbone={} weights={} precision={} samples={} seed={} batch={} chunk={} skip_bad={} "
+      "max_pixels={} pre=[{}] "
+      "tasks={:016x}",
+      backbone.name, backbone.weights_checksum, backbone.precision, o.samples, o.seed, o.batch,
+      chunk_size, o.skip_bad ? 1 : 0, o.max_image_pixels, o.preprocess.describe(),
+      seed_for(0, names));
   return plan;
 }
 
