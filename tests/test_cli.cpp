@@ -358,5 +358,28 @@ TEST(Cli, ExtractRefusesImagesBeyondThePixelLimit) {
       is_user_error(taskfp_cli(extract + "--max-image-pixels 100 -o " + d + "/g.h5"), "0000.jpg"));
 }
 
+// An empty plan.txt (merge crashed) and extract -n 0 (which made such a plan) are user errors in
+// one line naming the plan or the option.
+TEST(Cli, MergeAndExtractRefuseEmptyPlans) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  std::filesystem::create_directories(d + "/f.h5.parts");
+  std::ofstream(d + "/f.h5.parts/plan.txt");
+  EXPECT_TRUE(
+      is_user_error(taskfp_cli("merge " + d + "/f.h5.parts -o " + d + "/f.h5"), "plan.txt"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/f.h5"));
+  ASSERT_EQ(taskfp_cli("-q synth-images -o " + d +
+                       "/img --families 1 --tasks-per-family 1 --classes 1 "
+                       "--images-per-class 2")
+                .code,
+            0);
+  EXPECT_TRUE(is_user_error(
+      taskfp_cli("-q extract -t " + d + "/img/taskset.yaml --random-weights --size 32 -n 0 -o " +
+                 d + "/g.h5"),
+      "-n"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/g.h5"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/g.h5.parts"));
+}
+
 }  // namespace
 }  // namespace taskfp
