@@ -448,5 +448,25 @@ TEST_F(Parts, PartsThatDoNotFitTheirChunkAreRefusedNamingThePart) {
   expect_refused(parts, "task00000-000000000.h5", "different extraction", "a part of another key");
 }
 
+// A rerun of the same extraction over a plan that lost lines rewrites it and reuses every part;
+// an unreadable plan beside finished parts is refused (whose parts they are is unknown).
+TEST_F(Parts, RerunsRewriteADamagedPlanOfTheirKey) {
+  const auto parts = copy();
+  const std::string good = text(parts + "/plan.txt");
+  std::ofstream(parts + "/plan.txt", std::ios::trunc) << "key\t" << plan_.key << "\n";
+  const auto rerun = run_shard(plan_, specs_, net_, o_, parts, 0, 1);
+  EXPECT_EQ(rerun.computed, 0u);
+  EXPECT_EQ(rerun.reused, 6u);
+  EXPECT_EQ(text(parts + "/plan.txt"), good);
+  EXPECT_EQ(merge_parts(parts).tasks.size(), 2u);
+  std::ofstream(parts + "/plan.txt", std::ios::trunc) << "garbage\n";
+  try {
+    run_shard(plan_, specs_, net_, o_, parts, 0, 1);
+    ADD_FAILURE() << "parts beside an unreadable plan were taken over";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("unreadable plan.txt"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace taskfp
