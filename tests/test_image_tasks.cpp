@@ -274,7 +274,7 @@ TEST(ImageTaskSet, WrongYamlTypesAreRefusedNamingFileTaskAndKey) {
 TEST(ImageTaskSet, TaskNamesAreValidatedWhenTheSetIsRead) {
   test::TempDir dir;
   fs::create_directories(dir.path() / "t" / "train" / "c");
-  for (const std::string name : {"a/b", "..", ".", "/lead"}) {
+  for (const std::string name : {"a/b", "..", ".", "/lead", "tab\there"}) {
     std::ofstream(dir.file("s.yaml")) << "tasks:\n  - name: '" << name << "'\n    root: t\n";
     try {
       read_image_taskset(dir.file("s.yaml"));

@@ -201,13 +201,19 @@ class TaskSetReader {
     }
   }
 
-  // Task names become HDF5 group names: checked here, before any image is decoded.
+  // Task names become HDF5 group names and lines of a parts folder's plan: checked here, before
+  // any image is decoded.
   void name_is_valid(const std::string& name) const {
     try {
       validate_task_name(name);
     } catch (const InputError& e) {
       throw InputError(fmt::format("task set '{}': {}", path_, e.what()));
     }
+    require(std::none_of(name.begin(), name.end(),
+                         [](unsigned char c) { return c < 0x20 || c == 0x7f; }),
+            "task set '{}': task name '{}' holds a control character (a tab or line break); rename "
+            "the task",
+            path_, name);
   }
 
   std::string path_;
