@@ -379,6 +379,11 @@ TEST(Cli, MergeAndExtractRefuseEmptyPlans) {
       "-n"));
   EXPECT_FALSE(std::filesystem::exists(d + "/g.h5"));
   EXPECT_FALSE(std::filesystem::exists(d + "/g.h5.parts"));
+  for (const std::string opt : {"--batch 0", "--batch -4", "--chunk 0"})
+    EXPECT_TRUE(
+        is_user_error(taskfp_cli("-q extract -t " + d + "/img/taskset.yaml --random-weights -n 2 " +
+                                 opt + " -o " + d + "/g.h5"),
+                      opt.substr(0, opt.find(' '))));
 }
 
 }  // namespace

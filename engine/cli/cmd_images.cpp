@@ -166,6 +166,8 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     }
     require(o->extract.preprocess.size > 0, "--size must be positive");
     require(o->extract.samples >= 1, "-n/--samples must be at least 1 (images drawn per task)");
+    require(o->extract.batch >= 1, "--batch must be at least 1 (got {})", o->extract.batch);
+    require(o->chunk >= 1, "--chunk must be at least 1");
     require(o->extract.max_image_pixels >= 1, "--max-image-pixels must be at least 1");
     auto specs = read_image_taskset(o->taskset);
     if (!o->tasks.empty()) {
