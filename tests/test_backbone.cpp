@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/error.hpp"
 #include "extract/backbone.hpp"
@@ -15,10 +16,13 @@
 #include "images/image.hpp"
 #include "images/synth_images.hpp"
 #include "io/hdf5.hpp"
+#include "store/store_common.hpp"
 #include "test_util.hpp"
 
 namespace taskfp {
 namespace {
+
+namespace fs = std::filesystem;
 
 std::vector<float> read_f32(const std::string& path, std::size_t n) {
   std::vector<float> v(n);
@@ -237,6 +241,231 @@ TEST(Extract, PipelineEqualsBatchByBatchReference) {
   EXPECT_EQ(again.reused, 11u);
   merged = merge_parts(parts);
   EXPECT_EQ(values(merged.tasks[2]), want[2]);
+}
+
+// A stand-in backbone, so that parts folders are made without LibTorch: per image its three
+// channel means and their sum.
+class MeanBackbone : public Backbone {
+ public:
+  [[nodiscard]] const BackboneInfo& info() const override { return info_; }
+  std::vector<float> forward(const float* images, std::size_t n, int size) override {
+    const std::size_t plane = static_cast<std::size_t>(size) * static_cast<std::size_t>(size);
+    std::vector<float> out;
+    for (std::size_t i = 0; i < n; ++i) {
+      float sum = 0;
+      for (std::size_t c = 0; c < 3; ++c) {
+        float m = 0;
+        for (std::size_t k = 0; k < plane; ++k) m += images[(i * 3 + c) * plane + k];
+        out.push_back(m / static_cast<float>(plane));
+        sum += out.back();
+      }
+      out.push_back(sum);
+    }
+    return out;
+  }
+
+ private:
+  BackboneInfo info_{"means", "none", "none", false, 4, "cpu", "fp32"};
+};
+
+// A parts folder of 2 tasks x 6 draws in chunks of 2 (3 per task), made by run_shard.
+class Parts : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ImageSynthOptions synth;
+    synth.families = 1, synth.tasks_per_family = 2, synth.classes = 1, synth.images_per_class = 3;
+    write_image_tasks(dir_.file("img"), synth);
+    specs_ = read_image_taskset(dir_.file("img/taskset.yaml"));
+    o_.samples = 6, o_.batch = 2, o_.preprocess.size = 8;
+    plan_ = plan_extraction(specs_, net_.info(), o_, 2);
+    ASSERT_EQ(plan_.chunks.size(), 6u);
+    run_shard(plan_, specs_, net_, o_, dir_.file("good"), 0, 1);
+    ASSERT_EQ(merge_parts(dir_.file("good")).tasks.at(1).values.rows, 6u);
+  }
+  // A fresh copy of the good folder.
+  std::string copy() {
+    const auto to = dir_.file("copy" + std::to_string(++copies_));
+    fs::copy(dir_.file("good"), to, fs::copy_options::recursive);
+    return to;
+  }
+  static std::string text(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  // Writes `part` (a file name in `parts`) as run_shard does, from the attributes of the good one,
+  // with `write_features` writing the "features" dataset.
+  void rewrite_part(const std::string& parts, const std::string& part,
+                    const std::function<void(h5::hid)>& write_features,
+                    const std::vector<std::string>& skipped, std::int64_t dim,
+                    const std::string& task = "", std::int64_t first = -1,
+                    const std::string& other_key = "") {
+    std::string key, good_task;
+    std::int64_t good_first = 0;
+    {
+      auto file = h5::open_read(dir_.file("good/" + part));
+      h5::Handle root = h5::group(file.get(), "/");
+      key = h5::attr_string(root.get(), "key");
+      good_task = h5::attr_string(root.get(), "task");
+      good_first = h5::attr_int(root.get(), "first");
+    }
+    fs::remove(parts + "/" + part);
+    h5::Handle file = h5::create(parts + "/" + part);
+    write_features(file.get());
+    h5::Handle root = h5::group(file.get(), "/");
+    h5::set_attr(root.get(), "key", other_key.empty() ? key : other_key);
+    h5::set_attr(root.get(), "task", task.empty() ? good_task : task);
+    h5::set_attr(root.get(), "first", first < 0 ? good_first : first);
+    h5::set_attr(root.get(), "dim", dim);
+    h5::set_attr(root.get(), "device", std::string("cpu"));
+    h5::write(file.get(), "skipped", skipped);
+    Provenance p;
+    p.feature_dim = dim;
+    write_header(root.get(), "features-part", 1, p, dim);
+  }
+  static std::function<void(h5::hid)> rows_of(std::size_t rows, std::size_t cols) {
+    return [=](h5::hid f) { h5::write(f, "features", Matrix<float>(rows, cols, 0.5f)); };
+  }
+  // merge_parts must refuse `parts` with an error that names `file` and holds `words`.
+  static void expect_refused(const std::string& parts, const std::string& file,
+                             const std::string& words, const std::string& what) {
+    try {
+      merge_parts(parts);
+      ADD_FAILURE() << what << " was merged";
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(file), std::string::npos) << what << ": " << msg;
+      EXPECT_NE(msg.find(words), std::string::npos) << what << ": " << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << what << ": " << msg;
+    }
+  }
+
+  test::TempDir dir_;
+  MeanBackbone net_;
+  std::vector<ImageTaskSpec> specs_;
+  ExtractOptions o_;
+  ExtractPlan plan_;
+  int copies_ = 0;
+};
+
+// The plan is checked before any part is read: an empty plan.txt (merge crashed), malformed lines,
+// chunk task indices beyond the task list, chunks that do not cover each task's draws.
+TEST_F(Parts, MalformedPlansAreRefusedNamingThePlan) {
+  const std::string good = text(dir_.file("good/plan.txt"));
+  const auto replace = [](std::string s, const std::string& from, const std::string& to) {
+    const auto at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return s.replace(at, from.size(), to);
+  };
+  struct Case {
+    std::string plan, words, what;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"", "no key", "an empty plan"},
+           {"key\t" + plan_.key + "\n", "no tasks", "a plan without tasks or chunks"},
+           {replace(good, "chunk\t0\t2\t2\n", "chunk\t0\tx\t2\n"), "line 3",
+            "a chunk that is not numbers"},
+           {replace(good, "chunk\t0\t2\t2\n", "chunk\t0\t2\t2\t9\n"), "line 3",
+            "a chunk with five fields"},
+           {replace(good, "chunk\t0\t2\t2\n", "chunk\t0\t-2\t2\n"), "line 3", "a negative draw"},
+           {good + "junk\n", "line", "a line of another kind"},
+           {good + "\n", "line", "an empty line"},
+           {replace(good, "chunk\t1\t0\t2\n", "chunk\t7\t0\t2\n"), "task index 7",
+            "a chunk of no task"},
+           {replace(good, "chunk\t0\t2\t2\n", "chunk\t0\t3\t2\n"), "draws", "a gap between chunks"},
+           {replace(good, "chunk\t1\t4\t2\n", ""), "draws",
+            "a task with fewer draws than the others"},
+           {replace(good, "chunk\t0\t2\t2\n", "chunk\t0\t2\t0\n"), "draws", "an empty chunk"},
+           {good + "key\tanother\n", "key", "two keys"},
+           {good + "task\timgfam0_task0\n", "twice", "a task listed twice"},
+           {replace(good, "task\timgfam0_task1\n", "task\ta/b\n"), "'a/b'",
+            "a task name that cannot be stored"},
+       }) {
+    const auto parts = copy();
+    std::ofstream(parts + "/plan.txt", std::ios::trunc) << c.plan;
+    expect_refused(parts, "plan.txt", c.words, c.what);
+  }
+}
+
+// Every part is checked against its chunk before merging: a part of another feature size
+// (corrupted the heap), a part with no rows (merged into a task with a third of its samples
+// missing), more rows than draws, another task, draw or key, not float32 2-D, not a part at all.
+TEST_F(Parts, PartsThatDoNotFitTheirChunkAreRefusedNamingThePart) {
+  const std::string part = "task00001-000000002.h5";
+  struct Case {
+    std::function<void(const std::string&)> spoil;
+    std::string words, what;
+  };
+  for (const auto& c : std::vector<Case>{
+           {[&](const std::string& p) { rewrite_part(p, part, rows_of(2, 3), {}, 3); },
+            "3 features", "another feature size"},
+           {[&](const std::string& p) { rewrite_part(p, part, rows_of(0, 0), {}, 0); }, "0 rows",
+            "no rows"},
+           {[&](const std::string& p) { rewrite_part(p, part, rows_of(1, 4), {}, 4); }, "1 rows",
+            "a row too few"},
+           {[&](const std::string& p) { rewrite_part(p, part, rows_of(3, 4), {}, 4); }, "3 rows",
+            "more rows than draws"},
+           {[&](const std::string& p) {
+              rewrite_part(p, part, rows_of(1, 4), {"x.png: bad", "y.png: bad"}, 4);
+            },
+            "2 skipped", "rows and skipped images beyond the draws"},
+           {[&](const std::string& p) {
+              rewrite_part(p, part, rows_of(2, 4), {}, 4, "imgfam0_task0");
+            },
+            "imgfam0_task0", "another task"},
+           {[&](const std::string& p) { rewrite_part(p, part, rows_of(2, 4), {}, 4, "", 4); },
+            "draw 4", "another first draw"},
+           {[&](const std::string& p) { rewrite_part(p, part, rows_of(2, 4), {}, 5); }, "dim",
+            "a dim attribute that is not the features'"},
+           {[&](const std::string& p) {
+              rewrite_part(
+                  p, part, [](h5::hid f) { h5::write(f, "features", Matrix<double>(2, 4, 0.5)); },
+                  {}, 4);
+            },
+            "float32", "float64 features"},
+           {[&](const std::string& p) {
+              rewrite_part(
+                  p, part, [](h5::hid f) { h5::write(f, "features", std::vector<double>(8, 0.5)); },
+                  {}, 4);
+            },
+            "2-D", "1-D features"},
+           {[&](const std::string& p) {
+              std::ofstream(p + "/" + part, std::ios::trunc) << "not hdf5";
+            },
+            "HDF5", "a file that is not HDF5"},
+           {[&](const std::string& p) {
+              h5::Handle f = h5::create(p + "/" + part);
+              h5::write(f.get(), "features", Matrix<float>(2, 4, 0.5f));
+            },
+            "key", "an HDF5 file without the part's attributes"},
+       }) {
+    const auto parts = copy();
+    c.spoil(parts);
+    expect_refused(parts, part, c.words, c.what);
+  }
+  // The first part (whose header gives the provenance) of another extraction.
+  const auto parts = copy();
+  rewrite_part(parts, "task00000-000000000.h5", rows_of(2, 4), {}, 4, "", -1, "another key");
+  expect_refused(parts, "task00000-000000000.h5", "different extraction", "a part of another key");
+}
+
+// A rerun of the same extraction over a plan that lost lines rewrites it and reuses every part;
+// an unreadable plan beside finished parts is refused (whose parts they are is unknown).
+TEST_F(Parts, RerunsRewriteADamagedPlanOfTheirKey) {
+  const auto parts = copy();
+  const std::string good = text(parts + "/plan.txt");
+  std::ofstream(parts + "/plan.txt", std::ios::trunc) << "key\t" << plan_.key << "\n";
+  const auto rerun = run_shard(plan_, specs_, net_, o_, parts, 0, 1);
+  EXPECT_EQ(rerun.computed, 0u);
+  EXPECT_EQ(rerun.reused, 6u);
+  EXPECT_EQ(text(parts + "/plan.txt"), good);
+  EXPECT_EQ(merge_parts(parts).tasks.size(), 2u);
+  std::ofstream(parts + "/plan.txt", std::ios::trunc) << "garbage\n";
+  try {
+    run_shard(plan_, specs_, net_, o_, parts, 0, 1);
+    ADD_FAILURE() << "parts beside an unreadable plan were taken over";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("unreadable plan.txt"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

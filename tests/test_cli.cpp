@@ -299,3 +299,195 @@ TEST(Cli, ExtractFromImagesThenFingerprint) {
 
 }  // namespace
 }  // namespace taskfp
+
+namespace taskfp {
+namespace {
+
+// A user error: status 2 and one line "taskfp: error: ..." that holds `words` (the file, task or
+// option at fault), last; only warnings before it.
+::testing::AssertionResult is_user_error(const Result& r, const std::string& words) {
+  if (r.code != 2) return ::testing::AssertionFailure() << "status " << r.code << ": " << r.output;
+  const auto at = r.output.find("taskfp: error: ");
+  if (at == std::string::npos || (at > 0 && r.output[at - 1] != '\n') ||
+      r.output.find('\n', at) + 1 != r.output.size())
+    return ::testing::AssertionFailure() << "not one error line, last: " << r.output;
+  std::size_t line = 0;
+  while (line < at) {
+    if (r.output.compare(line, 17, "taskfp: warning: ") != 0)
+      return ::testing::AssertionFailure() << "more than warnings before the error: " << r.output;
+    line = r.output.find('\n', line) + 1;
+  }
+  if (r.output.find(words, at) == std::string::npos)
+    return ::testing::AssertionFailure() << "'" << words << "' not in: " << r.output;
+  return ::testing::AssertionSuccess();
+}
+
+// An .npy header claiming 2^62 x 4 values (the count wraps to 0 in 64 bits): refused, naming the
+// file, and no store is written.
+TEST(Cli, ImportRefusesNpyHeadersLargerThanTheirFile) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  std::filesystem::create_directories(d + "/npy/task a");
+  {
+    std::string dict =
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }";
+    dict.append((64 - (10 + dict.size() + 1) % 64) % 64, ' ');
+    dict.push_back('\n');
+    std::ofstream out(d + "/npy/task a/features_0001.npy", std::ios::binary);
+    out.write("\x93NUMPY\x01\x00", 8);
+    const char len[2] = {static_cast<char>(dict.size() & 0xff),
+                         static_cast<char>(dict.size() >> 8)};
+    out.write(len, 2);
+    out << dict << std::string(16, '\0');
+  }
+  EXPECT_TRUE(is_user_error(taskfp_cli("import -q '" + d + "/npy' -o " + d + "/f.h5"),
+                            "features_0001.npy"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/f.h5"));
+}
+
+// Metric parameters outside their domain stop `distance` before any work (MMD-cauchy-0 wrote an
+// all-NaN matrix), in one line naming the spec.
+TEST(Cli, DistanceRefusesMetricParametersOutsideTheirDomain) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("synth -q --families 2 --tasks-per-family 1 --samples 20 --dim 4 -o " + d +
+                       "/f.h5")
+                .code,
+            0);
+  ASSERT_EQ(taskfp_cli("fingerprint -q -f " + d + "/f.h5 -o " + d +
+                       "/fp.h5 --scaling-subset all --bins 10")
+                .code,
+            0);
+  for (const std::string spec : {"MMD-cauchy-0", "MMD-gaussian-nan", "KLD-PP:NU-A:1"}) {
+    EXPECT_TRUE(is_user_error(taskfp_cli("distance -q -f " + d + "/fp.h5 --features " + d +
+                                         "/f.h5 -m " + spec + " -o " + d + "/d.h5"),
+                              "'" + spec + "'"));
+    EXPECT_FALSE(std::filesystem::exists(d + "/d.h5")) << spec;
+  }
+}
+
+// Synthetic data options outside their domain: one line naming the option, nothing written (a
+// NaN spread wrote all-zero features).
+TEST(Cli, SynthRefusesOptionsOutsideTheirDomain) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  for (const std::string opt :
+       {"--family-spread nan", "--family-spread inf", "--task-spread -1", "--samples 1", "--dim 0",
+        "--families 0", "--tasks-per-family -2"}) {
+    const std::string name = opt.substr(0, opt.find(' '));
+    std::string args = opt;
+    for (const std::string base : {"--families 2", "--samples 20", "--dim 4"})
+      if (base.rfind(name + ' ', 0) != 0) args += ' ' + base;
+    EXPECT_TRUE(is_user_error(taskfp_cli("synth -q " + args + " -o " + d + "/f.h5"), name));
+    EXPECT_FALSE(std::filesystem::exists(d + "/f.h5")) << opt;
+  }
+  for (const std::string opt :
+       {"--classes 0", "--images-per-class -1", "--min-size 4", "--families 0"}) {
+    EXPECT_TRUE(is_user_error(taskfp_cli("synth-images -q " + opt + " -o " + d + "/img"),
+                              opt.substr(0, opt.find(' '))));
+    EXPECT_FALSE(std::filesystem::exists(d + "/img")) << opt;
+  }
+}
+
+// A task set with a wrong YAML type or a task name that cannot be stored stops `extract` before
+// any work, in one line naming the task set (a bad count was an internal error; a name with '/'
+// was refused only after extraction ran).
+TEST(Cli, ExtractRefusesBadTaskSetsBeforeAnyWork) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("-q synth-images -o " + d +
+                       "/img --families 1 --tasks-per-family 1 --classes 1 "
+                       "--images-per-class 2")
+                .code,
+            0);
+  for (const std::string task :
+       {"name: a\n    root: imgfam0_task0\n    shrink: [abc]",
+        "name: a\n    root: imgfam0_task0\n    shrink: 5", "name: a/b\n    root: imgfam0_task0",
+        "name: '..'\n    root: imgfam0_task0"}) {
+    std::ofstream(d + "/img/bad.yaml") << "tasks:\n  - " << task << "\n";
+    EXPECT_TRUE(
+        is_user_error(taskfp_cli("-q extract -t " + d +
+                                 "/img/bad.yaml --random-weights --size 32 -n 2 -o " + d + "/f.h5"),
+                      "bad.yaml"))
+        << task;
+    EXPECT_FALSE(std::filesystem::exists(d + "/f.h5")) << task;
+    EXPECT_FALSE(std::filesystem::exists(d + "/f.h5.parts")) << task;
+  }
+}
+
+// A decompression bomb (a JPEG of about 1.5 KB whose header claims 40000 x 40000 pixels, 9.6 GB
+// decoded) is refused from its header, naming the file and --max-image-pixels; with --skip-bad it
+// is skipped like any unreadable image.
+TEST(Cli, ExtractRefusesImagesBeyondThePixelLimit) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("-q synth-images -o " + d +
+                       "/img --families 1 --tasks-per-family 1 --classes 2 "
+                       "--images-per-class 1 --jpeg-only")
+                .code,
+            0);
+  const std::string bomb = d + "/img/imgfam0_task0/train/class1/0000.jpg";
+  {
+    std::ifstream in(bomb, std::ios::binary);
+    std::string bytes(std::istreambuf_iterator<char>(in), {});
+    // The frame header: FF C0, length, precision, height, width.
+    const auto sof = bytes.find("\xff\xc0");
+    ASSERT_NE(sof, std::string::npos);
+    for (std::size_t at : {sof + 5, sof + 7}) {
+      bytes[at] = static_cast<char>(40000 >> 8);
+      bytes[at + 1] = static_cast<char>(40000 & 0xff);
+    }
+    ASSERT_LT(bytes.size(), 4000u);
+    std::ofstream(bomb, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  // 2 draws from 2 images: both drawn.
+  const std::string extract =
+      "-q extract -t " + d + "/img/taskset.yaml --random-weights --size 32 --batch 2 -n 2 ";
+  const auto stop = taskfp_cli(extract + "-o " + d + "/f.h5");
+  if (stop.output.find("without LibTorch") != std::string::npos)
+    GTEST_SKIP() << "built without LibTorch";
+  EXPECT_TRUE(is_user_error(stop, bomb));
+  EXPECT_NE(stop.output.find("40000 x 40000"), std::string::npos) << stop.output;
+  EXPECT_NE(stop.output.find("--max-image-pixels"), std::string::npos) << stop.output;
+  EXPECT_FALSE(std::filesystem::exists(d + "/f.h5"));
+  const auto skip = taskfp_cli(extract + "--skip-bad -o " + d + "/f.h5");
+  ASSERT_EQ(skip.code, 0) << skip.output;
+  EXPECT_NE(skip.output.find(bomb), std::string::npos) << skip.output;
+  EXPECT_EQ(read_features_store(d + "/f.h5", {std::nullopt, 1}).tasks.at(0).values.rows, 1u);
+  EXPECT_TRUE(is_user_error(taskfp_cli(extract + "--max-image-pixels 0 -o " + d + "/g.h5"),
+                            "--max-image-pixels"));
+  // A limit below the genuine image's pixels refuses it too.
+  EXPECT_TRUE(
+      is_user_error(taskfp_cli(extract + "--max-image-pixels 100 -o " + d + "/g.h5"), "0000.jpg"));
+}
+
+// An empty plan.txt (merge crashed) and extract -n 0 (which made such a plan) are user errors in
+// one line naming the plan or the option.
+TEST(Cli, MergeAndExtractRefuseEmptyPlans) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  std::filesystem::create_directories(d + "/f.h5.parts");
+  std::ofstream(d + "/f.h5.parts/plan.txt");
+  EXPECT_TRUE(
+      is_user_error(taskfp_cli("merge " + d + "/f.h5.parts -o " + d + "/f.h5"), "plan.txt"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/f.h5"));
+  ASSERT_EQ(taskfp_cli("-q synth-images -o " + d +
+                       "/img --families 1 --tasks-per-family 1 --classes 1 "
+                       "--images-per-class 2")
+                .code,
+            0);
+  EXPECT_TRUE(is_user_error(
+      taskfp_cli("-q extract -t " + d + "/img/taskset.yaml --random-weights --size 32 -n 0 -o " +
+                 d + "/g.h5"),
+      "-n"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/g.h5"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/g.h5.parts"));
+  for (const std::string opt : {"--batch 0", "--batch -4", "--chunk 0"})
+    EXPECT_TRUE(
+        is_user_error(taskfp_cli("-q extract -t " + d + "/img/taskset.yaml --random-weights -n 2 " +
+                                 opt + " -o " + d + "/g.h5"),
+                      opt.substr(0, opt.find(' '))));
+}
+
+}  // namespace
+}  // namespace taskfp

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "core/error.hpp"
@@ -88,6 +89,35 @@ TEST(ImageSynth, SizesAndJpegOnly) {
   tiny.min_size = 4;
   test::TempDir dir;
   EXPECT_THROW(write_image_tasks(dir.path().string(), tiny), InputError);
+}
+
+// Options outside their domain are refused, naming the option, before anything is written.
+TEST(ImageSynth, OptionsOutsideTheirDomainAreRefusedNamingTheOption) {
+  struct Case {
+    std::function<void(ImageSynthOptions&)> set;
+    std::string option;
+  };
+  const std::vector<Case> cases = {
+      {[](ImageSynthOptions& o) { o.families = 0; }, "--families"},
+      {[](ImageSynthOptions& o) { o.tasks_per_family = -1; }, "--tasks-per-family"},
+      {[](ImageSynthOptions& o) { o.classes = 0; }, "--classes"},
+      {[](ImageSynthOptions& o) { o.images_per_class = 0; }, "--images-per-class"},
+      {[](ImageSynthOptions& o) { o.min_size = 7; }, "--min-size"},
+      {[](ImageSynthOptions& o) { o.min_size = 8193; }, "--min-size"},
+  };
+  for (const auto& c : cases) {
+    test::TempDir dir;
+    ImageSynthOptions o;
+    o.families = 1, o.tasks_per_family = 1, o.classes = 1, o.images_per_class = 1;
+    c.set(o);
+    try {
+      write_image_tasks(dir.file("out"), o);
+      ADD_FAILURE() << c.option << " out of its domain was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(c.option), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(dir.file("out"))) << c.option;
+  }
 }
 
 TEST(ImageTaskSet, ManifestAndShrunkVariants) {
@@ -178,6 +208,106 @@ TEST(ImageTaskSet, BadTaskSetsAreClearErrors) {
   expect_error("tasks:\n  - name: a\n    manifest: m.csv\n", "no column 'path'");
   expect_error("tasks: [", "cannot read task set");
   expect_error("other: 1\n", "needs a 'tasks:' list");
+}
+
+// Every key's YAML type is checked: a wrong one is an error naming the file, the task and the key
+// (`shrink: 5` was silently ignored; `shrink: [abc]` escaped as yaml-cpp's exception). Unknown
+// keys (a misspelt `shrinks:`) are refused too.
+TEST(ImageTaskSet, WrongYamlTypesAreRefusedNamingFileTaskAndKey) {
+  test::TempDir dir;
+  fs::create_directories(dir.path() / "t" / "train" / "c");
+  const std::string task = "tasks:\n  - name: a\n    root: t\n";
+  struct Case {
+    std::string yaml;
+    std::vector<std::string> words;
+  };
+  for (const auto& c : std::vector<Case>{
+           {task + "    shrink: 5\n", {"'a'", "'shrink'"}},
+           {task + "    shrink: [abc]\n", {"'a'", "'shrink'", "abc"}},
+           {task + "    shrink: [-3]\n", {"'a'", "'shrink'", "-3"}},
+           {task + "    shrink: [1.5]\n", {"'a'", "'shrink'"}},
+           {task + "    shrink: [0]\n", {"'a'", "'shrink'"}},
+           {task + "    shrink: [[800]]\n", {"'a'", "'shrink'"}},
+           {task + "    shrink: {n: 800}\n", {"'a'", "'shrink'"}},
+           {task + "    shrink:\n", {"'a'", "'shrink'"}},
+           {task + "    split: [train]\n", {"'a'", "'split'"}},
+           {task + "    split:\n", {"'a'", "'split'"}},
+           {task + "    shrinks: [800]\n", {"'a'", "'shrinks'"}},
+           {"tasks:\n  - name: a\n    root: [t, u]\n", {"'a'", "'root'"}},
+           {"tasks:\n  - name: a\n    root: {x: t}\n", {"'a'", "'root'"}},
+           {"tasks:\n  - name: a\n    root:\n", {"'a'", "'root'"}},
+           {"tasks:\n  - name: a\n    manifest: [m.csv]\n", {"'a'", "'manifest'"}},
+           {"tasks:\n  - name: [a, b]\n    root: t\n", {"'name'"}},
+           {"tasks:\n  - name: {x: 1}\n    root: t\n", {"'name'"}},
+           {"tasks:\n  - name:\n    root: t\n", {"'name'"}},
+           {"tasks:\n  - just a string\n", {"entry 1"}},
+           {"tasks:\n  - name: a\n    root: t\n  - [b, t]\n", {"entry 2"}},
+           {"tasks: 5\n", {"'tasks:' list"}},
+           {"- name: a\n  root: t\n", {"'tasks:' list"}},
+           {"tasks:\n  - name: a\n    root: t\nextra: 1\n", {"'extra'"}},
+           {"tasks:\n  - name: a\n    root: t\n    root: t\n", {"s.yaml"}},  // duplicate key
+       }) {
+    std::ofstream(dir.file("s.yaml")) << c.yaml;
+    try {
+      read_image_taskset(dir.file("s.yaml"));
+      ADD_FAILURE() << "accepted: " << c.yaml;
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("s.yaml"), std::string::npos) << msg;
+      for (const auto& w : c.words)
+        EXPECT_NE(msg.find(w), std::string::npos) << c.yaml << " -> " << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  }
+  // Scalars of every YAML style are text: a numeric name, quoted paths, a block list of counts.
+  std::ofstream(dir.file("s.yaml")) << "tasks:\n  - name: 42\n    root: \"t\"\n    split: 'train'\n"
+                                       "    shrink:\n      - 1\n      - 2\n";
+  const auto specs = read_image_taskset(dir.file("s.yaml"));
+  ASSERT_EQ(specs.size(), 3u);
+  EXPECT_EQ(specs[0].name, "42");
+  EXPECT_EQ(specs[2].name, "42 --shrink_train 2");
+  EXPECT_EQ(specs[2].shrink, 2u);
+}
+
+// Task names become HDF5 group names: '/', '.', '..' and empty names are refused when the task set
+// is read, before any image is decoded, naming the file and the task.
+TEST(ImageTaskSet, TaskNamesAreValidatedWhenTheSetIsRead) {
+  test::TempDir dir;
+  fs::create_directories(dir.path() / "t" / "train" / "c");
+  for (const std::string name : {"a/b", "..", ".", "/lead", "tab\there"}) {
+    std::ofstream(dir.file("s.yaml")) << "tasks:\n  - name: '" << name << "'\n    root: t\n";
+    try {
+      read_image_taskset(dir.file("s.yaml"));
+      ADD_FAILURE() << "accepted: " << name;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("s.yaml"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("'" + name + "'"), std::string::npos) << e.what();
+    }
+  }
+  std::ofstream(dir.file("s.yaml")) << "tasks:\n  - name: ''\n    root: t\n";
+  try {
+    read_image_taskset(dir.file("s.yaml"));
+    ADD_FAILURE() << "an empty name was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("s.yaml"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("empty"), std::string::npos) << e.what();
+  }
+}
+
+// Manifest rows need a path and a label.
+TEST(ImageTaskSet, ManifestRowsWithoutPathOrLabelAreRefused) {
+  test::TempDir dir;
+  std::ofstream(dir.file("s.yaml")) << "tasks:\n  - name: a\n    manifest: m.csv\n";
+  for (const std::string row : {",c0,train", "x.png,,train"}) {
+    std::ofstream(dir.file("m.csv")) << "path,label,split\nok.png,c1,train\n" << row << "\n";
+    try {
+      list_task_images(read_image_taskset(dir.file("s.yaml")).front());
+      ADD_FAILURE() << "accepted: " << row;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("m.csv"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

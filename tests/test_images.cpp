@@ -1,13 +1,13 @@
 // Image decoding (PNG 8/16-bit, grey/colour/alpha; JPEG), bad image files, and preprocessing:
 // hand-computed resize weights, torch's antialiased resize (fixtures made by torch), ImageNet
 // normalisation.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "images/image.hpp"
@@ -90,6 +90,122 @@ TEST(ImageIo, BadFilesAreErrorsNamingTheFileAndReason) {
       EXPECT_NE(msg.find(file), std::string::npos) << msg;
       EXPECT_NE(msg.find(words), std::string::npos) << msg;
     }
+  }
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void put_be16(std::string& bytes, std::size_t at, std::uint32_t v) {
+  bytes[at] = static_cast<char>(v >> 8 & 0xff);
+  bytes[at + 1] = static_cast<char>(v & 0xff);
+}
+void put_be32(std::string& bytes, std::size_t at, std::uint32_t v) {
+  put_be16(bytes, at, v >> 16);
+  put_be16(bytes, at + 2, v & 0xffff);
+}
+
+// PNG's chunk CRC (ISO 3309, reflected polynomial 0xEDB88320), bit by bit.
+std::uint32_t png_crc(const std::string& bytes, std::size_t from, std::size_t count) {
+  std::uint32_t c = 0xffffffffu;
+  for (std::size_t k = from; k < from + count; ++k) {
+    c ^= static_cast<unsigned char>(bytes[k]);
+    for (int b = 0; b < 8; ++b) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+  }
+  return c ^ 0xffffffffu;
+}
+
+// A small real PNG whose IHDR (bytes 8..32: length, "IHDR", width, height, ...) claims w x h, with
+// the chunk's CRC recomputed so that libpng believes it.
+std::string png_claiming(const std::string& file, std::uint32_t w, std::uint32_t h) {
+  std::string bytes = file_bytes(file);
+  put_be32(bytes, 16, w);
+  put_be32(bytes, 20, h);
+  put_be32(bytes, 29, png_crc(bytes, 12, 17));
+  return bytes;
+}
+
+// A small real baseline JPEG whose frame header (FF C0, length, precision, height, width) claims
+// w x h.
+std::string jpeg_claiming(const std::string& file, std::uint32_t w, std::uint32_t h) {
+  std::string bytes = file_bytes(file);
+  const auto sof = bytes.find("\xff\xc0");
+  EXPECT_NE(sof, std::string::npos);
+  put_be16(bytes, sof + 5, h);
+  put_be16(bytes, sof + 7, w);
+  return bytes;
+}
+
+// Decompression bombs: a 1.5 KB JPEG claiming 40000 x 40000 pixels (9.6 GB decoded) and a PNG
+// claiming 100000 x 100000 are refused from their headers, under the default limit of PIL's
+// MAX_IMAGE_PIXELS, before their pixels are allocated: errors naming the file and the way out.
+TEST(ImageIo, HeadersBeyondThePixelLimitAreRefusedBeforeDecoding) {
+  test::TempDir dir;
+  write_png(dir.file("small.png"), pattern(16, 16, 3, 8));
+  write_jpeg(dir.file("small.jpg"), pattern(16, 16, 3, 8), 90);
+  std::ofstream(dir.file("bomb.jpg"), std::ios::binary)
+      << jpeg_claiming(dir.file("small.jpg"), 40000, 40000);
+  std::ofstream(dir.file("bomb.png"), std::ios::binary)
+      << png_claiming(dir.file("small.png"), 100000, 100000);
+  // Just beyond the limit: 9460 x 9459 = 89,482,140 pixels.
+  std::ofstream(dir.file("edge.png"), std::ios::binary)
+      << png_claiming(dir.file("small.png"), 9460, 9459);
+  EXPECT_LT(file_bytes(dir.file("bomb.jpg")).size(), 2000u);
+  for (auto [file, size] : {std::pair{"bomb.jpg", "40000 x 40000"},
+                            {"bomb.png", "100000 x 100000"},
+                            {"edge.png", "9460 x 9459"}}) {
+    try {
+      read_image(dir.file(file));
+      ADD_FAILURE() << file << " was accepted";
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(file), std::string::npos) << msg;
+      EXPECT_NE(msg.find(size), std::string::npos) << msg;
+      EXPECT_NE(msg.find("89478485"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("--max-image-pixels"), std::string::npos) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  }
+}
+
+// The limit is the caller's (`extract --max-image-pixels`): an image of exactly the limit is
+// decoded, a limit one pixel lower refuses it.
+TEST(ImageIo, ThePixelLimitIsTheCallers) {
+  test::TempDir dir;
+  write_png(dir.file("p.png"), pattern(20, 10, 1, 8));
+  write_jpeg(dir.file("j.jpg"), pattern(20, 10, 3, 8), 90);
+  for (const auto* file : {"p.png", "j.jpg"}) {
+    EXPECT_EQ(read_image(dir.file(file), 200).width, 20) << file;
+    try {
+      read_image(dir.file(file), 199);
+      ADD_FAILURE() << file << " was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("20 x 10 pixels"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("limit of 199"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Memory running out while decoding (here a PNG claiming 10^6 x 10^6 RGB pixels, 3 TB, with the
+// limit lifted) is an error naming the file, not std::bad_alloc. Where the kernel grants any
+// allocation (vm.overcommit_memory = 1) the test cannot run: touching 3 TB would end the machine.
+TEST(ImageIo, RunningOutOfMemoryWhileDecodingNamesTheFile) {
+  std::ifstream overcommit("/proc/sys/vm/overcommit_memory");
+  int mode = -1;
+  overcommit >> mode;
+  if (mode != 0 && mode != 2) GTEST_SKIP() << "vm.overcommit_memory is " << mode << ", not 0 or 2";
+  test::TempDir dir;
+  write_png(dir.file("small.png"), pattern(16, 16, 3, 8));
+  std::ofstream(dir.file("huge.png"), std::ios::binary)
+      << png_claiming(dir.file("small.png"), 1000000, 1000000);
+  try {
+    read_image(dir.file("huge.png"), std::numeric_limits<std::uint64_t>::max());
+    ADD_FAILURE() << "a 3 TB image was decoded";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("huge.png"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("memory"), std::string::npos) << e.what();
   }
 }
 

@@ -80,5 +80,37 @@ TEST(MetricSpec, MalformedSpecsAreClearErrors) {
   }
 }
 
+// Parameters outside their domain are refused when the spec is parsed, in one line naming the
+// spec (MMD-cauchy-0 gave an all-NaN matrix: its kernel is 0 / (0 + 0) on the diagonal).
+TEST(MetricSpec, ParametersOutsideTheirDomainAreRefused) {
+  // Numbers outside the domain: one line naming the spec.
+  for (auto bad : {"MMD-cauchy-0", "MMD-cauchy-0.0", "MMD-cauchy-nan", "MMD-cauchy-inf",
+                   "MMD-gaussian-0", "MMD-coral-0", "KLD-PP:NU-A:0", "KLD-PP:NU-A:1",
+                   "KLD-PP:NU-A:nan", "KLD-PP:NU-A:inf", "KLD-PP:NS-0-BINS"}) {
+    try {
+      const auto s = parse_metric(bad);
+      ADD_FAILURE() << bad << " was accepted (blur " << s.mmd_blur << ", bins " << s.bins << ")";
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(std::string("'") + bad + "'"), std::string::npos) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  }
+  // Not numbers of the right kind at all: malformed, with the grammar.
+  for (auto bad : {"MMD-cauchy-1e400", "MMD-cauchy-x0.5", "KLD-PP:NU-A:-0.5", "KLD-PP:NS-+5-BINS",
+                   "KLD-PP:NS-1e3-BINS"}) {
+    try {
+      parse_metric(bad);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("malformed metric spec"), std::string::npos) << e.what();
+    }
+  }
+  // Small positive values stay valid.
+  EXPECT_DOUBLE_EQ(parse_metric("MMD-cauchy-0.000001").mmd_blur, 1e-6);
+  EXPECT_EQ(parse_metric("KLD-PP:NS-1-BINS").bins, 1);
+  EXPECT_DOUBLE_EQ(*parse_metric("KLD-PP:NU-A:0.001").alpha, 0.001);
+}
+
 }  // namespace
 }  // namespace taskfp

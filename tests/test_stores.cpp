@@ -205,6 +205,128 @@ TEST(NpyImport, BadFilesAreClearErrors) {
   }
 }
 
+// Sizes in a header are checked against the file before anything is allocated: shapes whose
+// element or byte count overflows 64 bits (2^62 x 4 wraps to 0), and shapes that fit in 64 bits
+// but not in the file (10^6 x 10^6 float32 is 4 TB; the files hold 16 bytes).
+TEST(NpyImport, HeaderSizesAreCheckedAgainstTheFileBeforeAllocating) {
+  test::TempDir dir;
+  const std::string sixteen(16, '\0');
+  struct Case {
+    std::string header, words;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }",
+            "too large"},
+           {"{'descr': '<f4', 'fortran_order': True, 'shape': (4611686018427387904, 4), }",
+            "too large"},
+           {"{'descr': '<f8', 'fortran_order': False, 'shape': (4, 4611686018427387904), }",
+            "too large"},
+           {"{'descr': '<f8', 'fortran_order': True, 'shape': (4611686018427387904, 4), }",
+            "too large"},
+           // 2^61 x 2 values fit in 64 bits, their 2^64 bytes as float64 do not.
+           {"{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952, 2), }",
+            "too large"},
+           {"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }", "truncated"},
+           {"{'descr': '<f8', 'fortran_order': True, 'shape': (1000000, 1000000), }", "truncated"},
+           // One value more than the 16 bytes hold.
+           {"{'descr': '<f4', 'fortran_order': False, 'shape': (5, 1), }", "truncated"},
+           {"{'descr': '<f8', 'fortran_order': True, 'shape': (1, 3), }", "truncated"},
+       }) {
+    write_npy_raw(dir.file("huge.npy"), c.header, sixteen);
+    try {
+      const auto m = read_npy_matrix(dir.file("huge.npy"));
+      ADD_FAILURE() << c.header << " was read as " << m.rows << " x " << m.cols;
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("huge.npy"), std::string::npos) << msg;
+      EXPECT_NE(msg.find(c.words), std::string::npos) << c.header << ": " << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  }
+  // The 16 bytes as exactly the 2 x 2 float32 or 2 x 1 float64 the header says: read.
+  write_npy_raw(dir.file("ok.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }",
+                sixteen);
+  EXPECT_EQ(read_npy_matrix(dir.file("ok.npy")).rows, 2u);
+  write_npy_raw(dir.file("ok.npy"), "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 1), }",
+                sixteen);
+  EXPECT_EQ(read_npy_matrix(dir.file("ok.npy")).rows, 2u);
+}
+
+// Every header field is checked strictly (numpy's own reader demands exactly these three keys, a
+// tuple of integers as the shape and True/False as the order); bytes after the array are refused
+// (a header whose shape undercounts the data, or several arrays in one file).
+TEST(NpyImport, HeaderFieldsAreCheckedStrictly) {
+  test::TempDir dir;
+  const std::string sixteen(16, '\0');
+  const std::string order = "'fortran_order': False, ";
+  struct Case {
+    std::string header, words;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"{'descr': '>f4', " + order + "'shape': (2, 2), }", "big-endian"},
+           {"{'descr': '>f8', " + order + "'shape': (2, 1), }", "big-endian"},
+           {"{'descr': '<f2', " + order + "'shape': (4, 2), }", "dtype"},
+           {"{'descr': '|u1', " + order + "'shape': (4, 4), }", "dtype"},
+           {"{'descr': '<c8', " + order + "'shape': (2, 1), }", "dtype"},
+           {"{'descr': [('a', '<f4')], " + order + "'shape': (2, 2), }", "descr"},
+           {"{'descr': '<f4', 'fortran_order': 1, 'shape': (2, 2), }", "fortran_order"},
+           {"{'descr': '<f4', 'fortran_order': 'False', 'shape': (2, 2), }", "fortran_order"},
+           {"{'descr': '<f4', " + order + "'shape': (2, -2), }", "shape"},
+           {"{'descr': '<f4', " + order + "'shape': (2, 2.0), }", "shape"},
+           {"{'descr': '<f4', " + order + "'shape': (2, 0x2), }", "shape"},
+           {"{'descr': '<f4', " + order + "'shape': (2L, 2L), }", "shape"},
+           {"{'descr': '<f4', " + order + "'shape': (2,, 2), }", "shape"},
+           {"{'descr': '<f4', " + order + "'shape': [2, 2], }", "shape"},
+           {"{'descr': '<f4', " + order + "'shape': (99999999999999999999, 2), }", "shape"},
+           {"{'descr': '<f4', " + order + "'shape': (), }", "rank 0"},
+           {"{'descr': '<f4', " + order + "'shape': (4, 0), }", "no features"},
+           {"{" + order + "'shape': (2, 2), }", "descr"},
+           {"{'descr': '<f4', 'shape': (2, 2), }", "fortran_order"},
+           {"{'descr': '<f4', " + order + "}", "shape"},
+           {"{'descr': '<f4', " + order + "'shape': (2, 2), 'extra': 1, }", "'extra'"},
+           {"{'descr': '<f4', 'descr': '<f4', " + order + "'shape': (2, 2), }", "twice"},
+           {"{'descr': '<f4', " + order + "'shape': (2, 2), } junk", "malformed"},
+           {"{'descr': '<f4', " + order + "'shape': (2, 2)", "malformed"},
+           {"descr: <f4", "malformed"},
+           // 16 bytes where the header says 8: the shape does not describe the data.
+           {"{'descr': '<f4', " + order + "'shape': (1, 2), }", "after"},
+       }) {
+    write_npy_raw(dir.file("bad.npy"), c.header, sixteen);
+    try {
+      read_npy_matrix(dir.file("bad.npy"));
+      ADD_FAILURE() << c.header << " was accepted";
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("bad.npy"), std::string::npos) << msg;
+      EXPECT_NE(msg.find(c.words), std::string::npos) << c.header << ": " << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  }
+  // What numpy itself writes or reads is accepted: double quotes, a trailing comma in the shape,
+  // no trailing comma after the last item, any key order.
+  for (const std::string header :
+       {"{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (2, 2,)}",
+        "{'shape': (2, 2), 'fortran_order': False, 'descr': '<f4'}",
+        "{'descr':'<f4','fortran_order':False,'shape':(2,2)}"}) {
+    write_npy_raw(dir.file("ok.npy"), header, sixteen);
+    const auto m = read_npy_matrix(dir.file("ok.npy"));
+    EXPECT_EQ(m.rows, 2u) << header;
+    EXPECT_EQ(m.cols, 2u) << header;
+  }
+  // An unknown format version.
+  {
+    std::ofstream out(dir.file("v9.npy"), std::ios::binary);
+    out.write("\x93NUMPY\x09\x00\x10\x00", 10);
+    out << "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }" << sixteen;
+  }
+  try {
+    read_npy_matrix(dir.file("v9.npy"));
+    ADD_FAILURE() << "version 9 was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("version"), std::string::npos) << e.what();
+  }
+}
+
 TEST(NpyImport, EmptyOrMissingFolders) {
   test::TempDir dir;
   EXPECT_THROW(import_npy_folder(dir.file("absent")), InputError);

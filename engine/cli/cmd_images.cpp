@@ -146,6 +146,12 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
       ->expected(3);
   cmd->add_flag("--skip-bad", o->extract.skip_bad,
                 "Drop unreadable images (each one recorded in provenance and listed) instead of stopping");
+  cmd->add_option(
+         "--max-image-pixels", o->extract.max_image_pixels,
+         "Images of more pixels (width x height) are unreadable: a guard against decompression "
+         "bombs (a few KB claiming billions of pixels), PIL's default; raise it for larger genuine "
+         "images (each decoding thread holds one image at 2 bytes per value)")
+      ->capture_default_str();
   cmd->add_option("--chunk", o->chunk, "Draws per work unit (rounded up to whole batches): the grain of "
                   "sharing work and of resuming")->capture_default_str();
   cmd->add_option("--shard", o->shard,
@@ -168,6 +174,10 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
       o->extract.preprocess.std[c] = o->std[c];
     }
     require(o->extract.preprocess.size > 0, "--size must be positive");
+    require(o->extract.samples >= 1, "-n/--samples must be at least 1 (images drawn per task)");
+    require(o->extract.batch >= 1, "--batch must be at least 1 (got {})", o->extract.batch);
+    require(o->chunk >= 1, "--chunk must be at least 1");
+    require(o->extract.max_image_pixels >= 1, "--max-image-pixels must be at least 1");
     auto specs = read_image_taskset(o->taskset);
     if (!o->tasks.empty()) {
       const auto wanted = parse_task_list(o->tasks);

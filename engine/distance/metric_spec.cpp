@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "core/error.hpp"
 #include "core/text.hpp"
 
@@ -23,6 +25,12 @@ std::optional<Prep> prep_from(char c) {
 
 [[noreturn]] void malformed(std::string_view text, const std::string& why) {
   throw InputError(fmt::format("malformed metric spec '{}': {}\n{}", text, why, metric_grammar()));
+}
+
+// A well-formed spec whose parameter lies outside its domain: one line, no grammar (the syntax
+// is right; the number is not).
+[[noreturn]] void out_of_domain(std::string_view text, const std::string& why) {
+  throw InputError(fmt::format("metric spec '{}': {}", text, why));
 }
 
 std::string canonical_name(const MetricSpec& s, const std::string& base) {
@@ -55,8 +63,14 @@ void parse_options(std::string_view text, const std::vector<std::string>& tokens
   if (i < tokens.size() && tokens[i].rfind("A:", 0) == 0) {
     s.alpha_text = tokens[i].substr(2);
     auto a = parse_number<double>(s.alpha_text);
-    if (!a || !(*a > 0.0 && *a < 1.0))
+    if (!a)
       malformed(text, fmt::format("alpha '{}' must be a number with 0 < alpha < 1", s.alpha_text));
+    // NaN fails both comparisons.
+    if (!(*a > 0.0 && *a < 1.0))
+      out_of_domain(text,
+                    fmt::format("the smoothing strength alpha {} must lie strictly between 0 and 1 "
+                                "(e.g. -A:0.1)",
+                                s.alpha_text));
     s.alpha = *a;
     ++i;
   }
@@ -75,7 +89,8 @@ void parse_options(std::string_view text, const std::vector<std::string>& tokens
   }
   if (i + 1 < tokens.size() && tokens[i + 1] == "BINS") {
     auto b = parse_number<int>(tokens[i]);
-    if (!b || *b < 1) malformed(text, fmt::format("bin count '{}' must be a positive integer", tokens[i]));
+    if (!b) malformed(text, fmt::format("bin count '{}' must be a positive integer", tokens[i]));
+    if (*b < 1) out_of_domain(text, fmt::format("the bin count {} must be at least 1", tokens[i]));
     s.bins = *b;
     i += 2;
   }
@@ -153,6 +168,13 @@ MetricSpec parse_metric(std::string_view text_in) {
       malformed(text, fmt::format("unknown MMD kernel '{}' (cauchy, gaussian or coral)", tokens[1]));
     auto blur = parse_number<double>(tokens[2]);
     if (!blur) malformed(text, fmt::format("blur '{}' is not a number", tokens[2]));
+    // Every kernel's scale must be a positive finite number: the Cauchy kernel blur / (blur + d)
+    // is 0 / 0 on identical samples for blur 0 (an all-NaN matrix), and NaN or infinite blurs
+    // make every entry NaN.
+    if (!std::isfinite(*blur) || *blur <= 0.0)
+      out_of_domain(text,
+                    fmt::format("the blur {} must be a positive finite number (e.g. MMD-{}-0.05)",
+                                tokens[2], tokens[1]));
     s.family = MetricFamily::MMD;
     s.mmd_kernel = tokens[1];
     s.mmd_blur = *blur;

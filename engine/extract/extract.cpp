@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <new>
 
 #include "core/error.hpp"
 #include "images/image.hpp"
@@ -18,7 +19,7 @@ struct Batch {
 };
 
 Batch prepare(const TaskImages& images, const std::vector<std::size_t>& draw, std::size_t first,
-              std::size_t count, const PreprocessOptions& pre) {
+              std::size_t count, const PreprocessOptions& pre, std::uint64_t max_pixels) {
   Batch b;
   const std::size_t per = 3 * static_cast<std::size_t>(pre.size) * static_cast<std::size_t>(pre.size);
   b.pixels.resize(count * per);
@@ -27,7 +28,12 @@ Batch prepare(const TaskImages& images, const std::vector<std::size_t>& draw, st
   for (std::size_t i = 0; i < count; ++i) {
     const auto& file = images.files[draw[first + i]];
     try {
-      preprocess_into(read_image(file), pre, b.pixels.data() + i * per);
+      preprocess_into(read_image(file, max_pixels), pre, b.pixels.data() + i * per);
+    } catch (const std::bad_alloc&) {  // in preprocessing (read_image names its own)
+      b.errors[i] = fmt::format(
+          "image '{}': not enough memory to preprocess it; decode fewer images at once "
+          "(-j) or refuse large images with --max-image-pixels",
+          file);
     } catch (const std::exception& e) {  // reported by the caller (no exception leaves OpenMP)
       b.errors[i] = e.what();
     }
@@ -59,8 +65,8 @@ void extract_ranges(const std::function<std::optional<RangeJob>()>& next_job, Ba
     if (!job) return std::nullopt;
     const std::size_t end = job->first + job->count, n = std::min(per_batch, end - from);
     Pending p{*job, from + n == end, {}};
-    p.batch = std::async(std::launch::async, [j = *job, first = from, n, &pre = o.preprocess] {
-      return prepare(*j.images, *j.draw, first, n, pre);
+    p.batch = std::async(std::launch::async, [j = *job, first = from, n, &o] {
+      return prepare(*j.images, *j.draw, first, n, o.preprocess, o.max_image_pixels);
     });
     from += n;
     if (from == end) fetch_job();

@@ -12,6 +12,7 @@
 
 #include "core/progress.hpp"
 #include "extract/backbone.hpp"
+#include "images/image.hpp"
 #include "images/image_taskset.hpp"
 #include "images/preprocess.hpp"
 #include "store/features_store.hpp"
@@ -23,6 +24,8 @@ struct ExtractOptions {
   std::uint64_t seed = 0;       ///< for the draws and shrunk subsets
   int batch = 32;
   bool skip_bad = false;        ///< drop unreadable images (recorded) instead of stopping
+  /// Images of more pixels are unreadable (a decompression-bomb guard; images/image.hpp).
+  std::uint64_t max_image_pixels = kDefaultMaxImagePixels;
   PreprocessOptions preprocess;
   ProgressFn progress;          ///< (images done, images in all)
 };

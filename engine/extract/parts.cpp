@@ -1,7 +1,11 @@
 // Chunk planning, shards, resumable parts and their merge.
 #include "extract/parts.hpp"
 
+#include <hdf5.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -9,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "core/random.hpp"
+#include "core/text.hpp"
 #include "io/hdf5.hpp"
 #include "io/output_files.hpp"
 #include "store/store_common.hpp"
@@ -30,29 +35,149 @@ std::string plan_text(const ExtractPlan& plan) {
   return out.str();
 }
 
+std::string plan_path(const std::string& parts_dir) {
+  return (fs::path(parts_dir) / "plan.txt").string();
+}
+
+// plan.txt line by line, every line checked: "key\t<key>" once, "chunk\t<task>\t<first>\t<count>"
+// in decimal, "task\t<name>" with a name a store can hold. Nothing else, not even empty lines:
+// the file is written by plan_text, so anything else means it was damaged.
 ExtractPlan read_plan(const std::string& parts_dir) {
-  const auto path = (fs::path(parts_dir) / "plan.txt").string();
+  const auto path = plan_path(parts_dir);
   std::ifstream in(path);
   require(in.good(), "'{}' has no plan.txt: not a parts folder of `taskfp extract`", parts_dir);
   ExtractPlan plan;
+  bool have_key = false;
   std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string kind;
-    std::getline(f, kind, '\t');
-    if (kind == "key") {
-      std::getline(f, plan.key);
-    } else if (kind == "task") {
-      std::string name;
-      std::getline(f, name);
-      plan.tasks.push_back(name);
-    } else if (kind == "chunk") {
-      Chunk c;
-      f >> c.task >> c.first >> c.count;
-      plan.chunks.push_back(c);
+  for (std::size_t number = 1; std::getline(in, line); ++number) {
+    const auto bad = [&](const std::string& why) {
+      return InputError(
+          fmt::format("'{}', line {}: {}; the parts folder is damaged: remove it and extract again",
+                      path, number, why));
+    };
+    const auto fields = split(line, '\t');
+    if (fields[0] == "key" && fields.size() == 2) {
+      if (have_key) throw bad("a second key");
+      if (fields[1].empty()) throw bad("an empty key");
+      plan.key = fields[1];
+      have_key = true;
+    } else if (fields[0] == "chunk" && fields.size() == 4) {
+      std::size_t v[3] = {};
+      for (std::size_t k = 0; k < 3; ++k) {
+        const auto x = parse_number<std::size_t>(fields[k + 1]);
+        if (!x) throw bad(fmt::format("chunk field '{}' is not a whole number", fields[k + 1]));
+        v[k] = *x;
+      }
+      plan.chunks.push_back({v[0], v[1], v[2]});
+    } else if (fields[0] == "task" && fields.size() == 2) {
+      try {
+        validate_task_name(fields[1]);
+      } catch (const InputError& e) {
+        throw bad(e.what());
+      }
+      plan.tasks.push_back(fields[1]);
+    } else {
+      throw bad(
+          "not a line 'key', 'chunk <task> <first> <count>' or 'task <name>' (tab-separated)");
     }
   }
+  require(have_key,
+          "'{}' has no key line (empty or damaged); remove the parts folder and extract again",
+          path);
   return plan;
+}
+
+// The plan as merge needs it: tasks (each once), chunks of listed tasks that cover every task's
+// draws one after another from draw 0, the same number of draws for every task.
+void validate_plan(const ExtractPlan& plan, const std::string& path) {
+  const auto damaged = [&](const std::string& why) {
+    return InputError(fmt::format(
+        "'{}': {}; the parts folder is damaged: remove it and extract again", path, why));
+  };
+  if (plan.tasks.empty()) throw damaged("it lists no tasks");
+  if (plan.chunks.empty()) throw damaged("it lists no chunks");
+  std::set<std::string> names;
+  for (const auto& t : plan.tasks)
+    if (!names.insert(t).second) throw damaged(fmt::format("task '{}' appears twice", t));
+  std::vector<std::size_t> draws(plan.tasks.size(), 0);  // per task: where its next chunk starts
+  for (const auto& c : plan.chunks) {
+    if (c.task >= plan.tasks.size())
+      throw damaged(fmt::format("a chunk of task index {}, but {} tasks are listed", c.task,
+                                plan.tasks.size()));
+    auto& next = draws[c.task];
+    if (c.first != next || c.count == 0 || c.count > SIZE_MAX - c.first)
+      throw damaged(
+          fmt::format("task '{}' has a chunk of draws {} to {} where its draws from {} on were due",
+                      plan.tasks[c.task], c.first, c.first + c.count, next));
+    next += c.count;
+  }
+  for (std::size_t t = 0; t < plan.tasks.size(); ++t)
+    if (draws[t] != draws[0])
+      throw damaged(
+          fmt::format("task '{}' has {} draws in its chunks, task '{}' {}: every task has as many",
+                      plan.tasks[t], draws[t], plan.tasks[0], draws[0]));
+}
+
+// Whether a dataset holds floats of 4 bytes (the h5 layer converts whatever it reads).
+bool is_float32(h5::hid file, const char* name) {
+  h5::Handle ds(H5Dopen2(file, name, H5P_DEFAULT));
+  if (ds.get() < 0) return false;
+  h5::Handle type(H5Dget_type(ds.get()));
+  return type.get() >= 0 && H5Tget_class(type.get()) == H5T_FLOAT && H5Tget_size(type.get()) == 4;
+}
+
+struct PartShape {
+  std::size_t rows = 0, cols = 0;
+};
+
+// A part checked against its chunk, from its attributes and dataset shapes alone (nothing large
+// is read): its key, task and first draw; float32 2-D features whose rows and skipped images add
+// up to the chunk's draws, and which the file can hold. Every message names the part.
+PartShape check_part(const std::string& path, const ExtractPlan& plan, const Chunk& c) {
+  try {
+    auto file = h5::open_read(path);
+    h5::Handle root = h5::group(file.get(), "/");
+    for (const char* attr : {"key", "task", "first", "dim", "device"})
+      require(h5::has_attr(root.get(), attr),
+              "'{}' lacks the attribute '{}': not a part of `taskfp extract`", path, attr);
+    require(h5::attr_string(root.get(), "key") == plan.key,
+            "'{}' belongs to a different extraction", path);
+    read_header(root.get(), path, "features-part", 1);
+    const auto task = h5::attr_string(root.get(), "task");
+    require(task == plan.tasks[c.task], "'{}' holds task '{}', its chunk is of task '{}'", path,
+            task, plan.tasks[c.task]);
+    const auto first = h5::attr_int(root.get(), "first");
+    require(first >= 0 && static_cast<std::size_t>(first) == c.first,
+            "'{}' starts at draw {}, its chunk at draw {}", path, first, c.first);
+    require(h5::exists(file.get(), "features") && h5::exists(file.get(), "skipped"),
+            "'{}' lacks its features or skipped dataset", path);
+    const auto dims = h5::shape(file.get(), "features");
+    require(dims.size() == 2, "'{}': its features are not a 2-D array (rank {})", path,
+            dims.size());
+    require(is_float32(file.get(), "features"), "'{}': its features are not float32", path);
+    const auto skipped = h5::shape(file.get(), "skipped");
+    require(skipped.size() == 1, "'{}': its skipped list is not a list (rank {})", path,
+            skipped.size());
+    const std::uint64_t rows = dims[0], cols = dims[1];
+    require(rows <= c.count && skipped[0] == c.count - rows,
+            "'{}' holds {} rows of features and {} skipped images, its chunk has {} draws: each "
+            "draw gives one or "
+            "the other",
+            path, rows, skipped[0], c.count);
+    if (rows > 0) {
+      require(cols > 0 && cols <= fs::file_size(path) / sizeof(float) / rows,
+              "'{}': its features claim {} x {} values, more than the file holds", path, rows,
+              cols);
+      const auto dim = h5::attr_int(root.get(), "dim");
+      require(dim >= 0 && static_cast<std::uint64_t>(dim) == cols,
+              "'{}': its dim attribute says {} features, its features have {}", path, dim, cols);
+    }
+    return {static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)};
+  } catch (const InputError& e) {  // the h5 layer's messages do not name the file
+    const std::string msg = e.what();
+    if (msg.find(path) != std::string::npos) throw;
+    throw InputError(fmt::format("'{}': {}", path, msg));
+  }
 }
 
 }  // namespace
@@ -60,6 +185,7 @@ ExtractPlan read_plan(const std::string& parts_dir) {
 ExtractPlan plan_extraction(const std::vector<ImageTaskSpec>& tasks, const BackboneInfo& backbone,
                             const ExtractOptions& o, std::size_t chunk_size) {
   require(o.batch > 0 && chunk_size > 0, "batch and chunk sizes must be positive");
+  require(o.samples > 0, "the images drawn per task (-n/--samples) must be at least 1");
   const std::size_t batch = static_cast<std::size_t>(o.batch);
   chunk_size = (chunk_size + batch - 1) / batch * batch;
   ExtractPlan plan;
@@ -71,9 +197,12 @@ ExtractPlan plan_extraction(const std::vector<ImageTaskSpec>& tasks, const Backb
       plan.chunks.push_back({t, first, std::min(chunk_size, o.samples - first)});
   }
   plan.key = fmt::format(
-      "backbone={} weights={} precision={} samples={} seed={} batch={} chunk={} skip_bad={} pre=[{}] tasks={:016x}",
-      backbone.name, backbone.weights_checksum, backbone.precision, o.samples, o.seed, o.batch, chunk_size,
-      o.skip_bad ? 1 : 0, o.preprocess.describe(), seed_for(0, names));
+      "backbone={} weights={} precision={} samples={} seed={} batch={} chunk={} skip_bad={} "
+      "max_pixels={} pre=[{}] "
+      "tasks={:016x}",
+      backbone.name, backbone.weights_checksum, backbone.precision, o.samples, o.seed, o.batch,
+      chunk_size, o.skip_bad ? 1 : 0, o.max_image_pixels, o.preprocess.describe(),
+      seed_for(0, names));
   return plan;
 }
 
@@ -90,9 +219,17 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
                       const ExtractOptions& o, const std::string& parts_dir, int shard, int shards,
                       dist::SharedCounter* shared) {
   fs::create_directories(parts_dir);
-  const auto plan_path = (fs::path(parts_dir) / "plan.txt").string();
-  bool fresh = !fs::exists(plan_path);
-  const std::string old_key = fresh ? std::string() : read_plan(parts_dir).key;
+  const auto plan_file = plan_path(parts_dir);
+  const auto text = plan_text(plan);
+  bool fresh = !fs::exists(plan_file);
+  std::string old_key;
+  if (!fresh) {
+    try {
+      old_key = read_plan(parts_dir).key;
+    } catch (const InputError& e) {  // a damaged plan: its parts cannot be trusted to be ours
+      old_key = fmt::format("an unreadable plan.txt: {}", e.what());
+    }
+  }
   if (!fresh && old_key != plan.key) {
     // Another extraction's folder: taken over only when none of its chunks was finished.
     bool any_part = false;
@@ -102,7 +239,13 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
             parts_dir, old_key);
     fresh = true;
   }
-  if (fresh) write_text_file(plan_path, plan_text(plan));
+  // The same key means the same plan; a plan of this key that reads differently (lines lost or
+  // added by hand) is rewritten, its parts kept: merge checks each of them.
+  if (!fresh) {
+    std::ifstream in(plan_file);
+    fresh = std::string(std::istreambuf_iterator<char>(in), {}) != text;
+  }
+  if (fresh) write_text_file(plan_file, text);
   ShardReport rep;
   // Which chunks: this shard's list, or (shared) whichever the counter hands out next. Progress
   // counts this worker's images; shared, it follows the chunks taken by all ranks.
@@ -173,18 +316,46 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
 
 FeatureSet merge_parts(const std::string& parts_dir) {
   const auto plan = read_plan(parts_dir);
+  validate_plan(plan, plan_path(parts_dir));
   std::vector<std::string> missing;
   for (const auto& c : plan.chunks)
     if (!fs::exists(part_path(parts_dir, c)))
-      missing.push_back(fmt::format("{} draws {}-{}", plan.tasks.at(c.task), c.first, c.first + c.count - 1));
-  require(missing.empty(), "'{}' is incomplete: {} of {} chunks missing ({}); run the missing shards again",
-          parts_dir, missing.size(), plan.chunks.size(), fmt::join(missing, ", "));
+      missing.push_back(
+          fmt::format("{} draws {}-{}", plan.tasks[c.task], c.first, c.first + c.count - 1));
+  constexpr std::size_t kListed = 10;  // the message stays one readable line
+  require(
+      missing.empty(),
+      "'{}' is incomplete: {} of {} chunks missing ({}{}); run the missing shards again", parts_dir,
+      missing.size(), plan.chunks.size(),
+      fmt::join(missing.begin(),
+                missing.begin() + static_cast<std::ptrdiff_t>(std::min(kListed, missing.size())),
+                ", "),
+      missing.size() > kListed ? fmt::format(" and {} more", missing.size() - kListed)
+                               : std::string());
+  // Every part is checked before any is merged; one feature size for all (parts without rows,
+  // every image of their chunk skipped, have none).
+  std::size_t dim = 0;
+  std::string dim_part;
+  for (const auto& c : plan.chunks) {
+    const auto path = part_path(parts_dir, c);
+    const auto shape = check_part(path, plan, c);
+    if (shape.rows == 0) continue;
+    if (dim == 0) {
+      dim = shape.cols;
+      dim_part = path;
+    }
+    require(shape.cols == dim,
+            "'{}' holds {} features per sample, '{}' holds {}: the parts of one extraction have "
+            "one feature size",
+            path, shape.cols, dim_part, dim);
+  }
   FeatureSet out;
   {  // every part carries the same provenance (same key): the first one's serves
     const auto path = part_path(parts_dir, plan.chunks.front());
     auto file = h5::open_read(path);
     h5::Handle root = h5::group(file.get(), "/");
     out.provenance = read_header(root.get(), path, "features-part", 1);
+    out.provenance.feature_dim = static_cast<std::int64_t>(dim);  // the first part may have no rows
   }
   std::vector<std::string> skipped;
   std::set<std::string> devices;  // where the chunks ran
@@ -195,7 +366,6 @@ FeatureSet merge_parts(const std::string& parts_dir) {
       const auto path = part_path(parts_dir, c);
       auto file = h5::open_read(path);
       h5::Handle root = h5::group(file.get(), "/");
-      require(h5::attr_string(root.get(), "key") == plan.key, "'{}' belongs to a different extraction", path);
       const auto m = h5::read_f32(file.get(), "features");
       if (m.rows > 0) task.add(m.data.data(), m.rows, m.cols);
       for (auto& s : h5::read_strings(file.get(), "skipped")) skipped.push_back(std::move(s));

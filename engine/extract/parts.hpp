@@ -24,7 +24,8 @@ struct ExtractPlan {
   std::string key;  ///< everything the features depend on; parts of another key are not reused
 };
 
-/// Chunks of `chunk_size` draws (rounded up to whole batches) for every task.
+/// Chunks of `chunk_size` draws (rounded up to whole batches) for every task. InputError for no
+/// samples, batch or chunk size.
 ExtractPlan plan_extraction(const std::vector<ImageTaskSpec>& tasks, const BackboneInfo& backbone,
                             const ExtractOptions& options, std::size_t chunk_size);
 
@@ -40,13 +41,18 @@ struct ShardReport {
 /// chunks already there from a run with the same key. With `shared` (the ranks of one MPI job),
 /// the chunks are instead taken one at a time from the counter, over the whole plan: a rank on
 /// slow work (large images, a slower node) simply takes fewer; shard and shards are unused.
-/// InputError when `parts_dir` holds the plan of a different run.
+/// InputError when `parts_dir` holds the plan of a different run, or an unreadable plan, with
+/// finished parts. A plan of this run's key that reads differently is rewritten.
 ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>& tasks, Backbone& backbone,
                       const ExtractOptions& options, const std::string& parts_dir, int shard, int shards,
                       dist::SharedCounter* shared = nullptr);
 
 /// Assembles the features store from a complete parts folder (rows in draw order). InputError
-/// naming the missing chunks when some are absent.
+/// naming the missing chunks when some are absent; naming plan.txt when it is damaged (a line
+/// that is not key, chunk or task; no key, tasks or chunks; chunks of unlisted tasks or that do not
+/// cover every task's draws alike); naming the part when one does not fit its chunk (key, task,
+/// first draw, rows + skipped images != the chunk's draws, not float32 2-D, another feature size
+/// than the other parts). Every part is checked before any is merged.
 FeatureSet merge_parts(const std::string& parts_dir);
 
 }  // namespace taskfp

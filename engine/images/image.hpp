@@ -23,9 +23,17 @@ struct Image {
   }
 };
 
+/// The default largest image decoded, in pixels (width x height): PIL's decompression-bomb
+/// guard Image.MAX_IMAGE_PIXELS (1 GiB / 4 bytes / 3 channels). A few kilobytes of PNG or JPEG
+/// can claim billions of pixels; decoded here, one takes width x height x channels x 2 bytes (up
+/// to 716 MB at this limit) plus its preprocessing buffers, on every decoding thread.
+inline constexpr std::uint64_t kDefaultMaxImagePixels = 89'478'485;
+
 /// Decodes a PNG or JPEG file, told apart by its first bytes. InputError naming the file and the
-/// reason for a missing, unreadable, truncated, corrupt or unsupported file.
-Image read_image(const std::string& path);
+/// reason for a missing, unreadable, truncated, corrupt or unsupported file; for an image of more
+/// than `max_pixels` pixels (checked from its header, before its pixels are allocated); and when
+/// memory runs out while decoding.
+Image read_image(const std::string& path, std::uint64_t max_pixels = kDefaultMaxImagePixels);
 
 /// Writes a PNG (1-4 channels, 8 or 16 bits). InputError when it cannot.
 void write_png(const std::string& path, const Image& image);

@@ -1,12 +1,17 @@
 // PNG through libpng and JPEG through libjpeg(-turbo). Both libraries report errors by longjmp;
 // each call keeps its C++ objects outside the setjmp scope and turns the error into InputError.
+
+// jpeglib.h needs size_t and FILE declared before it.
+// clang-format off
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <new>
 
 #include <jpeglib.h>
 #include <png.h>
+// clang-format on
 
 #include "core/error.hpp"
 #include "images/image.hpp"
@@ -28,6 +33,25 @@ File open_file(const std::string& path, const char* mode) {
   return f;
 }
 
+// Checked from the header, before the pixels are allocated (a decompression bomb's header claims
+// far more pixels than its few bytes hold).
+bool within_limit(std::uint64_t width, std::uint64_t height, std::uint64_t max_pixels) {
+  return height == 0 || width <= max_pixels / height;
+}
+InputError too_many_pixels(const std::string& path, std::uint64_t width, std::uint64_t height,
+                           std::uint64_t max_pixels) {
+  return InputError(fmt::format(
+      "image '{}' is {} x {} pixels, more than the limit of {} (a guard against decompression "
+      "bombs); if the image is genuine, raise the limit with `taskfp extract --max-image-pixels`",
+      path, width, height, max_pixels));
+}
+InputError out_of_memory(const std::string& path, const Image& img) {
+  return InputError(fmt::format(
+      "image '{}' ({} x {} pixels): not enough memory to decode it; decode fewer images at once "
+      "(-j) or refuse such images with a lower --max-image-pixels",
+      path, img.width, img.height));
+}
+
 // ---- PNG ----
 
 struct PngError {
@@ -40,7 +64,7 @@ void png_error_fn(png_structp png, png_const_charp msg) {
 }
 void png_warning_fn(png_structp, png_const_charp) {}
 
-Image read_png(const std::string& path, std::FILE* f) {
+Image read_png(const std::string& path, std::FILE* f, std::uint64_t max_pixels) {
   PngError err;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warning_fn);
   if (!png) throw InputError(fmt::format("'{}': out of memory starting libpng", path));
@@ -55,6 +79,12 @@ Image read_png(const std::string& path, std::FILE* f) {
   }
   png_init_io(png, f);
   png_read_info(png, info);
+  const std::uint64_t header_w = png_get_image_width(png, info),
+                      header_h = png_get_image_height(png, info);
+  if (!within_limit(header_w, header_h, max_pixels)) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw too_many_pixels(path, header_w, header_h, max_pixels);
+  }
   // Palette -> RGB, grey below 8 bits -> 8 bits, tRNS -> alpha; 16-bit samples kept.
   png_set_expand(png);
   png_set_interlace_handling(png);
@@ -64,15 +94,24 @@ Image read_png(const std::string& path, std::FILE* f) {
   img.channels = png_get_channels(png, info);
   img.bit_depth = png_get_bit_depth(png, info);
   const std::size_t stride = png_get_rowbytes(png, info);
-  raw.resize(stride * static_cast<std::size_t>(img.height));
-  rows.resize(static_cast<std::size_t>(img.height));
+  try {
+    raw.resize(stride * static_cast<std::size_t>(img.height));
+    rows.resize(static_cast<std::size_t>(img.height));
+  } catch (const std::bad_alloc&) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw out_of_memory(path, img);
+  }
   for (int y = 0; y < img.height; ++y) rows[static_cast<std::size_t>(y)] = raw.data() + stride * static_cast<std::size_t>(y);
   png_read_image(png, rows.data());
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
   const std::size_t n = static_cast<std::size_t>(img.width) * static_cast<std::size_t>(img.height) *
                         static_cast<std::size_t>(img.channels);
-  img.samples.resize(n);
+  try {
+    img.samples.resize(n);
+  } catch (const std::bad_alloc&) {
+    throw out_of_memory(path, img);
+  }
   for (int y = 0; y < img.height; ++y) {
     const std::uint8_t* row = raw.data() + stride * static_cast<std::size_t>(y);
     std::uint16_t* dst = img.samples.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(img.width) *
@@ -102,7 +141,7 @@ void jpeg_emit_message(j_common_ptr cinfo, int level) {
   if (level < 0) jpeg_error_exit(cinfo);
 }
 
-Image read_jpeg(const std::string& path, std::FILE* f) {
+Image read_jpeg(const std::string& path, std::FILE* f, std::uint64_t max_pixels) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
@@ -118,6 +157,12 @@ Image read_jpeg(const std::string& path, std::FILE* f) {
   jpeg_create_decompress(&cinfo);
   jpeg_stdio_src(&cinfo, f);
   jpeg_read_header(&cinfo, TRUE);
+  // Before jpeg_start_decompress, which allocates whole-image buffers for progressive files.
+  if (!within_limit(cinfo.image_width, cinfo.image_height, max_pixels)) {
+    const std::uint64_t w = cinfo.image_width, h = cinfo.image_height;
+    jpeg_destroy_decompress(&cinfo);
+    throw too_many_pixels(path, w, h, max_pixels);
+  }
   if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
     std::strcpy(err.message, "CMYK JPEGs are not supported");
     std::longjmp(err.jump, 1);
@@ -129,8 +174,13 @@ Image read_jpeg(const std::string& path, std::FILE* f) {
   img.channels = cinfo.output_components;
   img.bit_depth = 8;
   const std::size_t stride = static_cast<std::size_t>(img.width) * static_cast<std::size_t>(img.channels);
-  row.resize(stride);
-  img.samples.resize(stride * static_cast<std::size_t>(img.height));
+  try {
+    row.resize(stride);
+    img.samples.resize(stride * static_cast<std::size_t>(img.height));
+  } catch (const std::bad_alloc&) {
+    jpeg_destroy_decompress(&cinfo);
+    throw out_of_memory(path, img);
+  }
   while (cinfo.output_scanline < cinfo.output_height) {
     JSAMPROW rp = row.data();
     const std::size_t y = cinfo.output_scanline;
@@ -144,19 +194,27 @@ Image read_jpeg(const std::string& path, std::FILE* f) {
 
 }  // namespace
 
-Image read_image(const std::string& path) {
+Image read_image(const std::string& path, std::uint64_t max_pixels) {
   File f = open_file(path, "rb");
   unsigned char magic[8] = {};
   const std::size_t got = std::fread(magic, 1, 8, f.get());
   require(got > 0, "image '{}' is empty", path);
   std::rewind(f.get());
   Image img;
-  if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) {
-    img = read_png(path, f.get());
-  } else if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) {
-    img = read_jpeg(path, f.get());
-  } else {
-    throw InputError(fmt::format("'{}' is neither PNG nor JPEG (unsupported image format)", path));
+  try {
+    if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) {
+      img = read_png(path, f.get(), max_pixels);
+    } else if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) {
+      img = read_jpeg(path, f.get(), max_pixels);
+    } else {
+      throw InputError(
+          fmt::format("'{}' is neither PNG nor JPEG (unsupported image format)", path));
+    }
+  } catch (const std::bad_alloc&) {  // anywhere else in decoding
+    throw InputError(
+        fmt::format("image '{}': not enough memory to decode it; decode fewer images "
+                    "at once (-j) or refuse large images with --max-image-pixels",
+                    path));
   }
   require(img.width > 0 && img.height > 0, "image '{}' has no pixels", path);
   return img;

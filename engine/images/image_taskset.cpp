@@ -7,11 +7,15 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <set>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/random.hpp"
+#include "core/text.hpp"
 #include "io/csv.hpp"
+#include "store/store_common.hpp"
 
 namespace fs = std::filesystem;
 
@@ -79,6 +83,8 @@ TaskImages from_manifest(const ImageTaskSpec& spec) {
     require(row.size() == header.size(), "manifest '{}', line {}: {} fields, expected {}",
             spec.manifest, r + 1, row.size(), header.size());
     if (row[cs] != spec.split) continue;
+    require(!row[cp].empty() && !row[cl].empty(), "manifest '{}', line {}: the {} is empty",
+            spec.manifest, r + 1, row[cp].empty() ? "path" : "label");
     const fs::path p = fs::path(row[cp]).is_absolute() ? fs::path(row[cp]) : base / row[cp];
     rows.emplace_back(row[cl], p.string());
   }
@@ -92,43 +98,135 @@ TaskImages from_manifest(const ImageTaskSpec& spec) {
   return t;
 }
 
-}  // namespace
+// yaml-cpp's messages can span lines; taskfp's errors are one line.
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
 
-std::vector<ImageTaskSpec> read_image_taskset(const std::string& path) {
-  YAML::Node doc;
-  try {
-    doc = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    throw InputError(fmt::format("cannot read task set '{}': {}", path, e.what()));
-  }
-  require(doc["tasks"] && doc["tasks"].IsSequence(), "task set '{}' needs a 'tasks:' list", path);
-  const fs::path base = fs::path(path).parent_path();
-  auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() ? p : (base / p).string(); };
-  std::vector<ImageTaskSpec> out;
-  std::set<std::string> seen;
-  for (const auto& node : doc["tasks"]) {
-    ImageTaskSpec s;
-    require(node.IsMap() && node["name"], "task set '{}': every task needs a name", path);
-    s.name = node["name"].as<std::string>();
-    if (node["root"]) s.root = resolve(node["root"].as<std::string>());
-    if (node["manifest"]) s.manifest = resolve(node["manifest"].as<std::string>());
-    if (node["split"]) s.split = node["split"].as<std::string>();
-    require(s.root.empty() != s.manifest.empty(), "task set '{}': task '{}' needs either root or manifest",
-            path, s.name);
-    require(seen.insert(s.name).second, "task set '{}': task '{}' appears twice", path, s.name);
-    out.push_back(s);
-    if (node["shrink"]) {
-      for (const auto& n : node["shrink"]) {
+// The task set's YAML, checked key by key: every value of the type it must have, no unknown or
+// repeated keys (a misspelt key would otherwise be silently ignored), messages naming the file,
+// the task and the key.
+class TaskSetReader {
+ public:
+  explicit TaskSetReader(std::string path) : path_(std::move(path)) {}
+
+  std::vector<ImageTaskSpec> read() {
+    YAML::Node doc;
+    try {
+      doc = YAML::LoadFile(path_);
+    } catch (const YAML::Exception& e) {
+      throw InputError(fmt::format("cannot read task set '{}': {}", path_, one_line(e.what())));
+    }
+    require(doc.IsMap() && doc["tasks"] && doc["tasks"].IsSequence(),
+            "task set '{}' needs a 'tasks:' list", path_);
+    for (const auto& kv : doc) {
+      const auto key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+      require(key == "tasks",
+              "task set '{}': unknown key '{}' at the top (a task set has 'tasks:')", path_, key);
+    }
+    const fs::path base = fs::path(path_).parent_path();
+    auto resolve = [&](const std::string& p) {
+      return fs::path(p).is_absolute() ? p : (base / p).string();
+    };
+    std::vector<ImageTaskSpec> out;
+    std::set<std::string> seen;
+    std::size_t entry = 0;
+    for (const auto& node : doc["tasks"]) {
+      ++entry;
+      require(node.IsMap(),
+              "task set '{}': entry {} of 'tasks' is not a map (name: ..., root: ... or manifest: "
+              "...)",
+              path_, entry);
+      require(static_cast<bool>(node["name"]),
+              "task set '{}': every task needs a name (entry {} has none)", path_, entry);
+      ImageTaskSpec s;
+      s.name = text(node, "name", fmt::format("entry {}", entry));
+      const std::string where = fmt::format("task '{}'", s.name);
+      check_keys(node, where);
+      name_is_valid(s.name);
+      if (node["root"]) s.root = resolve(text(node, "root", where));
+      if (node["manifest"]) s.manifest = resolve(text(node, "manifest", where));
+      if (node["split"]) s.split = text(node, "split", where);
+      require(s.root.empty() != s.manifest.empty(),
+              "task set '{}': task '{}' needs either root or manifest", path_, s.name);
+      require(seen.insert(s.name).second, "task set '{}': task '{}' appears twice", path_, s.name);
+      out.push_back(s);
+      if (!node["shrink"]) continue;
+      const auto shrink = node["shrink"];
+      require(shrink.IsSequence(),
+              "task set '{}': task '{}': 'shrink' must be a list of image counts, e.g. shrink: "
+              "[800]",
+              path_, s.name);
+      for (const auto& n : shrink) {
+        std::size_t count = 0;  // 0: not a positive whole number
+        if (n.IsScalar()) count = parse_number<std::size_t>(n.Scalar()).value_or(0);
+        require(count > 0,
+                "task set '{}': task '{}': 'shrink' counts must be positive whole numbers (got "
+                "'{}')",
+                path_, s.name, n.IsScalar() ? n.Scalar() : std::string("a list or map"));
         ImageTaskSpec v = s;
-        v.shrink = n.as<std::size_t>();
-        require(v.shrink > 0, "task set '{}': task '{}': shrink counts must be positive", path, s.name);
+        v.shrink = count;
         v.name = s.name + " --shrink_train " + std::to_string(v.shrink);
-        require(seen.insert(v.name).second, "task set '{}': task '{}' appears twice", path, v.name);
+        require(seen.insert(v.name).second, "task set '{}': task '{}' appears twice", path_,
+                v.name);
         out.push_back(v);
       }
     }
+    return out;
   }
-  return out;
+
+ private:
+  // A key's value as text: a non-empty scalar (any YAML style; numbers are text too).
+  std::string text(const YAML::Node& task, const char* key, const std::string& where) const {
+    const YAML::Node v = task[key];
+    require(v.IsScalar() && !v.Scalar().empty(),
+            "task set '{}': {}: '{}' must be a non-empty text, not {}", path_, where, key,
+            v.IsSequence() ? "a list"
+            : v.IsMap()    ? "a map"
+                           : "empty");
+    return v.Scalar();
+  }
+
+  void check_keys(const YAML::Node& task, const std::string& where) const {
+    std::set<std::string> keys;
+    for (const auto& kv : task) {
+      const auto key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+      require(
+          key == "name" || key == "root" || key == "manifest" || key == "split" || key == "shrink",
+          "task set '{}': {}: unknown key '{}' (a task has name, root or manifest, split, shrink)",
+          path_, where, key);
+      require(keys.insert(key).second, "task set '{}': {}: key '{}' appears twice", path_, where,
+              key);
+    }
+  }
+
+  // Task names become HDF5 group names and lines of a parts folder's plan: checked here, before
+  // any image is decoded.
+  void name_is_valid(const std::string& name) const {
+    try {
+      validate_task_name(name);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("task set '{}': {}", path_, e.what()));
+    }
+    require(std::none_of(name.begin(), name.end(),
+                         [](unsigned char c) { return c < 0x20 || c == 0x7f; }),
+            "task set '{}': task name '{}' holds a control character (a tab or line break); rename "
+            "the task",
+            path_, name);
+  }
+
+  std::string path_;
+};
+
+}  // namespace
+
+std::vector<ImageTaskSpec> read_image_taskset(const std::string& path) {
+  try {
+    return TaskSetReader(path).read();
+  } catch (const YAML::Exception& e) {  // conversions the checks above do not foresee
+    throw InputError(fmt::format("task set '{}': {}", path, one_line(e.what())));
+  }
 }
 
 TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed) {

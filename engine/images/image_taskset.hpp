@@ -30,12 +30,16 @@ struct ImageTaskSpec {
 
 /// Reads a task set file (YAML): `tasks:` a list of {name, root | manifest, split, shrink: [n,
 /// ...]}; each shrink count adds the task "<name> --shrink_train <n>". Paths relative to the
-/// file. InputError for a malformed file, a task without root or manifest, duplicate names.
+/// file. InputError naming the file (and the task and key) for a malformed file, a value of the
+/// wrong YAML type, an unknown or repeated key, a task without root or manifest, a task name that
+/// cannot be stored ('/', '.', '..', empty: checked here, before any image is read), duplicate
+/// names.
 std::vector<ImageTaskSpec> read_image_taskset(const std::string& path);
 
 /// Lists a task's images: PNG and JPEG files (.png, .jpg, .jpeg, any case). InputError naming the
 /// root for an unreadable root, a class folder without images, a task without images, a manifest
-/// row that is malformed. Shrunk variants keep `shrink` images, drawn with the seed.
+/// row that is malformed or lacks a path or label. Shrunk variants keep `shrink` images, drawn
+/// with the seed.
 TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed = 0);
 
 /// Indices of the n images to extract from `count`: without replacement (a seeded shuffle's

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/random.hpp"
@@ -58,9 +59,13 @@ double intensity(const Look& look, int cls, double u, double v, const double* r)
 }  // namespace
 
 std::vector<std::string> write_image_tasks(const std::string& dir, const ImageSynthOptions& o) {
-  require(o.families >= 1 && o.tasks_per_family >= 1 && o.classes >= 1 && o.images_per_class >= 1,
-          "synth-images: families, tasks per family, classes and images per class must be positive");
-  require(o.min_size >= 8 && o.min_size <= 8192, "synth-images: the minimum size must lie in 8..8192 pixels");
+  for (const auto& [option, value] : {std::pair{"--families", o.families},
+                                      {"--tasks-per-family", o.tasks_per_family},
+                                      {"--classes", o.classes},
+                                      {"--images-per-class", o.images_per_class}})
+    require(value >= 1, "synth-images: {} must be at least 1 (got {})", option, value);
+  require(o.min_size >= 8 && o.min_size <= 8192,
+          "synth-images: --min-size must lie in 8..8192 pixels (got {})", o.min_size);
   fs::create_directories(dir);
   std::vector<std::string> names;
   SplitMix family_rng(o.seed);

@@ -3,7 +3,9 @@
 #include "synth/synthetic.hpp"
 
 #include <cmath>
+#include <new>
 #include <numbers>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/random.hpp"
@@ -30,9 +32,23 @@ std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
 
 }  // namespace
 
+void validate_synth_options(const SynthOptions& o) {
+  require(o.families >= 1, "--families must be at least 1 (got {})", o.families);
+  require(o.tasks_per_family >= 1, "--tasks-per-family must be at least 1 (got {})",
+          o.tasks_per_family);
+  require(o.samples >= 2,
+          "--samples must be at least 2: a task's statistics need two samples (got {})", o.samples);
+  require(o.dim >= 1, "--dim must be at least 1 (got {})", o.dim);
+  // Spreads scale normals inside exp(0.3 spread x): beyond kMaxSynthSpread the features overflow
+  // float32; NaN would silently turn every feature into zero (max(0, NaN)).
+  for (const auto& [option, value] :
+       {std::pair{"--family-spread", o.family_spread}, {"--task-spread", o.task_spread}})
+    require(std::isfinite(value) && value >= 0 && value <= kMaxSynthSpread,
+            "{} must be a number from 0 to {} (got {})", option, kMaxSynthSpread, value);
+}
+
 FeatureSet synthetic_features(const SynthOptions& o) {
-  require(o.families >= 1 && o.tasks_per_family >= 1 && o.samples >= 2 && o.dim >= 1,
-          "synthetic features need families, tasks per family, dim >= 1 and samples >= 2");
+  validate_synth_options(o);
   FeatureSet set;
   set.provenance.backbone = "synthetic";
   set.provenance.weights = "none (synthetic features)";
@@ -73,7 +89,15 @@ FeatureSet synthetic_features(const SynthOptions& o) {
       }
       TaskFeatures t;
       t.name = fmt::format("fam{}_task{}", k, j);
-      t.values = Matrix<float>(static_cast<std::size_t>(o.samples), d);
+      try {
+        t.values = Matrix<float>(static_cast<std::size_t>(o.samples), d);
+      } catch (const std::bad_alloc&) {  // sizes are the user's: say which ones to lower
+        throw InputError(fmt::format(
+            "synth: not enough memory for {} tasks of {} x {} float32 features; lower --samples, "
+            "--dim, --families or --tasks-per-family",
+            static_cast<std::size_t>(o.families) * static_cast<std::size_t>(o.tasks_per_family),
+            o.samples, o.dim));
+      }
       for (std::size_t i = 0; i < t.values.rows; ++i)
         for (std::size_t f = 0; f < d; ++f)
           t.values(i, f) = static_cast<float>(std::max(0.0, mean[f] + sd[f] * task.normal()));
