@@ -1,5 +1,6 @@
 // `taskfp distance`: fingerprints -> one S x T matrix per metric spec (HDF5 and/or CSV).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <algorithm>
@@ -12,11 +13,29 @@
 #include "core/task_list.hpp"
 #include "dist/world.hpp"
 #include "distance/distance.hpp"
+#include "io/file_digest.hpp"
 #include "io/output_files.hpp"
 #include "store/distance_store.hpp"
 #include "store/fingerprint_store.hpp"
 
 namespace taskfp::cli {
+
+void require_same_inputs_on_all_ranks(const std::vector<std::string>& inputs, const std::string& plan) {
+  if (!dist::world().distributed()) return;
+  std::string mine = plan;
+  std::vector<std::string> digests;
+  for (const auto& path : inputs) {
+    digests.push_back(file_digest(path));
+    mine += "\n" + path + ": " + digests.back();
+  }
+  const auto differing = dist::ranks_differing_from_root(mine);
+  if (differing.empty()) return;
+  throw InputError(fmt::format(
+      "ranks {} read other inputs than rank 0 ({}): every rank must read the same files, e.g. from a "
+      "shared file system",
+      fmt::join(differing, ", "),
+      inputs.empty() ? std::string("another plan") : fmt::format("rank {} has {}", dist::world().rank, fmt::join(digests, "; "))));
+}
 
 void add_distance(CLI::App& app, const GlobalOptions& g) {
   auto* cmd = app.add_subcommand(
@@ -76,6 +95,13 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     // Outputs are checked before any work and written together at the end.
     if (!o->out.empty()) require_writable_file(o->out, "--output");
     if (!o->csv_dir.empty()) require_writable_folder(o->csv_dir, "--csv-dir");
+
+    // Every rank reads its own copy: all of them must be the same.
+    std::vector<std::string> inputs;
+    if (all.fingerprints && !o->fingerprints.empty()) inputs.push_back(o->fingerprints);
+    if (all.task_info && !o->task_info.empty()) inputs.push_back(o->task_info);
+    if (all.features && !o->features.empty()) inputs.push_back(o->features);
+    require_same_inputs_on_all_ranks(inputs);
 
     FingerprintSet fps;
     std::vector<std::string> names;

@@ -212,6 +212,10 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     const auto [shard, shards] = world.distributed() ? std::pair{world.rank, world.size} : shard_of(o->shard);
     const std::string parts = o->parts.empty() ? o->out + ".parts" : o->parts;
     const auto plan = plan_extraction(specs, net->info(), o->extract, o->chunk);
+    // Ranks of one job must plan the same extraction from the same task set (and weights).
+    std::vector<std::string> inputs{o->taskset};
+    if (!o->weights.empty()) inputs.push_back(o->weights);
+    require_same_inputs_on_all_ranks(inputs, plan.key);
     ProgressMeter meter("extract", !g.quiet && world.root());
     o->extract.progress = meter.callback();
     const auto start = std::chrono::steady_clock::now();

@@ -19,6 +19,11 @@ void info(const GlobalOptions& g, const std::string& message);
 void detail(const GlobalOptions& g, const std::string& message);
 void warn(const std::string& message);
 
+/// Under MPI: stops every rank unless all of them read the same `inputs` (files or folders;
+/// their size and xxh3 digest against rank 0's) and agree on `plan` (e.g. an extraction plan's
+/// key). Collective; returns at once in a world of one.
+void require_same_inputs_on_all_ranks(const std::vector<std::string>& inputs, const std::string& plan = "");
+
 void add_synth(CLI::App& app, const GlobalOptions& g);
 void add_synth_images(CLI::App& app, const GlobalOptions& g);
 void add_extract(CLI::App& app, const GlobalOptions& g);

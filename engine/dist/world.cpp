@@ -189,6 +189,27 @@ Matrix<double> gather_rows(const Matrix<double>& block) {
 #endif
 }
 
+std::vector<int> ranks_differing_from_root(const std::string& value) {
+  if (!g_world.distributed()) return {};
+#ifdef TASKFP_HAVE_MPI
+  require(value.size() <= static_cast<std::size_t>(INT_MAX), "a value too long to compare across ranks");
+  int len = static_cast<int>(value.size());
+  MPI_Bcast(&len, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  std::string root = g_world.root() ? value : std::string(static_cast<std::size_t>(len), '\0');
+  MPI_Bcast(root.data(), len, MPI_CHAR, 0, MPI_COMM_WORLD);
+  int differs = root != value ? 1 : 0;
+  std::vector<int> all(static_cast<std::size_t>(g_world.size));
+  MPI_Allgather(&differs, 1, MPI_INT, all.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  std::vector<int> out;
+  for (int r = 0; r < g_world.size; ++r)
+    if (all[static_cast<std::size_t>(r)]) out.push_back(r);
+  return out;
+#else
+  (void)value;
+  return {};
+#endif
+}
+
 std::vector<std::string> gather_strings(const std::vector<std::string>& mine) {
   if (!g_world.distributed()) return mine;
 #ifdef TASKFP_HAVE_MPI

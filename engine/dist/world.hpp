@@ -83,6 +83,10 @@ class SharedCounter {
 /// number of columns); other ranks receive an empty matrix. Collective.
 Matrix<double> gather_rows(const Matrix<double>& block);
 
+/// The ranks whose `value` differs from rank 0's, on every rank alike (collective; empty in a
+/// world of one). Ranks compare what they read (input digests) before they compute from it.
+std::vector<int> ranks_differing_from_root(const std::string& value);
+
 /// Rank 0 receives every rank's strings in rank order; others an empty list. Collective.
 std::vector<std::string> gather_strings(const std::vector<std::string>& mine);
 

@@ -84,6 +84,20 @@ grep -q "nosuchtask" <<<"$out" || { echo "FAIL: no message naming the task: $out
 [ -z "$(ls -A "$WORK/bad" 2>/dev/null)" ] || { echo "FAIL: files written after an error"; exit 1; }
 echo "ok: errors stop all ranks (exit $rc)"
 
+# Ranks that read different stores (same task names, other features) stop before computing.
+"$TASKFP" -q synth -o "$WORK/other.h5" --families 5 --tasks-per-family 20 --samples 120 --dim 24 --seed 7
+"$TASKFP" -q fingerprint -f "$WORK/other.h5" -o "$WORK/fp1.h5" --scaling-subset all --bins 10,50
+cp "$WORK/fp.h5" "$WORK/fp0.h5"
+set +e
+out=$("${MPI[@]}" -n 2 sh -c "exec '$TASKFP' -q distance -f '$WORK'/fp\$OMPI_COMM_WORLD_RANK.h5 -m KLD-PP:NS-50-BINS \
+  --csv-dir '$WORK/mixed'" 2>&1)
+rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "read other inputs than rank 0" <<<"$out" ||
+  { echo "FAIL: ranks reading different stores were not stopped (exit $rc): $out"; exit 1; }
+[ ! -e "$WORK/mixed" ] || { echo "FAIL: ranks reading different stores wrote output"; exit 1; }
+echo "ok: ranks reading different stores stop with a message"
+
 # Other commands refuse to run on several ranks (they would write the same files N times).
 set +e
 out=$("${MPI[@]}" -n 2 "$TASKFP" -q fingerprint -f "$WORK/features.h5" -o "$WORK/fp2.h5" --scaling-subset all 2>&1)

@@ -1,0 +1,14 @@
+// What a file or folder holds, in a few bytes: to check that processes on different nodes (MPI
+// ranks) read the same inputs before they compute anything from them.
+#pragma once
+
+#include <string>
+
+namespace taskfp {
+
+/// "<bytes> bytes, xxh3 <16 hex digits>" over the file's contents (xxHash's XXH3-64); for a
+/// folder, over every regular file below it in name order, each with its relative path and size.
+/// InputError naming the path when it cannot be read.
+std::string file_digest(const std::string& path);
+
+}  // namespace taskfp
