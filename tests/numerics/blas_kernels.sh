@@ -14,7 +14,8 @@ supported_blas_kernels() {
   echo Prescott
 }
 
-# select_blas_kernel MODE: env (leave the environment alone), unset (OpenBLAS's own choice for
+# select_blas_kernel MODE: env (the environment's kernel: OPENBLAS_CORETYPE, or the one
+# scripts/test.sh saved in TASKFP_TEST_ENV_BLAS_KERNEL), unset (OpenBLAS's own choice for
 # this CPU, as on a user's machine), alt1 / alt2 (two kernels other than the development
 # machines' Haswell: SkylakeX or else Sandybridge, and Prescott), or a kernel name. Exports
 # OPENBLAS_CORETYPE accordingly and sets BLAS_KERNEL to a description; returns 1 after printing
@@ -22,7 +23,10 @@ supported_blas_kernels() {
 select_blas_kernel() {
   local mode=$1 want="" k own="OpenBLAS's choice for this CPU"
   case "$mode" in
-    env) BLAS_KERNEL="${OPENBLAS_CORETYPE:-$own} (environment)"; return 0 ;;
+    env)  # scripts/test.sh clears the environment's kernel and passes it on here
+      if [ -n "${TASKFP_TEST_ENV_BLAS_KERNEL:-}" ]; then export OPENBLAS_CORETYPE=$TASKFP_TEST_ENV_BLAS_KERNEL; fi
+      BLAS_KERNEL="${OPENBLAS_CORETYPE:-$own} (environment)"
+      return 0 ;;
     unset) unset OPENBLAS_CORETYPE; BLAS_KERNEL=$own; return 0 ;;
     alt1) for k in SkylakeX Sandybridge; do supported_blas_kernels | grep -qx "$k" && { want=$k; break; }; done ;;
     alt2) supported_blas_kernels | grep -qx Prescott && want=Prescott ;;
