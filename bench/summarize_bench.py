@@ -109,9 +109,21 @@ def fingerprint(out):
         print(line)
 
 
+def robustness(out):
+    r = load_benchmarks(os.path.join(out, "robustness.json"))
+    own, syrk = seconds(find(r, "BM_CovarianceOwnKernel")), seconds(find(r, "BM_CovarianceBlasSyrk"))
+    read = find(r, "BM_ReadFingerprintStore")
+    check = seconds(find(r, "BM_ValidateFingerprintStore"))
+    print("medians of 3:")
+    print(f"  covariance of 10,000 x 512: own fixed-order kernel {own * 1e3:.1f} ms, OpenBLAS dsyrk "
+          f"{syrk * 1e3:.1f} ms: own / dsyrk {own / syrk:.2f}")
+    print(f"  fingerprint store of 127 tasks ({read['MB']:.0f} MB): read {seconds(read):.3f} s, "
+          f"check in a child process {check:.3f} s: check / read {check / seconds(read):.2f}")
+
+
 def main():
     out, what = sys.argv[1], sys.argv[2]
-    {"distance": distance, "fingerprint": fingerprint}[what](out)
+    {"distance": distance, "fingerprint": fingerprint, "robustness": robustness}[what](out)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 # bench/RESULTS.md records. Installs what they need if missing (Debian packages, checked with
 # dpkg-query first), configures ${BUILD_DIR:-build} with TASKFP_BUILD_BENCH=ON and builds only the
 # bench targets and the CLI. Results (JSON, console logs) go to ${BENCH_OUT:-$BUILD_DIR/bench-results}.
-# Usage: scripts/bench.sh [distance|fingerprint|evaluate ...]   (default: all)
+# Usage: scripts/bench.sh [distance|fingerprint|evaluate|extract|robustness ...]   (default: all)
 # PAPER_CACHE (default ../shared/paper-cache) is needed by the evaluation benchmark.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,7 +12,7 @@ PAPER_CACHE=${PAPER_CACHE:-$ROOT/../shared/paper-cache}
 OUT=${BENCH_OUT:-$BUILD_DIR/bench-results}
 PY=/usr/bin/python3  # Debian's Python with Debian's torch 1.13 / numpy 1.24, not a venv's
 WHAT=("$@")
-[ ${#WHAT[@]} -gt 0 ] || WHAT=(distance fingerprint evaluate extract)
+[ ${#WHAT[@]} -gt 0 ] || WHAT=(distance fingerprint evaluate extract robustness)
 
 # The build's packages (scripts/setup.sh) and the baselines' Python packages; then only the
 # benchmarks and the CLI are built.
@@ -20,7 +20,7 @@ TASKFP_PACKAGES_ONLY=1 TASKFP_EXTRA_PACKAGES="python3-torch python3-torchvision 
   python3-pandas python3-scipy python3-yaml" "$ROOT/scripts/setup.sh"
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTASKFP_BUILD_BENCH=ON >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target bench_distance bench_fingerprint bench_evaluate bench_extract taskfp
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target bench_distance bench_fingerprint bench_evaluate bench_extract bench_robustness taskfp
 mkdir -p "$OUT"
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ {print $2}') GB," \
   "$(date -u '+%F %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
@@ -115,6 +115,13 @@ for name, bench in (("small", "BM_Pipeline"), ("large", "BM_PipelineLarge")):
               f"pipeline {r['pipeline_images_per_s']:.1f} images/s; ours / this: {pipe / r['pipeline_images_per_s']:.2f}x")
 PYEOF
       ;;
-    *) echo "unknown benchmark '$w' (distance, fingerprint, evaluate, extract)"; exit 2 ;;
+    robustness)
+      echo "== robustness: own covariance kernel vs OpenBLAS dsyrk (10,000 x 512); store check vs store read"
+      "$BUILD_DIR/bench/bench_robustness" --benchmark_out="$OUT/robustness.json" --benchmark_out_format=json \
+        > "$OUT/robustness.txt"
+      $PY "$ROOT/bench/summarize_bench.py" "$OUT" robustness
+      load
+      ;;
+    *) echo "unknown benchmark '$w' (distance, fingerprint, evaluate, extract, robustness)"; exit 2 ;;
   esac
 done

@@ -301,30 +301,49 @@ void walk_dataset(hid loc, const char* name, const Walk& walk) {
             "{} lies outside the file: the file is truncated or damaged", where(loc, name));
     return;
   }
-  // Chunked (filters, a chunk index) or compact: decoded piece by piece, as a reader would.
-  if (d.type_class != H5T_INTEGER && d.type_class != H5T_FLOAT) return;  // taskfp reads no others
-  const std::uint64_t row = d.dims.size() > 1 ? n / d.dims[0] : 1;
-  const std::uint64_t rows_per_piece = std::max<std::uint64_t>(1, (std::uint64_t{8} << 20) / row);
-  Handle file_space(checked(H5Dget_space(d.ds.get()), loc, std::string("reading the shape of ") + name));
-  const std::uint64_t rows = d.dims.empty() ? 1 : d.dims[0];
-  std::vector<double> buffer;
-  for (std::uint64_t r0 = 0; r0 < rows; r0 += rows_per_piece) {
-    const std::uint64_t count = std::min(rows_per_piece, rows - r0);
-    buffer.resize(count * row);
-    if (d.dims.empty()) {
-      check(H5Dread(d.ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()), loc,
-            std::string("reading ") + name);
-      break;
-    }
-    std::vector<hsize_t> start(d.dims.size(), 0), size(d.dims.begin(), d.dims.end());
-    start[0] = r0;
-    size[0] = count;
-    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, size.data(), nullptr),
-          loc, std::string("selecting rows of ") + name);
-    Handle mem_space(H5Screate_simple(static_cast<int>(size.size()), size.data(), nullptr));
-    check(H5Dread(d.ds.get(), H5T_NATIVE_DOUBLE, mem_space.get(), file_space.get(), H5P_DEFAULT, buffer.data()),
-          loc, std::string("reading ") + name);
+  if (layout == H5D_COMPACT || (d.type_class != H5T_INTEGER && d.type_class != H5T_FLOAT)) return;
+  // Chunked: every entry of the chunk index must lie inside the file and be no larger than its
+  // chunk could compress to; the first chunk is decoded through the filters as a reader would.
+  // (Decoding all of them would cost as much as the read itself; zlib refuses damaged streams.)
+  const int rank = static_cast<int>(d.dims.size());
+  std::vector<hsize_t> chunk(d.dims.size());
+  require(rank > 0 && H5Pget_chunk(dcpl.get(), rank, chunk.data()) == rank,
+          "{} has an unreadable chunk layout: the file is damaged", where(loc, name));
+  std::uint64_t expected = 1, chunk_bytes = std::max<std::size_t>(1, H5Tget_size(type.get()));
+  for (int k = 0; k < rank; ++k) {
+    require(chunk[k] > 0, "{} has chunks of size 0: the file is damaged", where(loc, name));
+    expected *= (d.dims[k] + chunk[k] - 1) / chunk[k];
+    chunk_bytes *= chunk[k];
   }
+  Handle file_space(checked(H5Dget_space(d.ds.get()), loc, std::string("reading the shape of ") + name));
+  hsize_t chunks = 0;
+  check(H5Dget_num_chunks(d.ds.get(), file_space.get(), &chunks), loc,
+        std::string("listing the chunks of ") + name);
+  require(chunks <= expected, "{} lists {} chunks where {} fit: the file is damaged", where(loc, name),
+          chunks, expected);
+  std::vector<hsize_t> offset(d.dims.size());
+  for (hsize_t c = 0; c < chunks; ++c) {
+    unsigned mask = 0;
+    haddr_t addr = HADDR_UNDEF;
+    hsize_t size = 0;
+    check(H5Dget_chunk_info(d.ds.get(), file_space.get(), c, offset.data(), &mask, &addr, &size), loc,
+          std::string("listing the chunks of ") + name);
+    require(addr != HADDR_UNDEF && addr <= walk.file_size && size <= walk.file_size - addr &&
+                size <= chunk_bytes + chunk_bytes / 64 + 4096,
+            "{} has a chunk outside the file or larger than its data: the file is damaged", where(loc, name));
+  }
+  std::vector<hsize_t> start(d.dims.size(), 0), count(d.dims.size());
+  std::uint64_t values = 1;
+  for (int k = 0; k < rank; ++k) {
+    count[k] = std::min<hsize_t>(chunk[k], d.dims[k]);
+    values *= count[k];
+  }
+  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+        loc, std::string("selecting the first chunk of ") + name);
+  Handle mem_space(H5Screate_simple(rank, count.data(), nullptr));
+  std::vector<double> buffer(values);
+  check(H5Dread(d.ds.get(), H5T_NATIVE_DOUBLE, mem_space.get(), file_space.get(), H5P_DEFAULT, buffer.data()),
+        loc, std::string("reading ") + name);
 }
 
 herr_t walk_object(hid obj, const char* name, const H5O_info_t* info, void* data) {
