@@ -177,6 +177,7 @@ summary() {
 
 # --- clean-up: processes in the root, mounts, the root itself ----------------------------------
 JOB=""
+RUNNING=()  # the command running now: name, start, log (clean-up reports it as interrupted)
 COMMANDS_RAN=0
 CLEANED=0
 
@@ -217,6 +218,7 @@ cleanup() {
   set +e
   trap - INT TERM
   if [ -n "$JOB" ]; then kill -s TERM -- "-$JOB" 2>/dev/null; wait "$JOB" 2>/dev/null; fi
+  if ((${#RUNNING[@]})); then record "${RUNNING[0]}" STOPPED $((SECONDS - RUNNING[1])) "${RUNNING[2]}"; fi
   kill_root_processes
   unmount_root || ok=0
   if ((REMOVE_ROOT)) && ((ok)) && [ -d "$ROOT" ]; then rm -rf --one-file-system "$ROOT"; fi
@@ -274,7 +276,9 @@ t=$SECONDS
 if ((FRESH_BASE)) || [ ! -s "$BASE_TAR" ]; then
   say "debootstrap --variant=minbase $SUITE $ROOT $MIRROR"
   rc=0
+  RUNNING=(debootstrap "$t" "$LOGS/debootstrap.log")
   run_logged "$LOGS/debootstrap.log" debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" || rc=$?
+  RUNNING=()
   if ((rc)); then
     record "debootstrap" FAIL $((SECONDS - t)) "$LOGS/debootstrap.log"
     die "debootstrap failed (exit $rc): see $LOGS/debootstrap.log"
@@ -347,7 +351,9 @@ IN_ROOT=(chroot "$ROOT" /usr/bin/env -i
 run_phase() {  # NAME COMMAND: runs COMMAND in /root/taskfp inside the root
   local name=$1 cmd=$2 t=$SECONDS rc=0
   say "$name (log $LOGS/$name.log)"
+  RUNNING=("$cmd" "$t" "$LOGS/$name.log")
   run_logged "$LOGS/$name.log" "${IN_ROOT[@]}" "cd /root/taskfp && $cmd" || rc=$?
+  RUNNING=()
   if ((rc)); then
     record "$cmd" "FAIL($rc)" $((SECONDS - t)) "$LOGS/$name.log"
   else
