@@ -119,7 +119,7 @@ exec 9>"$WORK/.lock"
 flock -n 9 || die "another check is running in $WORK"
 
 # --- Debian mirrors: this machine's, else deb.debian.org ---------------------------------------
-# host_uri SUITE: the first http(s) URI this machine's apt sources give for SUITE (component main).
+# host_uri SUITE: the first http(s) URI that this machine's apt sources give for SUITE.
 host_uri() {
   local suite=$1 uri=""
   if [ -r /etc/apt/sources.list.d/debian.sources ]; then
