@@ -389,10 +389,10 @@ TEST(Fingerprint, MomentsMatchDirectFormulas) {
   EXPECT_DOUBLE_EQ(cov(1, 0), 8.0);
 }
 
-TEST(Fingerprint, CovarianceSumsEachEntryInSampleOrderForAnyThreadCount) {
-  // 37 features (edges of the 4 x 8 tiles) and 300 samples (three passes of 128): every entry
-  // equals, bit for bit, a plain loop that adds the products in sample order and scales by
-  // 1 / (n - 1), whatever the thread count.
+TEST(Fingerprint, CovarianceSumsEachEntryInSampleOrderForAnyThreadCountAndInstructionSet) {
+  // 37 features (edges of the 8 x 16 and 4 x 8 tiles) and 300 samples (three passes of 128):
+  // every entry equals, bit for bit, a plain loop that accumulates fused multiply-adds in sample
+  // order and scales by 1 / (n - 1), whatever the thread count and instruction set.
   std::mt19937_64 rng(7);
   std::normal_distribution<float> noise(0.5f, 2.0f);
   Matrix<float> x(300, 37);
@@ -403,17 +403,19 @@ TEST(Fingerprint, CovarianceSumsEachEntryInSampleOrderForAnyThreadCount) {
     for (std::size_t b = 0; b < 37; ++b) {
       double sum = 0.0;
       for (std::size_t i = 0; i < 300; ++i)
-        sum += (static_cast<double>(x(i, a)) - mean[a]) * (static_cast<double>(x(i, b)) - mean[b]);
+        sum = std::fma(static_cast<double>(x(i, a)) - mean[a], static_cast<double>(x(i, b)) - mean[b], sum);
       want(a, b) = sum * (1.0 / 299.0);
     }
   const int before = omp_get_max_threads();
-  for (int threads : {1, 2, 3}) {
-    omp_set_num_threads(threads);
-    const auto cov = feature_covariance(x, mean);
-    for (std::size_t a = 0; a < 37; ++a)
-      for (std::size_t b = 0; b < 37; ++b)
-        ASSERT_EQ(cov(a, b), want(std::min(a, b), std::max(a, b))) << a << "," << b << ", " << threads << " threads";
-  }
+  for (auto simd : {SimdLevel::Best, SimdLevel::Avx2, SimdLevel::Baseline})
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      const auto cov = feature_covariance(x, mean, simd);
+      for (std::size_t a = 0; a < 37; ++a)
+        for (std::size_t b = 0; b < 37; ++b)
+          ASSERT_EQ(cov(a, b), want(std::min(a, b), std::max(a, b)))
+              << a << "," << b << ", " << threads << " threads, level " << static_cast<int>(simd);
+    }
   omp_set_num_threads(before);
 }
 

@@ -1,9 +1,11 @@
 // Fingerprint computation: ranges (quantiles over stacked features), histograms, moments.
 #include "fingerprint/fingerprint.hpp"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -212,48 +214,89 @@ namespace {
 // Covariances are computed here rather than by a BLAS syrk: a BLAS sums each entry in an order
 // set by its CPU kernel, and FID amplifies those last bits wherever a covariance is nearly
 // singular (4.8e-9 relative between two OpenBLAS kernels, docs/numerics.md). Here every entry
-// is sum_i x_i[a] x_i[b] with the products added one by one in sample order, each product and
-// each sum rounded on its own (the build never contracts them into FMAs). That order does not
-// depend on the vector width, the blocking or the threads, so a fingerprint's covariance has the
-// same bits on every machine.
+// is sum_i x_i[a] x_i[b] accumulated in sample order, acc = fma(x_i[a], x_i[b], acc): one
+// rounding per sample. A fused multiply-add is exact in hardware (AVX-512, AVX2 with FMA) and
+// in glibc's fma() on CPUs without it, so the order and the roundings, and with them the bits,
+// are the same on every machine, for any tile shape, vector width or thread count.
 
-constexpr std::size_t kCovRows = 4;    // features a per register tile
-constexpr std::size_t kCovCols = 8;    // features b per register tile (one 8-double vector)
 constexpr std::size_t kCovPanel = 128;  // samples per pass (128 x d doubles stay in L2)
 
-using Vec8 = double __attribute__((vector_size(64)));
+// c[a][b] = fma(x[a], x[b], c[a][b]) over the panel's rows in order, for one tile of rows
+// [a0, a0 + R) and columns [b0, b0 + C) of the d x d accumulator c.
+using CovarianceTile = void (*)(const double* panel, std::size_t rows, std::size_t d,
+                                std::size_t a0, std::size_t b0, double* c);
 
-// c[a][b] += sum over the panel's rows, in row order, of x[a] * x[b], for the 4 x 8 tile at
-// (a0, b0) of the d x d accumulator c.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void covariance_tile(
-    const double* panel, std::size_t rows, std::size_t d, std::size_t a0, std::size_t b0,
-    double* c) {
-  Vec8 acc[kCovRows];
-  for (std::size_t r = 0; r < kCovRows; ++r) std::memcpy(&acc[r], c + (a0 + r) * d + b0, sizeof(Vec8));
+__attribute__((target("avx512f"))) void covariance_tile_avx512(const double* panel, std::size_t rows,
+                                                                std::size_t d, std::size_t a0,
+                                                                std::size_t b0, double* c) {
+  constexpr std::size_t R = 8;  // 8 x 16: 16 independent accumulators hide the FMA latency
+  __m512d acc[R][2];
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t h = 0; h < 2; ++h) acc[r][h] = _mm512_loadu_pd(c + (a0 + r) * d + b0 + 8 * h);
   for (std::size_t i = 0; i < rows; ++i) {
     const double* x = panel + i * d;
-    Vec8 xb;
-    std::memcpy(&xb, x + b0, sizeof(Vec8));
-    for (std::size_t r = 0; r < kCovRows; ++r) acc[r] += x[a0 + r] * xb;
+    const __m512d lo = _mm512_loadu_pd(x + b0), hi = _mm512_loadu_pd(x + b0 + 8);
+    for (std::size_t r = 0; r < R; ++r) {
+      const __m512d xa = _mm512_set1_pd(x[a0 + r]);
+      acc[r][0] = _mm512_fmadd_pd(xa, lo, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_pd(xa, hi, acc[r][1]);
+    }
   }
-  for (std::size_t r = 0; r < kCovRows; ++r) std::memcpy(c + (a0 + r) * d + b0, &acc[r], sizeof(Vec8));
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t h = 0; h < 2; ++h) _mm512_storeu_pd(c + (a0 + r) * d + b0 + 8 * h, acc[r][h]);
 }
 
-// The same sums for one entry (the edges that do not fill a tile).
+__attribute__((target("avx2,fma"))) void covariance_tile_avx2(const double* panel, std::size_t rows,
+                                                               std::size_t d, std::size_t a0,
+                                                               std::size_t b0, double* c) {
+  constexpr std::size_t R = 4;  // 4 x 8: 8 accumulators of the 16 registers
+  __m256d acc[R][2];
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t h = 0; h < 2; ++h) acc[r][h] = _mm256_loadu_pd(c + (a0 + r) * d + b0 + 4 * h);
+  for (std::size_t i = 0; i < rows; ++i) {
+    const double* x = panel + i * d;
+    const __m256d lo = _mm256_loadu_pd(x + b0), hi = _mm256_loadu_pd(x + b0 + 4);
+    for (std::size_t r = 0; r < R; ++r) {
+      const __m256d xa = _mm256_broadcast_sd(x + a0 + r);
+      acc[r][0] = _mm256_fmadd_pd(xa, lo, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_pd(xa, hi, acc[r][1]);
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t h = 0; h < 2; ++h) _mm256_storeu_pd(c + (a0 + r) * d + b0 + 4 * h, acc[r][h]);
+}
+
+// One entry: the edges, and every entry on CPUs without FMA (glibc's exact fma()).
 void covariance_entry(const double* panel, std::size_t rows, std::size_t d, std::size_t a,
                       std::size_t b, double* c) {
   double acc = c[a * d + b];
-  for (std::size_t i = 0; i < rows; ++i) acc += panel[i * d + a] * panel[i * d + b];
+  for (std::size_t i = 0; i < rows; ++i) acc = std::fma(panel[i * d + a], panel[i * d + b], acc);
   c[a * d + b] = acc;
+}
+
+struct CovarianceKernel {
+  CovarianceTile tile = nullptr;  // none: entry by entry
+  std::size_t rows = 1, cols = 1;
+};
+
+CovarianceKernel covariance_kernel(SimdLevel simd) {
+  __builtin_cpu_init();
+  if (simd == SimdLevel::Best && __builtin_cpu_supports("avx512f"))
+    return CovarianceKernel{covariance_tile_avx512, 8, 16};
+  if (simd != SimdLevel::Baseline && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return CovarianceKernel{covariance_tile_avx2, 4, 8};
+  return CovarianceKernel{};
 }
 
 }  // namespace
 
-Matrix<double> feature_covariance(const Matrix<float>& x, const std::vector<double>& mean) {
+Matrix<double> feature_covariance(const Matrix<float>& x, const std::vector<double>& mean,
+                                  SimdLevel simd) {
   const std::size_t n = x.rows, d = x.cols;
   require(n >= 2, "a covariance needs at least 2 samples (got {})", n);
   Matrix<double> sums(d, d, 0.0);
-  const std::size_t tile_rows = d / kCovRows;  // full tiles of features a; the rest entry by entry
+  const auto kernel = covariance_kernel(simd);
+  const std::size_t bands = (d + kernel.rows - 1) / kernel.rows;  // bands of features a
   auto panel = Matrix<double>::uninitialized(std::min(n, kCovPanel), d);
   for (std::size_t i0 = 0; i0 < n; i0 += kCovPanel) {
     const std::size_t rows = std::min(kCovPanel, n - i0);
@@ -263,16 +306,15 @@ Matrix<double> feature_covariance(const Matrix<float>& x, const std::vector<doub
       for (std::size_t i = 0; i < rows; ++i)
         for (std::size_t f = 0; f < d; ++f)
           panel(i, f) = static_cast<double>(x(i0 + i, f)) - mean[f];
-      // Upper triangle (b >= a), a band of 4 features a per work item.
+      // The upper triangle (b >= a), one band of features a per work item: whole tiles where
+      // they fit (starting left of the diagonal, whose lower half is unused), entries elsewhere.
 #pragma omp for schedule(dynamic, 1)
-      for (std::size_t t = 0; t <= tile_rows; ++t) {
-        const std::size_t a0 = t * kCovRows, a1 = std::min(d, a0 + kCovRows);
-        if (a0 >= d) continue;
-        const std::size_t b_first = a0 / kCovCols * kCovCols;
-        std::size_t b0 = b_first;
-        if (a1 - a0 == kCovRows)
-          for (; b0 + kCovCols <= d; b0 += kCovCols)
-            covariance_tile(panel.data.data(), rows, d, a0, b0, sums.data.data());
+      for (std::size_t t = 0; t < bands; ++t) {
+        const std::size_t a0 = t * kernel.rows, a1 = std::min(d, a0 + kernel.rows);
+        std::size_t b0 = a0 / kernel.cols * kernel.cols;
+        if (kernel.tile && a1 - a0 == kernel.rows)
+          for (; b0 + kernel.cols <= d; b0 += kernel.cols)
+            kernel.tile(panel.data.data(), rows, d, a0, b0, sums.data.data());
         for (std::size_t a = a0; a < a1; ++a)
           for (std::size_t b = std::max(a, b0); b < d; ++b)
             covariance_entry(panel.data.data(), rows, d, a, b, sums.data.data());

@@ -64,8 +64,14 @@ Matrix<std::int64_t> histogram_counts(const Matrix<float>& features, const BinRa
                                       int bins);
 
 std::vector<double> feature_mean(const Matrix<float>& features);
-/// Sample covariance (ddof 1), as np.cov(features, rowvar=False).
-Matrix<double> feature_covariance(const Matrix<float>& features, const std::vector<double>& mean);
+/// Instruction sets the covariance kernel can use; every one gives the same bits.
+enum class SimdLevel { Best, Avx2, Baseline };
+
+/// Sample covariance (ddof 1), as np.cov(features, rowvar=False): each entry accumulated with
+/// fused multiply-adds in sample order, the same bits on every machine (docs/numerics.md).
+/// `simd` caps the instruction set (tests compare them).
+Matrix<double> feature_covariance(const Matrix<float>& features, const std::vector<double>& mean,
+                                  SimdLevel simd = SimdLevel::Best);
 
 struct FingerprintOptions {
   std::vector<int> bins = {100, 1000};
