@@ -1,6 +1,7 @@
 // `taskfp inspect`: what is in a store (kind, provenance, tasks, shapes), or a distance CSV;
 // with --top K, each target's closest sources.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -44,8 +45,7 @@ void inspect_h5(const std::string& path, int top) {
       h5::Handle g = h5::group(file.get(), "tasks/" + t);
       std::string parts;
       for (const auto& c : h5::children(file.get(), "tasks/" + t)) {
-        auto s = h5::shape(g.get(), c);
-        parts += fmt::format(" {}[{}{}]", c, s[0], s.size() > 1 ? fmt::format("x{}", s[1]) : "");
+        parts += fmt::format(" {}[{}]", c, fmt::join(h5::shape(g.get(), c), "x"));
       }
       std::cout << fmt::format("    {:<40} n={}{}\n", t, h5::attr_int(g.get(), "n_samples"), parts);
     }
