@@ -22,15 +22,36 @@ struct Result {
   std::string output;
 };
 
-// `env`: variable assignments for the command's environment ("NAME=value ...").
+// `env`: what precedes the command in the shell: variable assignments ("NAME=value ..."), or
+// commands such as "ulimit -f 100;".
 Result taskfp_cli(const std::string& args, const std::string& env = "") {
   std::string cmd = env + " '" + TASKFP_CLI + "' " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf{};
   while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WEXITSTATUS(status), out};
+  const int status = pclose(pipe);
+  // A process killed by a signal shows up as 128 + the signal, as in a shell.
+  return {WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status), out};
+}
+
+// A user error: status 2 and one line "taskfp: error: ..." that holds `words` (the file, task or
+// option at fault), last; only warnings before it.
+::testing::AssertionResult is_user_error(const Result& r, const std::string& words) {
+  if (r.code != 2) return ::testing::AssertionFailure() << "status " << r.code << ": " << r.output;
+  const auto at = r.output.find("taskfp: error: ");
+  if (at == std::string::npos || (at > 0 && r.output[at - 1] != '\n') ||
+      r.output.find('\n', at) + 1 != r.output.size())
+    return ::testing::AssertionFailure() << "not one error line, last: " << r.output;
+  std::size_t line = 0;
+  while (line < at) {
+    if (r.output.compare(line, 17, "taskfp: warning: ") != 0)
+      return ::testing::AssertionFailure() << "more than warnings before the error: " << r.output;
+    line = r.output.find('\n', line) + 1;
+  }
+  if (r.output.find(words, at) == std::string::npos)
+    return ::testing::AssertionFailure() << "'" << words << "' not in: " << r.output;
+  return ::testing::AssertionSuccess();
 }
 
 TEST(Cli, PipelineFromSyntheticFeaturesToCsv) {
@@ -101,26 +122,6 @@ TEST(Cli, UserErrorsExitNonZeroWithAMessageAndWriteNothing) {
   EXPECT_NE(help.output.find("bkld-small"), std::string::npos);
 }
 
-// Exit status: 0, or 2 with one "taskfp: error: " line for every user error; a process killed by
-// a signal shows up as a status past 128.
-int exit_status(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
-
-Result taskfp_cli_status(const std::string& args, const std::string& prefix = "") {
-  std::string cmd = prefix + " '" + TASKFP_CLI + "' " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  return {exit_status(pclose(pipe)), out};
-}
-
-std::size_t error_lines(const std::string& output) {
-  std::size_t n = 0;
-  for (std::size_t at = output.find("taskfp: error"); at != std::string::npos; at = output.find("taskfp: error", at + 1))
-    if (at == 0 || output[at - 1] == '\n') ++n;
-  return n;
-}
-
 std::vector<std::string> folder_listing(const std::string& dir) {
   std::vector<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
@@ -148,14 +149,11 @@ TEST(Cli, EveryUserErrorExitsTwoWithOneLineNamingTheCulprit) {
            {"distance -f " + d + "/f.h5 -m bkld-small --csv-dir " + d + "/f.h5", "--csv-dir"},
            {"evaluate -c " + d + " -o " + d + "/f.h5", "--output"},
        }) {
-    const auto r = taskfp_cli_status(c.args);
-    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
-    EXPECT_EQ(error_lines(r.output), 1u) << c.args << "\n" << r.output;
-    EXPECT_NE(r.output.find(c.words), std::string::npos) << c.args << "\n" << r.output;
+    EXPECT_TRUE(is_user_error(taskfp_cli(c.args), c.words)) << c.args;
   }
   EXPECT_EQ(folder_listing(d), std::vector<std::string>{"f.h5"});
-  EXPECT_EQ(taskfp_cli_status("--version").code, 0);
-  EXPECT_EQ(taskfp_cli_status("fingerprint --help").code, 0);
+  EXPECT_EQ(taskfp_cli("--version").code, 0);
+  EXPECT_EQ(taskfp_cli("fingerprint --help").code, 0);
 }
 
 TEST(Cli, DistanceWritesAllItsOutputsOrNone) {
@@ -165,16 +163,16 @@ TEST(Cli, DistanceWritesAllItsOutputsOrNone) {
   ASSERT_EQ(taskfp_cli("fingerprint -q -f " + d + "/f.h5 -o " + d + "/fp.h5 --scaling-subset all --bins 10 "
                        "--no-covariance").code, 0);
   // An unwritable store after the CSVs: refused before anything is computed or written.
-  auto r = taskfp_cli_status("distance -f " + d + "/fp.h5 -m KLD-PP:NS-10-BINS -o " + d + "/no/dir/x.h5 --csv-dir " + d + "/csv");
+  auto r = taskfp_cli("distance -f " + d + "/fp.h5 -m KLD-PP:NS-10-BINS -o " + d + "/no/dir/x.h5 --csv-dir " + d + "/csv");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_FALSE(std::filesystem::exists(d + "/csv"));
   // The second metric fails (FID needs covariances): not even the first one's CSV is left.
-  r = taskfp_cli_status("distance -f " + d + "/fp.h5 -m KLD-PP:NS-10-BINS -m FID -o " + d + "/x.h5 --csv-dir " + d + "/csv");
+  r = taskfp_cli("distance -f " + d + "/fp.h5 -m KLD-PP:NS-10-BINS -m FID -o " + d + "/x.h5 --csv-dir " + d + "/csv");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("covariance"), std::string::npos) << r.output;
   EXPECT_EQ(folder_listing(d), (std::vector<std::string>{"f.h5", "fp.h5"}));
   // Both succeed: every output is there.
-  r = taskfp_cli_status("distance -q -f " + d + "/fp.h5 -m KLD-PP:NS-10-BINS -m JS-PP:NN-10-BINS -o " + d +
+  r = taskfp_cli("distance -q -f " + d + "/fp.h5 -m KLD-PP:NS-10-BINS -m JS-PP:NN-10-BINS -o " + d +
                         "/x.h5 --csv-dir " + d + "/csv");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(folder_listing(d + "/csv"), (std::vector<std::string>{"JS-PP:NN-10-BINS.csv", "KLD-PP:NS-10-BINS.csv"}));
@@ -192,10 +190,8 @@ TEST(Cli, AFullDiskIsAnErrorNamingTheOutputAndLeavesNothing) {
            {"fingerprint -f " + d + "/f.h5 -o " + d + "/fp.h5 --scaling-subset all", d + "/fp.h5"},
            {"synth --samples 2000 --dim 64 -o " + d + "/s.h5", d + "/s.h5"},
        }) {
-    const auto r = taskfp_cli_status(args, full);
-    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
-    EXPECT_EQ(error_lines(r.output), 1u) << r.output;
-    EXPECT_NE(r.output.find(output), std::string::npos) << r.output;
+    const auto r = taskfp_cli("-q " + args, full);
+    EXPECT_TRUE(is_user_error(r, output)) << args;
     EXPECT_NE(r.output.find("File too large"), std::string::npos) << r.output;
   }
   EXPECT_EQ(folder_listing(d), std::vector<std::string>{"f.h5"});
@@ -303,24 +299,6 @@ TEST(Cli, ExtractFromImagesThenFingerprint) {
 namespace taskfp {
 namespace {
 
-// A user error: status 2 and one line "taskfp: error: ..." that holds `words` (the file, task or
-// option at fault), last; only warnings before it.
-::testing::AssertionResult is_user_error(const Result& r, const std::string& words) {
-  if (r.code != 2) return ::testing::AssertionFailure() << "status " << r.code << ": " << r.output;
-  const auto at = r.output.find("taskfp: error: ");
-  if (at == std::string::npos || (at > 0 && r.output[at - 1] != '\n') ||
-      r.output.find('\n', at) + 1 != r.output.size())
-    return ::testing::AssertionFailure() << "not one error line, last: " << r.output;
-  std::size_t line = 0;
-  while (line < at) {
-    if (r.output.compare(line, 17, "taskfp: warning: ") != 0)
-      return ::testing::AssertionFailure() << "more than warnings before the error: " << r.output;
-    line = r.output.find('\n', line) + 1;
-  }
-  if (r.output.find(words, at) == std::string::npos)
-    return ::testing::AssertionFailure() << "'" << words << "' not in: " << r.output;
-  return ::testing::AssertionSuccess();
-}
 
 // An .npy header claiming 2^62 x 4 values (the count wraps to 0 in 64 bits): refused, naming the
 // file, and no store is written.
