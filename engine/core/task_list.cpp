@@ -28,21 +28,23 @@ std::vector<std::string> from_text_file(const std::string& path) {
 }
 
 std::vector<std::string> from_yaml(const std::string& path, const std::string& key) {
-  YAML::Node node;
-  try {
-    node = YAML::LoadFile(path);
+  try {  // yaml-cpp reports wrong types by exceptions: each names the file
+    YAML::Node node = YAML::LoadFile(path);
+    for (const auto& part : split(key, '.')) {
+      require(node.IsMap() && node[part], "task set '{}' has no key '{}' (asked for '{}')", path,
+              part, key);
+      node = node[part];
+    }
+    require(node.IsSequence(), "'{}#{}' is not a list of task names", path, key);
+    std::vector<std::string> names;
+    for (const auto& item : node) {
+      require(item.IsScalar(), "'{}#{}' holds an entry that is not a task name", path, key);
+      names.push_back(item.as<std::string>());
+    }
+    return names;
   } catch (const YAML::Exception& e) {
     throw InputError(fmt::format("cannot read task set '{}': {}", path, e.what()));
   }
-  for (const auto& part : split(key, '.')) {
-    require(node.IsMap() && node[part], "task set '{}' has no key '{}' (asked for '{}')", path,
-            part, key);
-    node = node[part];
-  }
-  require(node.IsSequence(), "'{}#{}' is not a list of task names", path, key);
-  std::vector<std::string> names;
-  for (const auto& item : node) names.push_back(item.as<std::string>());
-  return names;
 }
 
 }  // namespace

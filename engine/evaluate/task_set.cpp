@@ -26,24 +26,25 @@ std::vector<std::string> list_at(const YAML::Node& root, const std::string& key,
 }  // namespace
 
 TaskSet TaskSet::load(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
+  TaskSet s;
+  try {  // yaml-cpp reports wrong types by exceptions: each names the file
+    const YAML::Node root = YAML::LoadFile(path);
+    require(root.IsMap(), "task set '{}' is not a YAML mapping of lists", path);
+    s.development_ = list_at(root, "development", path, true);
+    s.validation_ = list_at(root, "validation", path, false);
+    s.not_shrinkable_ = list_at(root, "not_shrinkable", path, false);
+    if (root["shrunk_suffix"]) s.shrunk_suffix_ = root["shrunk_suffix"].as<std::string>();
+    if (root["groups"]) {
+      require(root["groups"].IsMap(), "task set '{}': 'groups' must map names to lists", path);
+      for (const auto& g : root["groups"]) {
+        require(g.second.IsSequence(), "task set '{}': group '{}' must be a list", path, g.first.as<std::string>());
+        std::vector<std::string> members;
+        for (const auto& m : g.second) members.push_back(m.as<std::string>());
+        s.groups_[g.first.as<std::string>()] = members;
+      }
+    }
   } catch (const YAML::Exception& e) {
     throw InputError(fmt::format("cannot read task set '{}': {}", path, e.what()));
-  }
-  TaskSet s;
-  s.development_ = list_at(root, "development", path, true);
-  s.validation_ = list_at(root, "validation", path, false);
-  s.not_shrinkable_ = list_at(root, "not_shrinkable", path, false);
-  if (root["shrunk_suffix"]) s.shrunk_suffix_ = root["shrunk_suffix"].as<std::string>();
-  if (root["groups"]) {
-    require(root["groups"].IsMap(), "task set '{}': 'groups' must map names to lists", path);
-    for (const auto& g : root["groups"]) {
-      std::vector<std::string> members;
-      for (const auto& m : g.second) members.push_back(m.as<std::string>());
-      s.groups_[g.first.as<std::string>()] = members;
-    }
   }
   s.all_ = s.development_;
   s.all_.insert(s.all_.end(), s.validation_.begin(), s.validation_.end());
