@@ -110,7 +110,8 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       FingerprintLoadOptions lo;
       lo.bins = std::vector<int>(bins.begin(), bins.end());
       lo.covariance = all.covariance;
-      fps = read_fingerprint_store(o->fingerprints, lo);
+      fps = out_of_memory_as_error("reading '" + o->fingerprints + "'",
+                                   [&] { return read_fingerprint_store(o->fingerprints, lo); });
       names = fps.names();
     }
     TaskInfoTable task_info;
@@ -130,7 +131,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
         for (const auto& t : parse_task_list(o->targets))
           if (std::find(wanted.begin(), wanted.end(), t) == wanted.end()) wanted.push_back(t);
       if (!o->sources.empty() && !o->targets.empty()) lo.tasks = wanted;
-      features = load_features(o->features, lo);
+      features = out_of_memory_as_error("reading '" + o->features + "'", [&] { return load_features(o->features, lo); });
       if (all.fingerprints) require_compatible(fps.provenance, "the fingerprints", features.provenance, "the features");
       if (names.empty()) names = features.names();
     }
@@ -157,7 +158,9 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
                         all.features ? &features : nullptr};
       DistanceMatrix m;
       if (!req.sources.empty()) {
-        m = compute_distance(spec, in, req);
+        m = out_of_memory_as_error(
+            fmt::format("computing {} for {} x {} tasks", spec.name, req.sources.size(), req.targets.size()),
+            [&] { return compute_distance(spec, in, req); });
       } else {  // more ranks than sources: nothing to compute here
         m.metric = spec.name;
         m.values = Matrix<double>(0, req.targets.size());

@@ -61,7 +61,7 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
     FeatureSet features;
     for (const auto& path : o->features) {
       detail(g, "reading features from " + path);
-      auto part = load_features(path, lo);
+      auto part = out_of_memory_as_error("reading '" + path + "'", [&] { return load_features(path, lo); });
       if (features.tasks.empty()) {
         features = std::move(part);
         continue;
@@ -103,7 +103,8 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
     std::string backend_note;
     fo.gpu_histograms = resolve_backend(o->backend, &backend_note) == Backend::Cuda;
     detail(g, backend_note);
-    auto fps = fingerprint(features, ranges, fo);
+    auto fps = out_of_memory_as_error(fmt::format("fingerprinting {} tasks", features.tasks.size()),
+                                      [&] { return fingerprint(features, ranges, fo); });
     write_fingerprint_store(o->out, fps);
     info(g, fmt::format("wrote fingerprints of {} tasks (bins {}) to {}", fps.tasks.size(),
                         o->bins, o->out));

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -27,6 +28,19 @@ class ProvenanceError : public InputError {
  public:
   using InputError::InputError;
 };
+
+/// Runs `fn`; running out of memory inside it becomes an InputError that says what was being
+/// done (`what`: "reading 'x.h5'", "computing bkld-large for 127 x 127 tasks").
+template <typename Fn>
+auto out_of_memory_as_error(const std::string& what, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    throw InputError(fmt::format("out of memory while {}: run with fewer tasks or metrics at a "
+                                 "time, or on a machine with more memory",
+                                 what));
+  }
+}
 
 /// Throws InputError with a formatted message when `cond` is false.
 template <typename... Args>
