@@ -308,6 +308,7 @@ class Npy(Kind):
 
 class Features(Kind):
     name = "features"
+    mutants = 200
     names = ["features.h5", *seeds.SYNTH_TASKS]
 
     def make_seed(self):
@@ -329,6 +330,7 @@ class Features(Kind):
 
 class Fingerprints(Kind):
     name = "fingerprints"
+    mutants = 200
     names = ["fp.h5", *seeds.SYNTH_TASKS]
 
     def make_seed(self):
@@ -491,6 +493,7 @@ class DistanceCsv(Kind):
 
 class TaskInfo(Kind):
     name = "task-info"
+    mutants = 200
     names = ["task_infos.csv", "paper_task_infos.csv", "'FID'", *seeds.SYNTH_TASKS]
 
     def make_seed(self):
@@ -538,13 +541,14 @@ class ImageTaskset(Kind):
 
 class Manifest(ImageTaskset):
     name = "manifest"
-    mutants = 100
+    mutants = 50
     target = "listed.csv"
     extra = ["path", "label", "split", "train", "test", "images", "class0", "/", "..", "\"a,b\"", "x.png"]
 
 
 class TaskList(Kind):
     name = "task-list"
+    mutants = 200
     names = ["names.txt", "sets.yaml", *seeds.SYNTH_TASKS]
 
     def make_seed(self):
@@ -789,7 +793,7 @@ class Images(Kind):
     needs_extract = True
     ext = ".png"
     batch = 50
-    singles = 24
+    singles = 12
     timeout = 120
 
     def make_seed(self):

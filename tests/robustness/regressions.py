@@ -352,7 +352,7 @@ def global_heap_free_object_size_zero(env, d):
     second = g + 16 + 16 + (first_size + 7) // 8 * 8
     poke(p, second, "<H", 0)
     poke(p, second + 8, "<Q", 0)
-    return [expect2(d, ["inspect", "in/d.h5", "--top", "1"], ["d.h5"], "inspect")]
+    return [expect2(d, ["inspect", "in/d.h5", "--top", "1"], ["d.h5"], "inspect", timeout=10)]
 
 
 @case("hdf5-internals", "a corrupted store: an error is printed, then libhdf5 crashes on the way out "
@@ -623,7 +623,7 @@ def out_of_memory(env, d):
 @case("resources", "`synth --families 2147483647` runs until it is killed (found by fuzzing)")
 def synth_families_huge(env, d):
     return [expect2(d, ["synth", "-o", "OUT/f.h5", "--families", "2147483647"], ["--families", "memory"],
-                    "synth --families 2^31-1")]
+                    "synth --families 2^31-1", timeout=10)]
 
 
 @case("resources", "a huge --threads: libgomp aborts (status 1) or taskfp crashes (found by fuzzing)")
