@@ -603,6 +603,12 @@ LONG = {"-o": "--output", "-f": ["--features", "--fingerprints"], "-m": "--metri
 PATH_VALUES = ["", ".", "/", "OUT", "OUT/", "OUT/no/such/dir/x.h5", "in/features.h5/x.h5", "/proc/taskfp-x.h5",
                "OUT/" + "n" * 300 + ".h5", "in/missing.h5", "in", "in/fp.h5", "in/task_infos.csv", "@in/missing.txt",
                "in/sets.yaml#nokey", "in/fp.h5#x"]
+# Option values: edges and nonsense, but no mid-sized counts (65536 families is slow, not wrong).
+OPTION_VALUES = ["0", "-0", "1", "-1", "2", "2147483647", "2147483648", "-2147483649", "4294967296",
+                 "9223372036854775807", "9223372036854775808", "18446744073709551616", "1e9", "1e308", "1e309",
+                 "1e-320", "nan", "-nan", "inf", "-inf", "0x10", "1.5", "1,5", "+1", "", " ", "abc", "-", "a,b",
+                 "1,2,3", ",", "fam0_task0,fam0_task0", "cuda", "gpu", "fp16", "bf16", "0/1", "1/1", "2/1", "5/3",
+                 "-1/2", "all", "none", "0.9,0.1", "0.5,0.5", "nan,1", "-1,2", "x" * 300]
 METRIC_SPECS = ["KLD-PP:NS-W:TS-100-BINS", "KLD-PP:NS-1000-BINS", "KLD-PP:NN", "KLD-C-I-PP:NN-W:BS-100-BINS",
                 "KLD-PP:UU-A:0.5-100-BINS", "JS-C-PP:NN-100-BINS", "VDNA-PP:SS-W:TN-1000-BINS", "EMD-AVG-PP:SS",
                 "COS-PP:NN-100-BINS", "FID", "MMD-coral-1", "MMD-cauchy-1", "MMD-gaussian-1", "SEMANTIC",
@@ -703,10 +709,7 @@ class Options(Kind):
                 if i + 1 < len(argv) and not argv[i + 1].startswith("-"):
                     old = argv[i + 1]
                     pathish = "/" in old or old.endswith((".h5", ".csv", ".yaml")) or old.startswith("@")
-                    new = mutate.pick(rng, PATH_VALUES if pathish and rng.random() < 0.7 else
-                                      mutate.INTERESTING_NUMBER_TEXT + ["abc", "-", "a,b", "1,2,3", ",", "fam0_task0,fam0_task0",
-                                                                        "cuda", "gpu", "fp16", "bf16", "0/1", "1/1", "2/1",
-                                                                        "5/3", "-1/2", "all", "none"])
+                    new = mutate.pick(rng, PATH_VALUES if pathish and rng.random() < 0.7 else OPTION_VALUES)
                     argv[i + 1] = new
                     done.append(f"{argv[i]} {old!r} -> {new!r}")
                     continue
