@@ -238,7 +238,9 @@ def nonfinite_outputs(path: Path, exempt: tuple[str, ...] = ("KLD-PP:NN",)) -> l
                     out.append(f"accepted and wrong: {m} has {int((~np.isfinite(v)).sum())} non-finite values")
         elif kind == "fingerprints":
             lo, hi = f["ranges/lo"][()], f["ranges/hi"][()]
-            if not (np.isfinite(lo).all() and np.isfinite(hi).all() and (lo <= hi).all()):
+            if np.shape(lo) != np.shape(hi):
+                out.append(f"accepted and wrong: bin ranges lo {np.shape(lo)} and hi {np.shape(hi)} written")
+            elif not (np.isfinite(lo).all() and np.isfinite(hi).all() and (lo <= hi).all()):
                 out.append("accepted and wrong: non-finite or inverted bin ranges written")
             for t in f["tasks"]:
                 for name, ds in f["tasks"][t].items():
