@@ -276,6 +276,23 @@ def attribute_array(env, d):
     return [expect2(d, ["inspect", "in/features.h5"], ["features.h5"], "inspect")]
 
 
+@case("stores", "a root attribute of another type (weights_checksum an integer array): `inspect` crashes "
+      "(found by fuzzing)")
+def root_attribute_array(env, d):
+    p = env.copy("d.h5", d)
+    edit(p, lambda f: f.attrs.create("weights_checksum", np.arange(3, dtype="i8")))
+    return [expect2(d, ["inspect", "in/d.h5"], ["d.h5"], "inspect")]
+
+
+@case("stores", "fingerprints and features made differently: the message names no file and runs over several "
+      "lines, the last one unindented (found by fuzzing)")
+def provenance_mismatch_message(env, d):
+    env.copy("fp.h5", d)
+    seeds.npy_from_store(env.seed("features.h5"), d / "in" / "npy")
+    return [expect2(d, ["fingerprint", "-f", "in/npy", "--ranges", "in/fp.h5", "-o", "OUT/fp.h5", "--bins", "100",
+                        "--backend", "cpu"], ["fp.h5", "in/npy"], "fingerprint --ranges")]
+
+
 @case("stores", "a covariance of the wrong shape: read out of bounds, exit 0 with wrong FID / MMD-coral")
 def covariance_wrong_shape(env, d):
     p = env.copy("fp.h5", d)
@@ -413,6 +430,28 @@ def parts_too_many_skipped(env, d):
     return [merge(d, ["task00001-000000002.h5"])]
 
 
+@case("parts", "a plan chunk of a task the plan does not list: internal error (found by fuzzing)", needs_extract=True)
+def parts_chunk_of_unknown_task(env, d):
+    p = parts_case(env, d)
+    text = (p / "plan.txt").read_text().replace("chunk\t1\t2\t2", "chunk\t\t2\t2")
+    (p / "plan.txt").write_text(text)
+    return [merge(d, ["parts", "plan.txt"])]
+
+
+@case("parts", "a plan cut before its chunk lines (no chunks): `merge` crashes (found by fuzzing)", needs_extract=True)
+def parts_plan_without_chunks(env, d):
+    p = parts_case(env, d)
+    (p / "plan.txt").write_text((p / "plan.txt").read_text().split("\nchunk")[0][:120])
+    return [merge(d, ["parts", "plan.txt"])]
+
+
+@case("parts", "a part whose skipped list is a scalar: `merge` crashes (found by fuzzing)", needs_extract=True)
+def parts_skipped_scalar(env, d):
+    p = parts_case(env, d)
+    edit(p / "task00000-000000002.h5", lambda f: replace(f, "skipped", data="x.png", dtype=STR))
+    return [merge(d, ["task00000-000000002.h5"])]
+
+
 @case("parts", "`extract -n 0`: an empty plan, then a crash in the merge", needs_extract=True)
 def extract_zero_samples(env, d):
     env.copy("images", d)
@@ -523,6 +562,42 @@ def taskset_bad_task_names(env, d):
     return checks
 
 
+# ------------------------------------------------------------------------------------ task sets
+
+@case("task-sets", "an image task set that is a plain scalar: yaml-cpp's exception exits 3 (found by fuzzing)",
+      needs_extract=True)
+def image_taskset_scalar(env, d):
+    env.copy("images", d)
+    (d / "in" / "images" / "bad.yaml").write_text("just some text\n")
+    return [extract_taskset(d, ["bad.yaml"], "task set a scalar")]
+
+
+@case("task-sets", "a task list key whose items are lists (`set.yaml#dev`): bad conversion exits 3 "
+      "(found by fuzzing)")
+def task_list_items_not_strings(env, d):
+    env.copy("fp.h5", d)
+    (d / "in" / "sets.yaml").write_text("dev:\n  - [fam0_task0, fam0_task1]\n  - fam1_task0\n")
+    return [expect2(d, ["distance", "-f", "in/fp.h5", "-m", "bkld-small", "--targets", "in/sets.yaml#dev",
+                        "-o", "OUT/d.h5", "--backend", "cpu"], ["sets.yaml"], "distance --targets")]
+
+
+@case("task-sets", "an evaluation task set whose split is a scalar, or whose items are maps: yaml-cpp's exception "
+      "exits 3 (found by fuzzing)")
+def evaluation_taskset_bad_values(env, d):
+    if env.cache is None:
+        return []
+    checks = []
+    for i, text in enumerate(["development: svhn\nvalidation: [mnist_digit_classification]\n",
+                              "development:\n  - {a: 1}\nvalidation:\n  - svhn\n", "12\n"]):
+        sub = d / f"set{i}"
+        (sub / "in").mkdir(parents=True)
+        (sub / "in" / "bad.yaml").write_text(text)
+        checks.append(expect2(sub, ["evaluate", "-c", str(env.cache), "--tasks", "in/bad.yaml", "-o", "OUT/ev",
+                                    "-d", "FID", "--bootstrap", "2", "--scenarios", "arch", "--metrics", "AUROC"],
+                              ["bad.yaml"], f"evaluate --tasks ({text.splitlines()[0][:20]})"))
+    return checks
+
+
 # ------------------------------------------------------------------------------------ usage
 
 def usage(d: Path, args: list[str], names: list[str], label: str) -> Check:
@@ -554,6 +629,13 @@ def usage_errors(env, d):
         (sub / "in").symlink_to(d / "in")
         out.append(usage(sub, args, names, label))
     return out
+
+
+@case("usage", "an unknown metric: the error is followed by the whole metric grammar (not one line; "
+      "found by fuzzing)")
+def unknown_metric_one_line(env, d):
+    env.copy("fp.h5", d)
+    return [expect2(d, ["distance", "-f", "in/fp.h5", "-m", "NOPE", "-o", "OUT/d.h5"], ["NOPE"], "-m NOPE")]
 
 
 @case("usage", "--help and --version still exit 0 (the contract's success side)")
