@@ -123,13 +123,12 @@ class Env:
 
 
 def expect2(d: Path, args: list[str], names: list[str], label: str = "", timeout: float = 20,
-            extra: Callable[[Outcome], list[str]] | None = None, env: dict | None = None,
-            resumable_parts: bool = False) -> Check:
+            extra: Callable[[Outcome], list[str]] | None = None, env: dict | None = None) -> Check:
     """A run that must fail with status 2 and a message naming one of `names`."""
     out = d / "out"
     args = ["-q", *[str(out) + a[3:] if a.startswith("OUT") else a for a in args]]
     return Check(Run(args=args, out_dir=out, cwd=d, names=names, allowed=(2,), timeout=timeout,
-                     label=label or args[1], env=env or {}, resumable_parts=resumable_parts), extra)
+                     label=label or args[1], env=env or {}, resumable_parts="extract" in args), extra)
 
 
 def expect0(d: Path, args: list[str], label: str = "", outputs: tuple[str, ...] = ()) -> Check:
@@ -148,9 +147,12 @@ def not_in_message(*words: str) -> Callable[[Outcome], list[str]]:
 
 # ------------------------------------------------------------------------------------ npy
 
-def npy_task(d: Path, header: str, payload: bytes, task: str = "bad_task") -> Path:
-    """An npy folder with one good task and one whose features_0001.npy has this header."""
-    seeds.npy_folder(d / "in" / "npy", tasks=["good_task"])
+def npy_task(d: Path, header: str, payload: bytes, task: str = "bad_task", good_dim: int | None = None) -> Path:
+    """An npy folder with a task whose features_0001.npy has this header, and a good task with
+    good_dim features (the bad one's feature count, so that nothing else differs), if given."""
+    if good_dim:
+        seeds.npy_folder(d / "in" / "npy", tasks=["good_task"], d=good_dim)
+    (d / "in" / "npy").mkdir(parents=True, exist_ok=True)
     f = d / "in" / "npy" / task / "features_0001.npy"
     f.parent.mkdir(parents=True)
     f.write_bytes(mutate.npy_bytes(header, payload))
@@ -167,7 +169,7 @@ def npy_runs(d: Path, label: str) -> list[Check]:
 
 @case("npy", "`import` writes a store claiming 2^62 samples (n x d overflows); `fingerprint` segfaults")
 def npy_shape_product_overflows(env, d):
-    npy_task(d, "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", bytes(64))
+    npy_task(d, "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", bytes(64), good_dim=4)
     return npy_runs(d, "2^62 x 4 float32")
 
 
@@ -175,14 +177,14 @@ def npy_shape_product_overflows(env, d):
 def npy_shape_overflow_float64(env, d):
     # n * d wraps to 4 values; the first converted piece (131072 rows) is present in the file.
     npy_task(d, "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387905, 4), }",
-             np.ones(131072 * 4, dtype="<f8").tobytes())
+             np.ones(131072 * 4, dtype="<f8").tobytes(), good_dim=4)
     return npy_runs(d, "(2^62+1) x 4 float64")
 
 
 @case("npy", "Fortran-order variant of the overflowing shape writes out of bounds in `import`")
 def npy_shape_overflow_fortran(env, d):
     npy_task(d, "{'descr': '<f4', 'fortran_order': True, 'shape': (4611686018427387905, 4), }",
-             np.ones(8, dtype="<f4").tobytes())
+             np.ones(8, dtype="<f4").tobytes(), good_dim=4)
     return npy_runs(d, "(2^62+1) x 4 Fortran order")
 
 
@@ -194,13 +196,13 @@ def npy_shape_huge_feature_count(env, d):
 
 @case("npy", "a header claiming 2^31 x 6 values in an 80-byte file: std::bad_alloc, status 3")
 def npy_shape_beyond_file(env, d):
-    npy_task(d, "{'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 6), }", bytes(80))
+    npy_task(d, "{'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 6), }", bytes(80), good_dim=6)
     return npy_runs(d, "(2^31-1) x 6")
 
 
 @case("npy", "features_0001.npy a symlink loop: filesystem error, status 3")
 def npy_symlink_loop(env, d):
-    f = npy_task(d, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", bytes(16))
+    f = npy_task(d, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", bytes(16), good_dim=2)
     f.unlink()
     f.symlink_to(f.name)
     return npy_runs(d, "symlink loop")
