@@ -12,7 +12,7 @@ import random
 import h5py
 import numpy as np
 
-from mutate import INTERESTING_INTS, INTERESTING_STRINGS, pick
+from mutate import INTERESTING_STRINGS, pick
 
 STR = h5py.string_dtype("utf-8")
 
