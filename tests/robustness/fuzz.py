@@ -66,6 +66,7 @@ class Context:
         self.runner = Runner(self.taskfp, address_space=int(args.address_space_gib * (1 << 30)),
                              timeout_scale=args.timeout_scale, rss_limit=int(args.rss_limit_gib * (1 << 30)))
         cache = Path(args.paper_cache) if args.paper_cache else DEFAULT_CACHE
+        self.cache_wanted = cache
         self.cache = cache.resolve() if (cache / "exp").is_dir() and (cache / "distances" / "FID.csv").exists() else None
         self._extract: bool | None = None
 
@@ -99,7 +100,7 @@ class Kind:
         if self.needs_extract and not self.ctx.has_extract():
             return "this taskfp has no `extract` (built without LibTorch)"
         if self.needs_cache and self.ctx.cache is None:
-            return f"the paper's cache is absent ({DEFAULT_CACHE}; --paper-cache names another)"
+            return f"the paper's cache is absent ({self.ctx.cache_wanted}; --paper-cache names another)"
         return None
 
     # to implement
