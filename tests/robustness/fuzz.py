@@ -603,7 +603,9 @@ class EvalTaskset(Kind):
 LONG = {"-o": "--output", "-f": ["--features", "--fingerprints"], "-m": "--metric", "-t": "--taskset",
         "-n": "--samples", "-c": "--cache", "-d": "--distances", "-j": "--threads", "-k": "--top-k",
         "-q": "--quiet", "-v": "--verbose"}
-PATH_VALUES = ["", ".", "/", "OUT", "OUT/", "OUT/no/such/dir/x.h5", "in/features.h5/x.h5", "/proc/taskfp-x.h5",
+# Paths for options that take files or folders. Nothing outside the mutant's folder that a run
+# could write to (as root, "/" would be): /proc refuses new files.
+PATH_VALUES = ["", ".", "/proc", "OUT", "OUT/", "OUT/no/such/dir/x.h5", "in/features.h5/x.h5", "/proc/taskfp-x.h5",
                "OUT/" + "n" * 300 + ".h5", "in/missing.h5", "in", "in/fp.h5", "in/task_infos.csv", "@in/missing.txt",
                "in/sets.yaml#nokey", "in/fp.h5#x"]
 # Option values: edges and nonsense, but no mid-sized counts (65536 families is slow, not wrong).
