@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include "cli/commands.hpp"
@@ -185,21 +186,16 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     if (!world.root()) return;
     // Every output complete under a temporary name first; then all of them moved into place.
     namespace fs = std::filesystem;
-    const bool made_csv_dir = !o->csv_dir.empty() && !fs::exists(o->csv_dir);
-    try {
-      OutputSet outputs;
-      if (!o->csv_dir.empty()) {
-        fs::create_directories(o->csv_dir);
-        for (const auto& m : results)
-          write_distance_csv((fs::path(o->csv_dir) / distance_csv_name(m.metric)).string(), m, &outputs);
-      }
-      if (!o->out.empty()) write_distance_store(o->out, results, fps.provenance, &outputs);
-      outputs.commit();
-    } catch (...) {
-      std::error_code ec;
-      if (made_csv_dir) fs::remove(o->csv_dir, ec);  // only when it stayed empty
-      throw;
+    std::optional<MadeFolders> csv_dir;  // declared first: removed after the outputs' temporaries
+    OutputSet outputs;
+    if (!o->csv_dir.empty()) {
+      csv_dir.emplace(o->csv_dir);
+      for (const auto& m : results)
+        write_distance_csv((fs::path(o->csv_dir) / distance_csv_name(m.metric)).string(), m, &outputs);
     }
+    if (!o->out.empty()) write_distance_store(o->out, results, fps.provenance, &outputs);
+    outputs.commit();
+    if (csv_dir) csv_dir->keep();
     if (!o->csv_dir.empty()) info(g, fmt::format("wrote {} CSV matrices to {}", results.size(), o->csv_dir));
     if (!o->out.empty()) info(g, fmt::format("wrote {} matrices to {}", results.size(), o->out));
   });

@@ -1,5 +1,6 @@
 // `taskfp fingerprint`: features -> bin ranges -> histograms, means, covariances.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/commands.hpp"
 #include "distance/distance.hpp"
@@ -75,6 +76,8 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
     BinRanges ranges;
     if (!o->ranges.empty()) {
       ranges = read_ranges(o->ranges);
+      require_compatible(ranges.provenance, "the bin ranges of '" + o->ranges + "'", features.provenance,
+                         fmt::format("the features '{}'", fmt::join(o->features, "', '")));
       info(g, fmt::format("reusing bin ranges of {} ({} features, from {} scaling tasks)",
                           o->ranges, ranges.dim(), ranges.scaling_subset.size()));
     } else {

@@ -8,6 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/resources.hpp"
 #include "core/task_list.hpp"
 #include "dist/world.hpp"
 #include "extract/extract.hpp"
@@ -46,9 +47,12 @@ void add_synth_images(CLI::App& app, const GlobalOptions& g) {
     std::error_code ec;
     require(!fs::exists(o->out, ec) || (fs::is_directory(o->out, ec) && fs::is_empty(o->out, ec)),
             "--output '{}' exists and is not an empty folder; choose a new folder", o->out);
+    const auto parent = fs::path(o->out).parent_path();
+    MadeFolders parents(parent.empty() ? "." : parent.string());
     PendingOutput folder(o->out, true);
     const auto names = write_image_tasks(folder.temporary(), o->synth);
     folder.commit();
+    parents.keep();
     info(g, fmt::format("wrote {} image tasks ({} classes x {} images each) and {}/taskset.yaml",
                         names.size(), o->synth.classes, o->synth.images_per_class, o->out));
   });
@@ -211,6 +215,12 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
             "--shard is for separate jobs; under mpirun the ranks share the work");
     const auto [shard, shards] = world.distributed() ? std::pair{world.rank, world.size} : shard_of(o->shard);
     const std::string parts = o->parts.empty() ? o->out + ".parts" : o->parts;
+    // The merged store holds every task's features in memory (and the plan one entry per chunk).
+    require_memory(static_cast<long double>(specs.size()) * o->extract.samples *
+                       (4.0L * net->info().feature_dim + 8.0L + 32.0L / std::max<std::size_t>(o->chunk, 1)),
+                   fmt::format("extracting {} tasks x {} images x {} features (lower -n/--samples or "
+                               "extract fewer tasks per run with --tasks)",
+                               specs.size(), o->extract.samples, net->info().feature_dim));
     const auto plan = plan_extraction(specs, net->info(), o->extract, o->chunk);
     // Ranks of one job must plan the same extraction from the same task set (and weights).
     std::vector<std::string> inputs{o->taskset};

@@ -45,7 +45,11 @@ void inspect_h5(const std::string& path, int top) {
       h5::Handle g = h5::group(file.get(), "tasks/" + t);
       std::string parts;
       for (const auto& c : h5::children(file.get(), "tasks/" + t)) {
-        parts += fmt::format(" {}[{}]", c, fmt::join(h5::shape(g.get(), c), "x"));
+        const auto dims = h5::shape(g.get(), c);
+        // The schema's ranks: features and histograms are matrices, means lists.
+        const std::size_t rank = c == "mean" ? 1 : 2;
+        require(dims.size() == rank, "'{}': task '{}' has {} of rank {}, expected {}", path, t, c, dims.size(), rank);
+        parts += fmt::format(" {}[{}]", c, fmt::join(dims, "x"));
       }
       std::cout << fmt::format("    {:<40} n={}{}\n", t, h5::attr_int(g.get(), "n_samples"), parts);
     }

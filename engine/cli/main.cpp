@@ -10,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "dist/world.hpp"
 #include "io/output_files.hpp"
 
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("taskfp ") + TASKFP_VERSION);
   app.add_flag("-q,--quiet", g.quiet, "Print only errors and warnings");
   app.add_flag("-v,--verbose", g.verbose, "Print details of each step");
-  app.add_option("-j,--threads", g.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("-j,--threads", g.threads, "CPU threads (default: all cores; at most 4096)")
+      ->check(CLI::Range(0, 4096));
   app.fallthrough();
   app.parse_complete_callback([&] {
     if (g.threads > 0) omp_set_num_threads(g.threads);
@@ -84,11 +86,13 @@ int main(int argc, char** argv) {
   // One exit-status contract: 0 success, 2 for every user error (usage, input, output path,
   // resources) with one line "taskfp: error: ..."; anything else is a bug and says so (3).
   // A message with a help text after its first line (the metric grammar) prints that text
-  // below the error line.
+  // below the error line, indented.
   auto user_error = [&](const std::string& message) {
     const auto br = message.find('\n');
     std::string text = "taskfp: error" + rank_tag() + ": " + message.substr(0, br) + '\n';
-    if (br != std::string::npos) text += message.substr(br + 1) + (message.back() == '\n' ? "" : "\n");
+    if (br != std::string::npos)
+      for (const auto& line : taskfp::split(message.substr(br + 1), '\n'))
+        if (!line.empty()) text += "  " + line + '\n';
     std::cerr << text;
     return fail(2);
   };

@@ -194,93 +194,87 @@ std::vector<std::string> write_evaluation(const std::string& dir_text, const Eva
   const fs::path dir(dir_text);
   // Every file complete first, then all moved into place: a failure leaves none of them (and
   // no folder this call created).
-  const bool made_dir = !fs::exists(dir);
-  fs::create_directories(dir);
+  MadeFolders folders(dir_text);
   OutputSet outputs;
   std::vector<std::string> files;
   auto put = [&](const std::string& name, const std::string& text) {
     write_text_file((dir / name).string(), text, &outputs);
     files.push_back((dir / name).string());
   };
-  try {
-    std::string scores = "scenario,distance,metric,aggregate,target,meta_metric,score\n";
-    for (const auto& r : e.rows)
-      scores += fmt::format("{},{},{},{},{},{},{}\n", csv_field(scenario_label(r.scenario)), csv_field(r.distance),
-                            r.metric, aggregate_name(r.aggregate), csv_field(r.target),
-                            meta_metric_name(r.meta_metric), csv_number(r.score));
-    put("scores.csv", scores);
+  std::string scores = "scenario,distance,metric,aggregate,target,meta_metric,score\n";
+  for (const auto& r : e.rows)
+    scores += fmt::format("{},{},{},{},{},{},{}\n", csv_field(scenario_label(r.scenario)), csv_field(r.distance),
+                          r.metric, aggregate_name(r.aggregate), csv_field(r.target),
+                          meta_metric_name(r.meta_metric), csv_number(r.score));
+  put("scores.csv", scores);
 
-    std::vector<MetaMetric> metas;
-    for (const auto& r : e.rows)
-      if (std::find(metas.begin(), metas.end(), r.meta_metric) == metas.end()) metas.push_back(r.meta_metric);
+  std::vector<MetaMetric> metas;
+  for (const auto& r : e.rows)
+    if (std::find(metas.begin(), metas.end(), r.meta_metric) == metas.end()) metas.push_back(r.meta_metric);
 
-    std::string md = "# taskfp evaluation\n\n";
-    if (!o.description.empty()) md += o.description + "\n\n";
-    md += fmt::format("{} distances, {} scores. Per-target scores: `scores.csv`.\n\n", e.distances.size(), e.rows.size());
-    for (auto m : metas) {
-      auto t = summarize(e, m);
-      const std::string name = meta_metric_name(m);
-      put("summary_" + name + ".csv", table_csv(t, t.mean));
-      put("summary_" + name + "_std.csv", table_csv(t, t.std));
-      md += fmt::format("## {}\n\nMean ± std over targets (and metrics, seed aggregates).\n\n{}\n", t.title,
-                        table_markdown(t, true, m == MetaMetric::Regret));
-    }
-    auto wins = win_rates(e);
-    put("win_rates.csv", table_csv(wins, wins.mean));
-    md += fmt::format("## {}\n\n{}\n", wins.title, table_markdown(wins, false, false));
-
-    auto stability = setup_stability(e);
-    std::string st = "varied,stability\n";
-    md += "## Setup stability\n\nMean Kendall tau between distance rankings of setups that differ in one component "
-          "(1 = the ranking never changes).\n\n| varied | stability |\n| --- | ---: |\n";
-    for (const auto& [name, v] : stability) {
-      st += fmt::format("{},{}\n", name, csv_number(v));
-      md += fmt::format("| {} | {} |\n", name, fmt_cell(v));
-    }
-    put("stability.csv", st);
-
-    auto ranks = rank_distribution(e);
-    put("rank_distribution.csv", table_csv(ranks, ranks.mean));
-    md += fmt::format("\n## {}\n\n{}\n", ranks.title, table_markdown(ranks, false, false));
-
-    auto boot = bootstrap_rankings(e, o.bootstrap_samples, o.seed);
-    std::string bs = "scenario,meta_metric,distance,mean_rank,share_rank1\n";
-    md += fmt::format("## Bootstrap rankings\n\n{} bootstrap samples of the targets (seed {}); mean rank "
-                      "(1 = best) and share of samples ranked first.\n\n| scenario | meta-metric | ranking |\n| --- | --- | --- |\n",
-                      o.bootstrap_samples, o.seed);
-    for (const auto& b : boot) {
-      std::vector<std::size_t> order(b.distances.size());
-      for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-      std::stable_sort(order.begin(), order.end(), [&](auto x, auto y) { return b.mean_rank[x] < b.mean_rank[y]; });
-      std::string line;
-      for (auto i : order) {
-        bs += fmt::format("{},{},{},{},{}\n", csv_field(scenario_label(b.scenario)), meta_metric_name(b.meta_metric),
-                          csv_field(b.distances[i]), csv_number(b.mean_rank[i]), csv_number(b.share_first[i]));
-        line += fmt::format("{}{} ({:.2f})", line.empty() ? "" : ", ", b.distances[i], b.mean_rank[i]);
-      }
-      md += fmt::format("| {} | {} | {} |\n", scenario_label(b.scenario), meta_metric_name(b.meta_metric), line);
-    }
-    put("bootstrap_ranks.csv", bs);
-
-    if (std::find(metas.begin(), metas.end(), MetaMetric::Regret) != metas.end()) {
-      put("ranking.svg", ranking_svg(summarize(e, MetaMetric::Regret)));
-      md += "\n![mean regret per scenario](ranking.svg)\n";
-    }
-    if (o.heatmap) {
-      put("heatmap.svg", heatmap_svg(*o.heatmap, o.tasks));
-      md += fmt::format("\n![{}](heatmap.svg)\n", o.heatmap->metric);
-    }
-    if (!e.notes.empty()) {
-      md += "\n## Notes\n\n";
-      for (const auto& n : e.notes) md += "- " + n + "\n";
-    }
-    put("report.md", md);
-    outputs.commit();
-  } catch (...) {
-    std::error_code ec;
-    if (made_dir) fs::remove(dir, ec);  // only when it stayed empty
-    throw;
+  std::string md = "# taskfp evaluation\n\n";
+  if (!o.description.empty()) md += o.description + "\n\n";
+  md += fmt::format("{} distances, {} scores. Per-target scores: `scores.csv`.\n\n", e.distances.size(), e.rows.size());
+  for (auto m : metas) {
+    auto t = summarize(e, m);
+    const std::string name = meta_metric_name(m);
+    put("summary_" + name + ".csv", table_csv(t, t.mean));
+    put("summary_" + name + "_std.csv", table_csv(t, t.std));
+    md += fmt::format("## {}\n\nMean ± std over targets (and metrics, seed aggregates).\n\n{}\n", t.title,
+                      table_markdown(t, true, m == MetaMetric::Regret));
   }
+  auto wins = win_rates(e);
+  put("win_rates.csv", table_csv(wins, wins.mean));
+  md += fmt::format("## {}\n\n{}\n", wins.title, table_markdown(wins, false, false));
+
+  auto stability = setup_stability(e);
+  std::string st = "varied,stability\n";
+  md += "## Setup stability\n\nMean Kendall tau between distance rankings of setups that differ in one component "
+        "(1 = the ranking never changes).\n\n| varied | stability |\n| --- | ---: |\n";
+  for (const auto& [name, v] : stability) {
+    st += fmt::format("{},{}\n", name, csv_number(v));
+    md += fmt::format("| {} | {} |\n", name, fmt_cell(v));
+  }
+  put("stability.csv", st);
+
+  auto ranks = rank_distribution(e);
+  put("rank_distribution.csv", table_csv(ranks, ranks.mean));
+  md += fmt::format("\n## {}\n\n{}\n", ranks.title, table_markdown(ranks, false, false));
+
+  auto boot = bootstrap_rankings(e, o.bootstrap_samples, o.seed);
+  std::string bs = "scenario,meta_metric,distance,mean_rank,share_rank1\n";
+  md += fmt::format("## Bootstrap rankings\n\n{} bootstrap samples of the targets (seed {}); mean rank "
+                    "(1 = best) and share of samples ranked first.\n\n| scenario | meta-metric | ranking |\n| --- | --- | --- |\n",
+                    o.bootstrap_samples, o.seed);
+  for (const auto& b : boot) {
+    std::vector<std::size_t> order(b.distances.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](auto x, auto y) { return b.mean_rank[x] < b.mean_rank[y]; });
+    std::string line;
+    for (auto i : order) {
+      bs += fmt::format("{},{},{},{},{}\n", csv_field(scenario_label(b.scenario)), meta_metric_name(b.meta_metric),
+                        csv_field(b.distances[i]), csv_number(b.mean_rank[i]), csv_number(b.share_first[i]));
+      line += fmt::format("{}{} ({:.2f})", line.empty() ? "" : ", ", b.distances[i], b.mean_rank[i]);
+    }
+    md += fmt::format("| {} | {} | {} |\n", scenario_label(b.scenario), meta_metric_name(b.meta_metric), line);
+  }
+  put("bootstrap_ranks.csv", bs);
+
+  if (std::find(metas.begin(), metas.end(), MetaMetric::Regret) != metas.end()) {
+    put("ranking.svg", ranking_svg(summarize(e, MetaMetric::Regret)));
+    md += "\n![mean regret per scenario](ranking.svg)\n";
+  }
+  if (o.heatmap) {
+    put("heatmap.svg", heatmap_svg(*o.heatmap, o.tasks));
+    md += fmt::format("\n![{}](heatmap.svg)\n", o.heatmap->metric);
+  }
+  if (!e.notes.empty()) {
+    md += "\n## Notes\n\n";
+    for (const auto& n : e.notes) md += "- " + n + "\n";
+  }
+  put("report.md", md);
+  outputs.commit();
+  folders.keep();
   return files;
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 
 namespace taskfp {
 namespace {
@@ -49,7 +50,10 @@ TaskSet TaskSet::load(const std::string& path) {
   s.all_ = s.development_;
   s.all_.insert(s.all_.end(), s.validation_.begin(), s.validation_.end());
   std::set<std::string> seen;
-  for (const auto& t : s.all_) require(seen.insert(t).second, "task set '{}' lists '{}' twice", path, t);
+  for (const auto& t : s.all_) {
+    require(!trim(t).empty(), "task set '{}' lists an empty task name", path);
+    require(seen.insert(t).second, "task set '{}' lists '{}' twice", path, t);
+  }
   return s;
 }
 

@@ -174,6 +174,9 @@ OpenDataset open_dataset(hid loc, const std::string& name) {
   OpenDataset d;
   d.ds = Handle(checked(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), loc, "opening dataset " + name));
   Handle space(checked(H5Dget_space(d.ds.get()), loc, "reading the shape of " + name));
+  // taskfp writes empty lists with a shape (0); a null dataspace is no list, matrix or value.
+  require(H5Sget_simple_extent_type(space.get()) != H5S_NULL, "{} has no shape (a null dataspace)",
+          where(loc, name));
   d.dims = extent(space.get(), loc, name);
   Handle type(checked(H5Dget_type(d.ds.get()), loc, "reading the type of " + name));
   d.type_class = H5Tget_class(type.get());
@@ -467,7 +470,11 @@ void validate_file(const std::string& path) {
   const auto size = static_cast<std::uint64_t>(st.st_size);
   const std::uint64_t memory =
       std::max<std::uint64_t>(env_number("TASKFP_STORE_CHECK_MEMORY_GB", 2) << 30, 4 * size);
-  const std::uint64_t seconds = env_number("TASKFP_STORE_CHECK_SECONDS", 60 + size / (20u << 20));
+  // A damaged file makes libhdf5 loop on the CPU: the child gets `cpu` seconds of it (the walk
+  // reads metadata and one chunk per dataset, far less); waiting on a slow disk costs no CPU and
+  // gets ten times as long before the walk counts as stuck.
+  const std::uint64_t cpu = env_number("TASKFP_STORE_CHECK_SECONDS", 5 + size / (100u << 20));
+  const std::uint64_t seconds = 60 + 10 * cpu;
   const auto invalid = [&](const std::string& what) {
     return InputError(fmt::format("invalid store '{}': {}", path, what));
   };
@@ -485,6 +492,8 @@ void validate_file(const std::string& path) {
     close(pipe_fds[0]);
     const rlimit limit{address_space_in_use() + memory, address_space_in_use() + memory};
     setrlimit(RLIMIT_AS, &limit);
+    const rlimit cpu_limit{cpu, cpu + 1};  // SIGXCPU, then SIGKILL
+    setrlimit(RLIMIT_CPU, &cpu_limit);
     std::string message;
     int code = 0;
     try {
@@ -526,10 +535,11 @@ void validate_file(const std::string& path) {
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
-  if (timed_out)
-    throw invalid(fmt::format("reading it took longer than {} s (a damaged file can make libhdf5 loop; "
-                              "TASKFP_STORE_CHECK_SECONDS raises the limit for genuine stores on slow disks)",
-                              seconds));
+  const bool looped = WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL);
+  if (timed_out || looped)
+    throw invalid(fmt::format("reading it took longer than {} s{} (a damaged file can make libhdf5 "
+                              "loop; TASKFP_STORE_CHECK_SECONDS raises the limit for genuine stores)",
+                              timed_out ? seconds : cpu, timed_out ? "" : " of CPU time"));
   if (WIFSIGNALED(status))
     throw invalid(fmt::format("reading it crashed libhdf5 ({}): the file is damaged or not a valid HDF5 file",
                               signal_name(WTERMSIG(status))));

@@ -48,11 +48,12 @@ class Handle {
 /// InputError when it is missing, not HDF5, or damaged.
 Handle open_read(const std::string& path);
 
-/// Reads every attribute, string and chunked dataset of the file, and checks every contiguous
-/// dataset against the file's size, in a child process limited to max(2 GiB, 4 x the file's
-/// size) of memory and 60 s + 1 s per 20 MB (TASKFP_STORE_CHECK_MEMORY_GB and
-/// TASKFP_STORE_CHECK_SECONDS change them). InputError "invalid store '<file>': <what>" when the
-/// walk fails, crashes, runs out of time or of memory.
+/// Reads every attribute and string dataset of the file, checks every contiguous dataset and
+/// every chunk of a chunked one against the file's size and decodes one chunk per dataset, in a
+/// child process limited to max(2 GiB, 4 x the file's size) of memory and 5 s + 1 s per 100 MB of
+/// CPU time (TASKFP_STORE_CHECK_MEMORY_GB and TASKFP_STORE_CHECK_SECONDS change them; ten times
+/// that of waiting on the disk). InputError "invalid store '<file>': <what>" when the walk fails,
+/// crashes, loops, or runs out of memory.
 void validate_file(const std::string& path);
 
 /// Creates (truncates) a file for writing.

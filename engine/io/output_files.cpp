@@ -225,6 +225,26 @@ void OutputSet::commit() {
   outputs_.clear();
 }
 
+MadeFolders::MadeFolders(const std::string& dir) {
+  std::error_code ec;
+  std::vector<fs::path> missing;
+  for (fs::path p = fs::absolute(dir, ec); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (!fs::create_directory(*it, ec) && ec)
+      throw InputError(fmt::format("cannot create the folder '{}': {}", it->string(), ec.message()));
+    made_.push_back(it->string());
+  }
+  require(fs::is_directory(dir, ec), "'{}' is not a folder", dir);
+}
+
+MadeFolders::~MadeFolders() {
+  std::error_code ec;
+  for (auto it = made_.rbegin(); it != made_.rend(); ++it) fs::remove(*it, ec);  // only if empty
+}
+
 void write_text_file(const std::string& path, const std::string& text, OutputSet* set) {
   PendingOutput out(path);
   {

@@ -58,6 +58,21 @@ class OutputSet {
   std::vector<std::unique_ptr<PendingOutput>> outputs_;
 };
 
+/// Creates a folder and its missing parents (as `mkdir -p`); unless keep() is called, the
+/// destructor removes those it created where they stayed empty, so a failed run leaves no empty
+/// folders behind. InputError naming the folder when it cannot be created.
+class MadeFolders {
+ public:
+  explicit MadeFolders(const std::string& dir);
+  ~MadeFolders();
+  MadeFolders(const MadeFolders&) = delete;
+  MadeFolders& operator=(const MadeFolders&) = delete;
+  void keep() { made_.clear(); }
+
+ private:
+  std::vector<std::string> made_;  // outermost first
+};
+
 /// Writes `text` to `path` whole: into `set` (committed with the others) or, without a set, at
 /// once. InputError naming the path when the disk is full or the folder not writable.
 void write_text_file(const std::string& path, const std::string& text, OutputSet* set = nullptr);

@@ -10,9 +10,10 @@
 
 namespace taskfp {
 
-TaskInfoTable::TaskInfoTable(std::vector<TaskInfo> rows) : rows_(std::move(rows)) {
+TaskInfoTable::TaskInfoTable(std::vector<TaskInfo> rows, std::string source)
+    : rows_(std::move(rows)), source_(std::move(source)) {
   for (std::size_t i = 0; i < rows_.size(); ++i) {
-    require(index_.emplace(rows_[i].name, i).second, "task info lists '{}' twice", rows_[i].name);
+    require(index_.emplace(rows_[i].name, i).second, "{} lists '{}' twice", source_, rows_[i].name);
   }
 }
 
@@ -20,7 +21,7 @@ const TaskInfo& TaskInfoTable::at(const std::string& name) const { return rows_[
 
 std::size_t TaskInfoTable::index_of(const std::string& name) const {
   auto it = index_.find(name);
-  require(it != index_.end(), "task '{}' is missing from the task info table", name);
+  require(it != index_.end(), "task '{}' is missing from {}", name, source_);
   return it->second;
 }
 
@@ -97,7 +98,7 @@ TaskInfoTable read_task_info(const std::string& path) {
     t.keywords = parse_python_list(row[static_cast<std::size_t>(c_keywords)]);
     out.push_back(std::move(t));
   }
-  return TaskInfoTable(std::move(out));
+  return TaskInfoTable(std::move(out), "task info '" + path + "'");
 }
 
 std::string base_task_name(const std::string& name) {

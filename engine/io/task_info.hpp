@@ -19,7 +19,8 @@ struct TaskInfo {
 class TaskInfoTable {
  public:
   TaskInfoTable() = default;
-  explicit TaskInfoTable(std::vector<TaskInfo> rows);
+  /// `source`: the file the rows came from, named in messages.
+  explicit TaskInfoTable(std::vector<TaskInfo> rows, std::string source = "the task info table");
 
   [[nodiscard]] const TaskInfo& at(const std::string& name) const;
   [[nodiscard]] bool contains(const std::string& name) const { return index_.count(name) != 0; }
@@ -31,6 +32,7 @@ class TaskInfoTable {
  private:
   std::vector<TaskInfo> rows_;
   std::unordered_map<std::string, std::size_t> index_;
+  std::string source_;
 };
 
 /// Reads a task-info CSV with at least the columns name, num_samples, keywords (a Python list

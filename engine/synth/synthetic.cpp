@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/resources.hpp"
 #include "core/random.hpp"
 #include "core/text.hpp"
 
@@ -45,6 +46,10 @@ void validate_synth_options(const SynthOptions& o) {
        {std::pair{"--family-spread", o.family_spread}, {"--task-spread", o.task_spread}})
     require(std::isfinite(value) && value >= 0 && value <= kMaxSynthSpread,
             "{} must be a number from 0 to {} (got {})", option, kMaxSynthSpread, value);
+  require_memory(4.0L * o.families * o.tasks_per_family * o.samples * o.dim,
+                 fmt::format("synth: {} x {} tasks of {} x {} float32 features (lower --families, "
+                             "--tasks-per-family, --samples or --dim)",
+                             o.families, o.tasks_per_family, o.samples, o.dim));
 }
 
 FeatureSet synthetic_features(const SynthOptions& o) {
