@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `taskfp extract` gives the same features, bit for bit, in one process, under mpirun with 2 and
-# 3 ranks, as two --shard jobs joined by `taskfp merge`, and after being killed and started
-# again (the rerun reuses the finished chunks). Needs /usr/bin/python3 with h5py to compare.
+# 3 ranks, as two --shard jobs joined by `taskfp merge`, and after being killed (SIGKILL, SIGTERM)
+# and started again (the rerun reuses the finished chunks; no temporary file survives). Needs /usr/bin/python3 with h5py to compare.
 # Usage: extract_ranks.sh TASKFP MPIRUN WORKDIR
 set -euo pipefail
 TASKFP=$1 MPIRUN=$2 WORK=$3
@@ -70,6 +70,26 @@ reused=$(sed -n 's/.* \([0-9]*\) reused from an earlier run.*/\1/p' <<<"$out")
 [ "$reused" -ge 2 ] || { echo "FAIL: only $reused chunks reused (had $done_before)"; exit 1; }
 "$TASKFP" -q "${X[@]}" -n 96 -o "$WORK/fresh.h5" 2>/dev/null
 same "$WORK/fresh.h5" "$WORK/resumed.h5" && echo "ok: killed after $done_before chunks, resumed reusing $reused, identical"
+# What the killed process was writing when it died was removed by the rerun.
+left=$(find "$WORK" -name '*.tmp-*' | head -3)
+[ -z "$left" ] || { echo "FAIL: the killed run's temporary files outlived the rerun: $left"; exit 1; }
+
+# Stopped by SIGTERM (Slurm's time limit), as Ctrl-C would: the process ends by the signal, the
+# finished chunks stay, no temporary file is left behind, and the rerun resumes.
+"$TASKFP" -q "${X[@]}" -n 96 -o "$WORK/term.h5" 2>/dev/null &
+pid=$!
+for _ in $(seq 1 600); do
+  [ "$(ls "$WORK/term.h5.parts"/task*.h5 2>/dev/null | wc -l)" -ge 2 ] && break
+  sleep 0.1
+done
+kill -TERM "$pid" 2>/dev/null || true
+set +e; wait "$pid"; rc=$?; set -e
+[ ! -e "$WORK/term.h5" ] || { echo "FAIL: the stopped run finished before SIGTERM"; exit 1; }
+[ "$rc" -eq 143 ] || { echo "FAIL: SIGTERM ended the run with status $rc, not 143"; exit 1; }
+left=$(find "$WORK" -name '*.tmp-*' | head -3)
+[ -z "$left" ] || { echo "FAIL: temporary files left behind: $left"; exit 1; }
+"$TASKFP" -q "${X[@]}" -n 96 -o "$WORK/term.h5" 2>/dev/null
+same "$WORK/fresh.h5" "$WORK/term.h5" && echo "ok: stopped by SIGTERM (status 143), nothing temporary left, resumed identical"
 
 # Parts of another extraction are not mixed in.
 mkdir -p "$WORK/other.parts" && printf 'key\tsomething else\n' > "$WORK/other.parts/plan.txt" && touch "$WORK/other.parts/task00000-000000000.h5"
