@@ -95,9 +95,12 @@ TEST(Hdf5Store, ValuesTheMethodCannotUseAreRefusedNamingTheTask) {
            {"tasks/fam0_task0/hist_5", {4, 5}, negative_hist, "probabilities"},
            {"tasks/fam1_task0/hist_5", {4, 5}, short_rows, "summing to"},
            {"tasks/fam0_task0/hist_5", {5, 4}, hist, "shape (5 x 4)"},
-           {"tasks/fam0_task0/mean", {4}, {0, nan, 0, 0}, "non-finite mean"},
+           {"tasks/fam0_task0/mean", {4}, {0, nan, 0, 0}, "not a mean of float32 features"},
+           {"tasks/fam0_task0/mean", {4}, {0, 1e39, 0, 0}, "not a mean of float32 features"},
            {"tasks/fam0_task0/mean", {}, {1.0}, "rank 0"},  // a scalar where a list belongs
-           {"tasks/fam2_task0/covariance", {4, 4}, nan_cov, "non-finite covariance"},
+           {"tasks/fam2_task0/covariance", {4, 4}, nan_cov, "not one of float32 features"},
+           // Finite but beyond float32 features: FID and CORAL overflowed into infinities.
+           {"tasks/fam2_task0/covariance", {4, 4}, std::vector<double>(16, 1e308), "not one of float32"},
            // A covariance of the wrong shape was read out of bounds (exit 0, wrong FID).
            {"tasks/fam2_task0/covariance", {2, 2}, {1, 0, 0, 1}, "shape (2 x 2)"},
            {"tasks/fam2_task0/covariance", {4, 5}, std::vector<double>(20, 0.0), "expected 4 x 4"},

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/error.hpp"
 #include "core/task_list.hpp"
@@ -21,6 +22,12 @@ std::string bins_text(const std::vector<int>& bins) {
   return s;
 }
 
+// Fingerprints come from float32 features: no mean, range or quantile beyond float32's largest
+// value, no covariance beyond (2 x that)^2. Larger values can only come from a damaged or forged
+// store, and would overflow the metrics (FID, CORAL) into infinities.
+constexpr double kMaxFeature = std::numeric_limits<float>::max();
+constexpr double kMaxCovariance = 4.0 * kMaxFeature * kMaxFeature;
+
 // Ranges as the method needs them: one finite, ordered pair per feature (feature_dim of them).
 BinRanges read_ranges_from(h5::hid file, const std::string& path, const Provenance& provenance) {
   BinRanges r;
@@ -36,8 +43,9 @@ BinRanges read_ranges_from(h5::hid file, const std::string& path, const Provenan
           "'{}': the bin ranges have {} lower and {} upper limits for {} features", path, r.lo.size(),
           r.hi.size(), provenance.feature_dim);
   for (std::size_t f = 0; f < d; ++f)
-    require(std::isfinite(r.lo[f]) && std::isfinite(r.hi[f]) && r.lo[f] <= r.hi[f],
-            "'{}': the bin range of feature {} is [{}, {}]; ranges must be finite with lower <= upper",
+    require(std::abs(r.lo[f]) <= kMaxFeature && std::abs(r.hi[f]) <= kMaxFeature && r.lo[f] <= r.hi[f],
+            "'{}': the bin range of feature {} is [{}, {}]; ranges are quantiles of float32 features, "
+            "finite with lower <= upper",
             path, f, r.lo[f], r.hi[f]);
   require(std::isfinite(r.lo_quantile) && std::isfinite(r.hi_quantile) && 0 <= r.lo_quantile &&
               r.lo_quantile <= r.hi_quantile && r.hi_quantile <= 1,
@@ -46,18 +54,20 @@ BinRanges read_ranges_from(h5::hid file, const std::string& path, const Provenan
   return r;
 }
 
-// What the distances assume of a task's fingerprint: finite means and covariances (d x d), and
-// histograms whose rows are probabilities.
+// What the distances assume of a task's fingerprint: finite means and covariances (d x d) within
+// what float32 features can give, and histograms whose rows are probabilities.
 void check_task(const TaskFingerprint& t, std::size_t d, const std::string& path) {
   require(t.n_samples >= 1, "'{}': task '{}' claims {} samples", path, t.name, t.n_samples);
   for (std::size_t f = 0; f < t.mean.size(); ++f)
-    require(std::isfinite(t.mean[f]), "'{}': task '{}' has a non-finite mean ({}) for feature {}", path,
+    require(std::abs(t.mean[f]) <= kMaxFeature,
+            "'{}': task '{}' has a mean of {} for feature {}, not a mean of float32 features", path,
             t.name, t.mean[f], f);
   if (!t.covariance.empty()) {
     for (std::size_t k = 0; k < t.covariance.data.size(); ++k)
-      require(std::isfinite(t.covariance.data[k]),
-              "'{}': task '{}' has a non-finite covariance ({}) at features {}, {}", path, t.name,
-              t.covariance.data[k], k / d, k % d);
+      require(std::abs(t.covariance.data[k]) <= kMaxCovariance,
+              "'{}': task '{}' has a covariance of {} at features {}, {}, not one of float32 "
+              "features",
+              path, t.name, t.covariance.data[k], k / d, k % d);
   }
   for (const auto& [b, h] : t.histograms)
     for (std::size_t f = 0; f < h.rows; ++f) {
