@@ -87,7 +87,12 @@ int main(int argc, char** argv) {
   // resources) with one line "taskfp: error: ..."; anything else is a bug and says so (3).
   // A message with a help text after its first line (the metric grammar) prints that text
   // below the error line, indented.
-  auto user_error = [&](const std::string& message) {
+  auto user_error = [&](std::string message) {
+    // Names from files may hold bytes a terminal would act on (NUL, escapes): shown as \xNN.
+    std::string shown;
+    for (unsigned char c : message)
+      shown += (c < 0x20 && c != '\n') || c == 0x7f ? fmt::format("\\x{:02x}", c) : std::string(1, static_cast<char>(c));
+    message = shown;
     const auto br = message.find('\n');
     std::string text = "taskfp: error" + rank_tag() + ": " + message.substr(0, br) + '\n';
     if (br != std::string::npos)

@@ -66,6 +66,9 @@ std::vector<std::string> parse_task_list(std::string_view spec_view) {
     }
   }
   require(!names.empty(), "task list '{}' names no task", spec);
+  for (const auto& n : names)
+    for (unsigned char c : n)
+      require(c >= 0x20 && c != 0x7f, "task list '{}' holds a name with a control character ({:?}); task names are text", spec, n);
   std::unordered_set<std::string> seen;
   for (const auto& n : names) require(seen.insert(n).second, "task list '{}' names '{}' twice", spec, n);
   return names;

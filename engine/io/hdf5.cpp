@@ -1,23 +1,15 @@
 // HDF5 C API wrappers; HDF5's own error printing is silenced and turned into InputError naming
-// the file; files are validated in a child process before they are read.
+// the file. Files are checked (hdf5_check.cpp) before they are read.
 #include "io/hdf5.hpp"
+#include "io/hdf5_detail.hpp"
 
 #include <hdf5.h>
-#include <poll.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <mutex>
-#include <set>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -26,6 +18,7 @@
 #include "io/output_files.hpp"
 
 namespace taskfp::h5 {
+using namespace detail;
 namespace {
 
 // No atexit handler: after a failed write (disk full) HDF5's own handler would try to flush the
@@ -38,13 +31,50 @@ struct LibraryInit {
 };
 const LibraryInit library_init;
 
-// Largest counts taskfp accepts from a file (elements of one dataset, attribute values), far
-// beyond any store it writes; a damaged header claiming more is refused before any allocation.
-constexpr std::uint64_t kMaxElements = std::uint64_t{1} << 40;
-constexpr std::uint64_t kMaxAttributeValues = std::uint64_t{1} << 20;
-// Deflate cannot expand data more than about 1032-fold: a chunked dataset whose declared size
-// exceeds that multiple of its storage cannot be a valid one.
-constexpr std::uint64_t kMaxCompression = 1100;
+template <typename T>
+Matrix<T> read_matrix(hid loc, const std::string& name, hid mem_type) {
+  auto d = open_dataset(loc, name);
+  require(d.type_class == H5T_FLOAT || d.type_class == H5T_INTEGER, "{} holds {}, expected numbers",
+          where(loc, name), class_name(d.type_class));
+  require(d.dims.size() == 1 || d.dims.size() == 2, "{} has rank {}, expected 1 or 2", where(loc, name),
+          d.dims.size());
+  auto m = Matrix<T>::uninitialized(d.dims[0], d.dims.size() == 2 ? d.dims[1] : 1);
+  if (!m.data.empty())
+    check(H5Dread(d.ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data.data()), loc,
+          "reading " + name);
+  return m;
+}
+
+template <typename T>
+void write_raw(hid loc, const std::string& name, const T* data, std::vector<hsize_t> dims,
+               hid mem_type, hid file_type) {
+  Handle space(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), loc,
+                       "making the dataspace of " + name));
+  Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
+  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  std::size_t total = 1;
+  for (auto d : dims) total *= d;
+  // float64 arrays (fingerprints: many empty bins) are chunked and compressed. float32 arrays
+  // (features: noise-like values that deflate shrinks by about a tenth while it costs more than
+  // the disk on every read, bench/RESULTS.md) are stored contiguous.
+  if (total > 4096 && !std::is_same_v<T, float>) {
+    std::vector<hsize_t> chunk = dims;
+    if (chunk.size() == 2) chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], (1u << 20) / std::max<hsize_t>(1, dims[1] * sizeof(T))));
+    else chunk[0] = std::min<hsize_t>(dims[0], 1u << 18);
+    H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
+    H5Pset_shuffle(dcpl.get());
+    H5Pset_deflate(dcpl.get(), 1);
+  }
+  Handle ds(checked(H5Dcreate2(loc, name.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(),
+                               H5P_DEFAULT),
+                    loc, "creating dataset " + name));
+  check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), loc, "writing " + name);
+}
+
+}  // namespace
+
+namespace detail {
 
 // The innermost reason HDF5 recorded for its last failure (for the OS: the errno text).
 std::string last_reason() {
@@ -154,11 +184,6 @@ std::uint64_t element_count(const std::vector<std::uint64_t>& dims) {
   return n;
 }
 
-struct OpenDataset {
-  Handle ds;
-  std::vector<std::uint64_t> dims;
-  H5T_class_t type_class = H5T_NO_CLASS;
-};
 
 // Opens a dataset and checks that its declared size fits the bytes the file holds for it.
 OpenDataset open_dataset(hid loc, const std::string& name) {
@@ -202,231 +227,15 @@ OpenDataset open_dataset(hid loc, const std::string& name) {
   return d;
 }
 
-template <typename T>
-Matrix<T> read_matrix(hid loc, const std::string& name, hid mem_type) {
-  auto d = open_dataset(loc, name);
-  require(d.type_class == H5T_FLOAT || d.type_class == H5T_INTEGER, "{} holds {}, expected numbers",
-          where(loc, name), class_name(d.type_class));
-  require(d.dims.size() == 1 || d.dims.size() == 2, "{} has rank {}, expected 1 or 2", where(loc, name),
-          d.dims.size());
-  auto m = Matrix<T>::uninitialized(d.dims[0], d.dims.size() == 2 ? d.dims[1] : 1);
-  if (!m.data.empty())
-    check(H5Dread(d.ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data.data()), loc,
-          "reading " + name);
-  return m;
-}
-
 // Variable-length UTF-8 strings, in memory as char* that HDF5 allocates.
-Handle vlen_string_type(H5T_cset_t cset = H5T_CSET_UTF8) {
+Handle vlen_string_type(H5T_cset_t cset) {
   Handle type(H5Tcopy(H5T_C_S1));
   H5Tset_size(type.get(), H5T_VARIABLE);
   H5Tset_cset(type.get(), cset);
   return type;
 }
 
-template <typename T>
-void write_raw(hid loc, const std::string& name, const T* data, std::vector<hsize_t> dims,
-               hid mem_type, hid file_type) {
-  Handle space(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), loc,
-                       "making the dataspace of " + name));
-  Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
-  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
-  std::size_t total = 1;
-  for (auto d : dims) total *= d;
-  // float64 arrays (fingerprints: many empty bins) are chunked and compressed. float32 arrays
-  // (features: noise-like values that deflate shrinks by about a tenth while it costs more than
-  // the disk on every read, bench/RESULTS.md) are stored contiguous.
-  if (total > 4096 && !std::is_same_v<T, float>) {
-    std::vector<hsize_t> chunk = dims;
-    if (chunk.size() == 2) chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], (1u << 20) / std::max<hsize_t>(1, dims[1] * sizeof(T))));
-    else chunk[0] = std::min<hsize_t>(dims[0], 1u << 18);
-    H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
-    H5Pset_shuffle(dcpl.get());
-    H5Pset_deflate(dcpl.get(), 1);
-  }
-  Handle ds(checked(H5Dcreate2(loc, name.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(),
-                               H5P_DEFAULT),
-                    loc, "creating dataset " + name));
-  check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), loc, "writing " + name);
-}
-
-// ---- The walk a child process makes over a file (validate_file). ----
-
-struct Walk {
-  std::uint64_t file_size = 0;
-  std::string error;
-};
-
-void walk_attribute(hid obj, const char* name) {
-  Handle attr(checked(H5Aopen(obj, name, H5P_DEFAULT), obj, fmt::format("opening attribute '{}'", name)));
-  Handle type(checked(H5Aget_type(attr.get()), obj, fmt::format("reading the type of attribute '{}'", name)));
-  Handle space(checked(H5Aget_space(attr.get()), obj, fmt::format("reading the shape of attribute '{}'", name)));
-  const auto n = element_count(extent(space.get(), obj, std::string("attribute ") + name));
-  require(n <= kMaxAttributeValues, "attribute '{}' of '{}' claims {} values: the file is damaged", name,
-          file_name(obj), n);
-  if (n == 0) return;
-  const auto cls = H5Tget_class(type.get());
-  if (cls == H5T_STRING && H5Tis_variable_str(type.get()) > 0) {
-    std::vector<char*> ptrs(n, nullptr);
-    Handle mem = vlen_string_type(H5Tget_cset(type.get()));
-    check(H5Aread(attr.get(), mem.get(), ptrs.data()), obj, fmt::format("reading attribute '{}'", name));
-    for (char* p : ptrs) H5free_memory(p);
-  } else if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
-    std::vector<double> values(n);
-    check(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, values.data()), obj, fmt::format("reading attribute '{}'", name));
-  } else if (cls == H5T_STRING) {
-    std::vector<char> bytes(n * std::max<std::size_t>(1, H5Tget_size(type.get())));
-    check(H5Aread(attr.get(), type.get(), bytes.data()), obj, fmt::format("reading attribute '{}'", name));
-  }
-}
-
-void walk_dataset(hid loc, const char* name, const Walk& walk) {
-  auto d = open_dataset(loc, name);
-  Handle type(checked(H5Dget_type(d.ds.get()), loc, std::string("reading the type of ") + name));
-  Handle dcpl(checked(H5Dget_create_plist(d.ds.get()), loc, std::string("reading the layout of ") + name));
-  const auto layout = H5Pget_layout(dcpl.get());
-  const std::uint64_t n = element_count(d.dims);
-  if (n == 0) return;
-  if (d.type_class == H5T_STRING && H5Tis_variable_str(type.get()) > 0) {
-    std::vector<char*> ptrs(n, nullptr);
-    Handle mem = vlen_string_type(H5Tget_cset(type.get()));
-    check(H5Dread(d.ds.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), loc,
-          std::string("reading ") + name);
-    for (char* p : ptrs) H5free_memory(p);
-    return;
-  }
-  if (layout == H5D_CONTIGUOUS) {
-    // Plain bytes at an offset: reading them later is a bounds-checked pread.
-    const haddr_t offset = H5Dget_offset(d.ds.get());
-    const hsize_t stored = H5Dget_storage_size(d.ds.get());
-    require(stored == 0 || (offset != HADDR_UNDEF && offset <= walk.file_size && stored <= walk.file_size - offset),
-            "{} lies outside the file: the file is truncated or damaged", where(loc, name));
-    return;
-  }
-  if (layout == H5D_COMPACT || (d.type_class != H5T_INTEGER && d.type_class != H5T_FLOAT)) return;
-  // Chunked: every entry of the chunk index must lie inside the file and be no larger than its
-  // chunk could compress to; the first chunk is decoded through the filters as a reader would.
-  // (Decoding all of them would cost as much as the read itself; zlib refuses damaged streams.)
-  const int rank = static_cast<int>(d.dims.size());
-  std::vector<hsize_t> chunk(d.dims.size());
-  require(rank > 0 && H5Pget_chunk(dcpl.get(), rank, chunk.data()) == rank,
-          "{} has an unreadable chunk layout: the file is damaged", where(loc, name));
-  std::uint64_t expected = 1, chunk_bytes = std::max<std::size_t>(1, H5Tget_size(type.get()));
-  for (int k = 0; k < rank; ++k) {
-    require(chunk[k] > 0, "{} has chunks of size 0: the file is damaged", where(loc, name));
-    expected *= (d.dims[k] + chunk[k] - 1) / chunk[k];
-    chunk_bytes *= chunk[k];
-  }
-  Handle file_space(checked(H5Dget_space(d.ds.get()), loc, std::string("reading the shape of ") + name));
-  hsize_t chunks = 0;
-  check(H5Dget_num_chunks(d.ds.get(), file_space.get(), &chunks), loc,
-        std::string("listing the chunks of ") + name);
-  require(chunks <= expected, "{} lists {} chunks where {} fit: the file is damaged", where(loc, name),
-          chunks, expected);
-  std::vector<hsize_t> offset(d.dims.size());
-  for (hsize_t c = 0; c < chunks; ++c) {
-    unsigned mask = 0;
-    haddr_t addr = HADDR_UNDEF;
-    hsize_t size = 0;
-    check(H5Dget_chunk_info(d.ds.get(), file_space.get(), c, offset.data(), &mask, &addr, &size), loc,
-          std::string("listing the chunks of ") + name);
-    require(addr != HADDR_UNDEF && addr <= walk.file_size && size <= walk.file_size - addr &&
-                size <= chunk_bytes + chunk_bytes / 64 + 4096,
-            "{} has a chunk outside the file or larger than its data: the file is damaged", where(loc, name));
-  }
-  std::vector<hsize_t> start(d.dims.size(), 0), count(d.dims.size());
-  std::uint64_t values = 1;
-  for (int k = 0; k < rank; ++k) {
-    count[k] = std::min<hsize_t>(chunk[k], d.dims[k]);
-    values *= count[k];
-  }
-  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
-        loc, std::string("selecting the first chunk of ") + name);
-  Handle mem_space(H5Screate_simple(rank, count.data(), nullptr));
-  std::vector<double> buffer(values);
-  check(H5Dread(d.ds.get(), H5T_NATIVE_DOUBLE, mem_space.get(), file_space.get(), H5P_DEFAULT, buffer.data()),
-        loc, std::string("reading ") + name);
-}
-
-herr_t walk_object(hid obj, const char* name, const H5O_info_t* info, void* data) {
-  auto& walk = *static_cast<Walk*>(data);
-  try {
-    Handle o(checked(H5Oopen(obj, name, H5P_DEFAULT), obj, fmt::format("opening '{}'", name)));
-    for (hsize_t i = 0; i < info->num_attrs; ++i) {
-      const ssize_t len = H5Aget_name_by_idx(o.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-      require(len >= 0 && len < 65536, "'{}' in '{}' has an unreadable attribute: the file is damaged", name,
-              file_name(obj));
-      std::string attr(static_cast<std::size_t>(len), '\0');
-      if (H5Aget_name_by_idx(o.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, attr.data(), attr.size() + 1,
-                             H5P_DEFAULT) < 0)
-        fail(obj, fmt::format("reading the attributes of '{}'", name));
-      walk_attribute(o.get(), attr.c_str());
-    }
-    if (info->type == H5O_TYPE_DATASET) walk_dataset(obj, name, walk);
-  } catch (const Error& e) {
-    walk.error = e.what();
-    return -1;
-  }
-  return 0;
-}
-
-void walk_file(const std::string& path, std::uint64_t file_size) {
-  require(H5Fis_hdf5(path.c_str()) > 0, "not an HDF5 file");
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (file.get() < 0) fail(-1, "opening it");
-  Walk walk;
-  walk.file_size = file_size;
-#if H5_VERSION_GE(1, 12, 0)
-  const herr_t status = H5Ovisit3(
-      file.get(), H5_INDEX_NAME, H5_ITER_INC,
-      [](hid obj, const char* name, const H5O_info2_t* info2, void* data) -> herr_t {
-        H5O_info_t info{};
-        info.type = info2->type;
-        info.num_attrs = info2->num_attrs;
-        return walk_object(obj, name, &info, data);
-      },
-      &walk, H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS);
-#else
-  const herr_t status = H5Ovisit2(file.get(), H5_INDEX_NAME, H5_ITER_INC, walk_object, &walk,
-                                  H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS);
-#endif
-  if (!walk.error.empty()) throw InputError(walk.error);
-  if (status < 0) fail(file.get(), "walking its groups");
-}
-
-std::uint64_t env_number(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  char* end = nullptr;
-  const double x = std::strtod(v, &end);
-  require(end && *end == '\0' && x > 0 && x < 1e9, "{}='{}' is not a positive number", name, v);
-  return static_cast<std::uint64_t>(x);
-}
-
-std::uint64_t address_space_in_use() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  unsigned long pages = 0;
-  if (f) {
-    if (std::fscanf(f, "%lu", &pages) != 1) pages = 0;
-    std::fclose(f);
-  }
-  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
-const char* signal_name(int sig) {
-  switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGBUS: return "SIGBUS";
-    case SIGABRT: return "SIGABRT";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGKILL: return "SIGKILL";
-    default: return "a signal";
-  }
-}
-
-}  // namespace
+}  // namespace detail
 
 Handle::Handle(hid id) : id_(id) {}
 Handle::~Handle() {
@@ -451,106 +260,6 @@ std::string file_name(hid obj) {
   std::string name(static_cast<std::size_t>(len), '\0');
   H5Fget_name(obj, name.data(), name.size() + 1);
   return name;
-}
-
-void validate_file(const std::string& path) {
-  struct stat st {};
-  require(::stat(path.c_str(), &st) == 0, "'{}' does not exist", path);
-  require(S_ISREG(st.st_mode), "'{}' is not a file", path);
-  // Once per file (as it is now) and process.
-  static std::mutex mutex;
-  static std::set<std::string> valid;
-  std::error_code ec;
-  const std::string key = fmt::format("{}|{}|{}|{}|{}.{}", std::filesystem::weakly_canonical(path, ec).string(),
-                                      st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-  {
-    std::lock_guard lock(mutex);
-    if (valid.count(key)) return;
-  }
-  const auto size = static_cast<std::uint64_t>(st.st_size);
-  const std::uint64_t memory =
-      std::max<std::uint64_t>(env_number("TASKFP_STORE_CHECK_MEMORY_GB", 2) << 30, 4 * size);
-  // A damaged file makes libhdf5 loop on the CPU: the child gets `cpu` seconds of it (the walk
-  // reads metadata and one chunk per dataset, far less); waiting on a slow disk costs no CPU and
-  // gets ten times as long before the walk counts as stuck.
-  const std::uint64_t cpu = env_number("TASKFP_STORE_CHECK_SECONDS", 5 + size / (100u << 20));
-  const std::uint64_t seconds = 60 + 10 * cpu;
-  const auto invalid = [&](const std::string& what) {
-    return InputError(fmt::format("invalid store '{}': {}", path, what));
-  };
-
-  int pipe_fds[2];
-  require(pipe(pipe_fds) == 0, "cannot check '{}': no pipe ({})", path, std::strerror(errno));
-  std::fflush(nullptr);
-  const pid_t child = fork();
-  if (child < 0) {
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
-    throw InputError(fmt::format("cannot check '{}': fork failed ({})", path, std::strerror(errno)));
-  }
-  if (child == 0) {  // the child: walk, report, leave without running any exit handler
-    close(pipe_fds[0]);
-    const rlimit limit{address_space_in_use() + memory, address_space_in_use() + memory};
-    setrlimit(RLIMIT_AS, &limit);
-    const rlimit cpu_limit{cpu, cpu + 1};  // SIGXCPU, then SIGKILL
-    setrlimit(RLIMIT_CPU, &cpu_limit);
-    std::string message;
-    int code = 0;
-    try {
-      walk_file(path, size);
-    } catch (const std::bad_alloc&) {
-      message = fmt::format("reading it needs more than {} GiB of memory (a damaged size field; "
-                            "TASKFP_STORE_CHECK_MEMORY_GB raises the limit for genuine stores)",
-                            memory >> 30);
-      code = 3;
-    } catch (const std::exception& e) {
-      message = e.what();
-      code = 2;
-    }
-    if (!message.empty() && ::write(pipe_fds[1], message.data(), message.size()) < 0) code = 4;
-    close(pipe_fds[1]);
-    _exit(code);
-  }
-  close(pipe_fds[1]);
-  std::string message;
-  bool timed_out = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{pipe_fds[0], POLLIN, 0};
-    const int ready = poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
-    if (ready < 0 && errno != EINTR) break;
-    if (ready <= 0) continue;
-    char buf[4096];
-    const ssize_t got = ::read(pipe_fds[0], buf, sizeof buf);
-    if (got <= 0) break;  // the child closed its end: it is done
-    message.append(buf, static_cast<std::size_t>(got));
-  }
-  close(pipe_fds[0]);
-  if (timed_out) kill(child, SIGKILL);
-  int status = 0;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  const bool looped = WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL);
-  if (timed_out || looped)
-    throw invalid(fmt::format("reading it took longer than {} s{} (a damaged file can make libhdf5 "
-                              "loop; TASKFP_STORE_CHECK_SECONDS raises the limit for genuine stores)",
-                              timed_out ? seconds : cpu, timed_out ? "" : " of CPU time"));
-  if (WIFSIGNALED(status))
-    throw invalid(fmt::format("reading it crashed libhdf5 ({}): the file is damaged or not a valid HDF5 file",
-                              signal_name(WTERMSIG(status))));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    // The child's messages name the file already; keep them, minus a repeated prefix.
-    const std::string prefix = "'" + path + "': ";
-    if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
-    throw invalid(message.empty() ? "reading it failed" : message);
-  }
-  std::lock_guard lock(mutex);
-  valid.insert(key);
 }
 
 Handle open_read(const std::string& path) {

@@ -411,8 +411,9 @@ class Parts(Kind):
         elif what == "stray part":
             shutil.copy(part, parts / "task00007-000000000.h5")
         else:
-            other = mutate.pick(rng, files)
-            shutil.copy(part, other)
+            other = mutate.pick(rng, [f for f in files if f != part] or files)
+            if other != part:
+                shutil.copy(part, other)
         return f"{part.name}: {what}"
 
     def post(self, o):

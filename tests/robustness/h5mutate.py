@@ -51,11 +51,18 @@ def _is_strings(ds: h5py.Dataset) -> bool:
     return h5py.check_string_dtype(ds.dtype) is not None
 
 
+# Datasets an earlier mutation declared huge are never read or materialised here (reading one
+# means gigabytes of fill values in this process, whose peak memory the runs it starts inherit).
+HUGE = 1 << 22
+
+
 def mutate_dataset(f: h5py.File, path: str, rng: random.Random) -> str:
     ds = f[path]
-    data = _data(ds)
     shape = ds.shape or ()
-    op = rng.randrange(15)
+    if int(np.prod(shape, dtype=object)) > HUGE:
+        data, op = None, pick(rng, [3, 4, 5])
+    else:
+        data, op = _data(ds), rng.randrange(15)
     if op == 0:  # another element type
         dt = pick(rng, ["i4", "i8", "u1", "f2", "f4", "f8", "c8", "?", "S8", "str", "compound", "enum"])
         if dt == "str":
