@@ -47,7 +47,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     bool list = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-f,--fingerprints", o->fingerprints, "Fingerprint store (.h5)");
+  cmd->add_option("-f,--fingerprints", o->fingerprints, "Fingerprint store (.h5)")->check(CLI::ExistingFile);
   cmd->add_option("-m,--metric", o->metrics,
                   "Metric spec or alias (repeatable), e.g. bkld-small, KLD-PP:NS-1000-BINS, FID");
   cmd->add_option("-o,--output", o->out, "Distance store to write (.h5)");
@@ -55,9 +55,11 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
                   "Also write <metric>.csv per metric here, in the paper's cache format");
   cmd->add_option("--sources", o->sources, "Source tasks (rows): 'a,b', '@file', 'set.yaml#key' (default: all)");
   cmd->add_option("--targets", o->targets, "Target tasks (columns), same forms (default: all)");
-  cmd->add_option("--task-info", o->task_info, "Task metadata CSV (task_infos.csv), for SEMANTIC");
+  cmd->add_option("--task-info", o->task_info, "Task metadata CSV (task_infos.csv), for SEMANTIC")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--features", o->features,
-                  "Raw features (store or npy folder), for MMD-cauchy/gaussian; O(n^2 d) per pair");
+                  "Raw features (store or npy folder), for MMD-cauchy/gaussian; O(n^2 d) per pair")
+      ->check(CLI::ExistingPath);
   cmd->add_option("--backend", o->backend,
                   "auto: the GPU when one is usable, else the CPU; cpu; cuda (an error without a GPU). "
                   "The GPU runs the KL family's GEMMs; other metrics run on the CPU")

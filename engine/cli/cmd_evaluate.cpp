@@ -84,13 +84,16 @@ void add_evaluate(CLI::App& app, const GlobalOptions& g) {
     bool exact_parse = false, full_targets = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-c,--cache", o->cache, "Folder laid out like the paper's cache/ (outcomes, baselines, task info)")->required();
+  cmd->add_option("-c,--cache", o->cache, "Folder laid out like the paper's cache/ (outcomes, baselines, task info)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("-o,--output", o->out, "Folder for the tables, report and figures")->required();
   cmd->add_option("-d,--distances", o->distances,
                   "Distance matrices: CSV files (paper format), .h5 stores (all matrices, or "
                   "store.h5#METRIC), or names in <cache>/distances/. Default: the paper's 8 candidates");
   cmd->add_option("--tasks", o->tasks, "Task set YAML (split, groups, shrinkable tasks)")->capture_default_str();
-  cmd->add_option("--task-info", o->task_info, "Task metadata CSV (default: <cache>/task_infos.csv)");
+  cmd->add_option("--task-info", o->task_info, "Task metadata CSV (default: <cache>/task_infos.csv)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--split", o->split, "Targets: validation (the paper's report) or development")
       ->check(CLI::IsMember({"validation", "development"}))->capture_default_str();
   cmd->add_option("--scenarios", o->scenarios, "Comma list of arch, pretrain, augment, cotrain")->capture_default_str();

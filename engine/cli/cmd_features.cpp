@@ -50,7 +50,7 @@ void add_import(CLI::App& app, const GlobalOptions& g) {
     std::size_t min_samples = 2;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("dir", o->dir, "Folder with one sub-folder per task")->required();
+  cmd->add_option("dir", o->dir, "Folder with one sub-folder per task")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("-o,--output", o->out, "Features store to write (.h5)")->required();
   cmd->add_option("--tasks", o->tasks, "Only these tasks: 'a,b', '@file' or 'set.yaml#key'");
   cmd->add_option("--backbone", o->prov.backbone, "Backbone that made the features (provenance)")->capture_default_str();

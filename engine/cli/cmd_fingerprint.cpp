@@ -27,7 +27,9 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
   auto o = std::make_shared<Opts>();
   cmd->add_option("-f,--features", o->features,
                   "Features: a store (.h5) or a folder <dir>/<task>/features_0001.npy; repeat to "
-                  "combine several")->required();
+                  "combine several")
+      ->required()
+      ->check(CLI::ExistingPath);
   cmd->add_option("-o,--output", o->out, "Fingerprint store to write (.h5)")->required();
   auto* scaling = cmd->add_option(
       "--scaling-subset", o->scaling,
@@ -35,7 +37,8 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
       "(the paper: configs/tasksets/paper.yaml#development)");
   auto* ranges = cmd->add_option("--ranges", o->ranges,
                                  "Reuse the bin ranges of this fingerprint store (the published "
-                                 "protocol) instead of computing them");
+                                 "protocol) instead of computing them")
+                    ->check(CLI::ExistingFile);
   scaling->excludes(ranges);
   cmd->add_option("--tasks", o->tasks, "Fingerprint only these tasks (default: all)");
   cmd->add_option("--bins", o->bins, "Bin counts, comma-separated")->capture_default_str();

@@ -50,7 +50,15 @@ void add_synth_images(CLI::App& app, const GlobalOptions& g) {
     const auto parent = fs::path(o->out).parent_path();
     MadeFolders parents(parent.empty() ? "." : parent.string());
     PendingOutput folder(o->out, true);
-    const auto names = write_image_tasks(folder.temporary(), o->synth);
+    std::vector<std::string> names;
+    try {
+      names = write_image_tasks(folder.temporary(), o->synth);
+    } catch (const InputError& e) {  // named as the user knows the folder
+      std::string message = e.what();
+      for (auto at = message.find(folder.temporary()); at != std::string::npos; at = message.find(folder.temporary()))
+        message.replace(at, folder.temporary().size(), o->out);
+      throw InputError(message);
+    }
     folder.commit();
     parents.keep();
     info(g, fmt::format("wrote {} image tasks ({} classes x {} images each) and {}/taskset.yaml",
@@ -118,7 +126,9 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     std::vector<float> mean, std;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-t,--taskset", o->taskset, "Image task set (YAML; `taskfp synth-images` writes one)")->required();
+  cmd->add_option("-t,--taskset", o->taskset, "Image task set (YAML; `taskfp synth-images` writes one)")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("-o,--output", o->out, "Features store to write (.h5)")->required();
   cmd->add_option("--tasks", o->tasks, "Only these tasks: 'a,b', '@file' (default: all in the task set)");
   cmd->add_option("--backbone", o->backbone,
@@ -126,7 +136,8 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
       ->capture_default_str();
   cmd->add_option("--weights", o->weights,
                   "ResNet34 weights: HDF5 with one float32 dataset per torchvision state_dict key "
-                  "(scripts/export_backbone.py writes the ImageNet ones)");
+                  "(scripts/export_backbone.py writes the ImageNet ones)")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--random-weights", o->random_weights,
                 "Seeded random ResNet34 weights, recorded as NOT PRETRAINED (tests, offline demos)");
   cmd->add_option("--weight-seed", o->weight_seed, "Seed of --random-weights")->capture_default_str();
@@ -283,7 +294,7 @@ void add_merge(CLI::App& app, const GlobalOptions& g) {
     bool keep = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("parts", o->parts, "Parts folder (<output>.parts)")->required();
+  cmd->add_option("parts", o->parts, "Parts folder (<output>.parts)")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("-o,--output", o->out, "Features store to write (.h5)")->required();
   cmd->add_flag("--keep-parts", o->keep, "Keep the parts folder");
   cmd->callback([o, &g] {

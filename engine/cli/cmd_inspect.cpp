@@ -81,7 +81,9 @@ void add_inspect(CLI::App& app, const GlobalOptions&) {
     int top = 0;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("file", o->path, "Features, fingerprint or distance store (.h5), or a distance CSV")->required();
+  cmd->add_option("file", o->path, "Features, fingerprint or distance store (.h5), or a distance CSV")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--top", o->top, "For distances: list each target's K closest sources")->capture_default_str();
   cmd->callback([o] {
     if (std::filesystem::path(o->path).extension() == ".csv") {

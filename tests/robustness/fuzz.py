@@ -719,8 +719,10 @@ class Options(Kind):
                     argv[i + 1] = new
                     done.append(f"{argv[i]} {old!r} -> {new!r}")
                     continue
-            if op == 4 and opts:
-                i = mutate.pick(rng, opts)
+            # Dropping a size (-n) gives its default: a legitimately long run, not a broken one.
+            droppable = [i for i in opts if argv[i] not in ("-n", "--samples")]
+            if op == 4 and droppable:
+                i = mutate.pick(rng, droppable)
                 n = 2 if i + 1 < len(argv) and not argv[i + 1].startswith("-") else 1
                 done.append(f"dropped {' '.join(argv[i:i + n])}")
                 del argv[i:i + n]
