@@ -14,29 +14,11 @@
 #include "core/task_list.hpp"
 #include "dist/world.hpp"
 #include "distance/distance.hpp"
-#include "io/file_digest.hpp"
 #include "io/output_files.hpp"
 #include "store/distance_store.hpp"
 #include "store/fingerprint_store.hpp"
 
 namespace taskfp::cli {
-
-void require_same_inputs_on_all_ranks(const std::vector<std::string>& inputs, const std::string& plan) {
-  if (!dist::world().distributed()) return;
-  std::string mine = plan;
-  std::vector<std::string> digests;
-  for (const auto& path : inputs) {
-    digests.push_back(file_digest(path));
-    mine += "\n" + path + ": " + digests.back();
-  }
-  const auto differing = dist::ranks_differing_from_root(mine);
-  if (differing.empty()) return;
-  throw InputError(fmt::format(
-      "ranks {} read other inputs than rank 0 ({}): every rank must read the same files, e.g. from a "
-      "shared file system",
-      fmt::join(differing, ", "),
-      inputs.empty() ? std::string("another plan") : fmt::format("rank {} has {}", dist::world().rank, fmt::join(digests, "; "))));
-}
 
 void add_distance(CLI::App& app, const GlobalOptions& g) {
   auto* cmd = app.add_subcommand(

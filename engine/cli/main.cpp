@@ -2,6 +2,7 @@
 #include <omp.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "dist/world.hpp"
+#include "io/file_digest.hpp"
 #include "io/output_files.hpp"
 
 namespace taskfp::cli {
@@ -25,6 +27,23 @@ void detail(const GlobalOptions& g, const std::string& message) {
   if (g.verbose && !g.quiet) std::cerr << message + '\n';
 }
 void warn(const std::string& message) { std::cerr << "taskfp: warning: " + message + '\n'; }
+
+void require_same_inputs_on_all_ranks(const std::vector<std::string>& inputs, const std::string& plan) {
+  if (!dist::world().distributed()) return;
+  std::string mine = plan;
+  std::vector<std::string> digests;
+  for (const auto& path : inputs) {
+    digests.push_back(file_digest(path));
+    mine += "\n" + path + ": " + digests.back();
+  }
+  const auto differing = dist::ranks_differing_from_root(mine);
+  if (differing.empty()) return;
+  throw InputError(fmt::format(
+      "ranks {} read other inputs than rank 0 ({}): every rank must read the same files, e.g. from a "
+      "shared file system",
+      fmt::join(differing, ", "),
+      inputs.empty() ? std::string("another plan") : fmt::format("rank {} has {}", dist::world().rank, fmt::join(digests, "; "))));
+}
 
 namespace {
 // A message on one line: line breaks become "; ".

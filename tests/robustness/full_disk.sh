@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # A full disk: every command that writes stops with status 2 and one line naming its output,
 # and leaves nothing on the disk (no partial store, no temporary file, no half of a folder of
-# images or tables). The disk is a small tmpfs in a private mount namespace (unshare), so the
-# test needs no root; where user namespaces are not allowed it is skipped.
+# images or tables). The disk is a small tmpfs in a private mount namespace (unshare; for a user
+# other than root, inside a user namespace); where neither is allowed the test is skipped.
 # Usage: full_disk.sh TASKFP WORKDIR [PAPER_CACHE]
 set -euo pipefail
 TASKFP=$1 WORK=$2 CACHE=${3:-}
 rm -rf "$WORK" && mkdir -p "$WORK/small"
-if ! unshare -rm sh -c "mount -t tmpfs -o size=64k none '$WORK/small'" 2>/dev/null; then
-  echo "skipped: cannot mount a small tmpfs in a user namespace here (unshare -rm)"; exit 0
+# A private mount namespace: as root directly (in a chroot, where / is no mount point, without
+# changing propagation), otherwise inside a user namespace. Each run unmounts its tmpfs itself.
+probe() { "$@" sh -c "mount -t tmpfs -o size=64k none '$WORK/small' && umount '$WORK/small'" 2>/dev/null; }
+UNSHARE=()
+for candidate in "unshare -m" "unshare -m --propagation unchanged" "unshare -rm"; do
+  read -r -a try <<<"$candidate"
+  if probe "${try[@]}"; then UNSHARE=("${try[@]}"); break; fi
+done
+if [ ${#UNSHARE[@]} -eq 0 ]; then
+  echo "skipped: cannot mount a small tmpfs in a private mount namespace here (unshare -m / -rm)"; exit 0
 fi
 # 50 tasks: their matrices (CSV and store) need more than the disk holds.
 "$TASKFP" -q synth -o "$WORK/f.h5" --families 10 --tasks-per-family 5 --samples 200 --dim 16
@@ -19,9 +27,10 @@ check() {
   local name=$1 output=$2
   shift 2
   set +e
-  out=$(unshare -rm bash -c 'mount -t tmpfs -o size=160k none "$1" || exit 99; shift
+  out=$("${UNSHARE[@]}" bash -c 'mount -t tmpfs -o size=160k none "$1" || exit 99; shift
                              "$@" 2>&1; rc=$?
                              echo "left: $(find "'"$WORK/small"'" -mindepth 1 | head -3 | tr "\n" " ")"
+                             umount "'"$WORK/small"'"
                              exit $rc' \
         full "$WORK/small" "$TASKFP" -q "$@")
   rc=$?
