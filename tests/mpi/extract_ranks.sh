@@ -53,14 +53,20 @@ SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 "$TASKFP" -q "${E[@]}" -o "$WORK/
 "$TASKFP" -q merge "$WORK/shards.h5.parts" -o "$WORK/shards.h5"
 same "$WORK/one.h5" "$WORK/shards.h5" && echo "ok: --shard 0/2 + Slurm array task 1/2 + merge identical"
 
+# start_stopped OUT SIGNAL: starts an extraction into OUT and sends it SIGNAL once its first two
+# chunks are written.
+start_stopped() {
+  "$TASKFP" -q "${X[@]}" -n 96 -o "$1" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 1 600); do
+    [ "$(ls "$1.parts"/task*.h5 2>/dev/null | wc -l)" -ge 2 ] && break
+    sleep 0.1
+  done
+  kill "-$2" "$pid" 2>/dev/null || true
+}
+
 # Killed in the middle (SIGKILL once the first chunks are written), then run again.
-"$TASKFP" -q "${X[@]}" -n 96 -o "$WORK/resumed.h5" 2>/dev/null &
-pid=$!
-for _ in $(seq 1 600); do
-  [ "$(ls "$WORK/resumed.h5.parts"/task*.h5 2>/dev/null | wc -l)" -ge 2 ] && break
-  sleep 0.1
-done
-kill -9 "$pid" 2>/dev/null || true
+start_stopped "$WORK/resumed.h5" KILL
 wait "$pid" 2>/dev/null || true
 [ ! -e "$WORK/resumed.h5" ] || { echo "FAIL: the killed run finished before it was killed"; exit 1; }
 done_before=$(ls "$WORK/resumed.h5.parts"/task*.h5 | wc -l)
@@ -76,13 +82,7 @@ left=$(find "$WORK" -name '*.tmp-*' | head -3)
 
 # Stopped by SIGTERM (Slurm's time limit), as Ctrl-C would: the process ends by the signal, the
 # finished chunks stay, no temporary file is left behind, and the rerun resumes.
-"$TASKFP" -q "${X[@]}" -n 96 -o "$WORK/term.h5" 2>/dev/null &
-pid=$!
-for _ in $(seq 1 600); do
-  [ "$(ls "$WORK/term.h5.parts"/task*.h5 2>/dev/null | wc -l)" -ge 2 ] && break
-  sleep 0.1
-done
-kill -TERM "$pid" 2>/dev/null || true
+start_stopped "$WORK/term.h5" TERM
 set +e; wait "$pid"; rc=$?; set -e
 [ ! -e "$WORK/term.h5" ] || { echo "FAIL: the stopped run finished before SIGTERM"; exit 1; }
 [ "$rc" -eq 143 ] || { echo "FAIL: SIGTERM ended the run with status $rc, not 143"; exit 1; }
