@@ -293,5 +293,23 @@ TEST(Preprocess, ScalesGreyToThreeNormalisedChannels) {
   EXPECT_FLOAT_EQ(out[8], (51.0f / 255.0f - 0.406f) / 0.225f);
 }
 
+// Unit images (DICOM, NIfTI: intensities already mapped to [0, 1]) are taken as they are; a
+// wrong value count is refused, not read out of bounds.
+TEST(Preprocess, UnitImagesAreTakenAsTheyAre) {
+  PreprocessOptions o;
+  o.size = 2;
+  Image img;
+  img.width = 1, img.height = 1, img.channels = 3, img.bit_depth = 0;
+  img.unit = {1.0f, 0.25f, 0.0f};
+  const auto out = preprocess(img, o);
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_FLOAT_EQ(out[static_cast<std::size_t>(k)], (1.0f - 0.485f) / 0.229f);
+    EXPECT_FLOAT_EQ(out[4 + static_cast<std::size_t>(k)], (0.25f - 0.456f) / 0.224f);
+    EXPECT_FLOAT_EQ(out[8 + static_cast<std::size_t>(k)], (0.0f - 0.406f) / 0.225f);
+  }
+  img.unit.pop_back();
+  EXPECT_THROW(preprocess(img, o), InputError);
+}
+
 }  // namespace
 }  // namespace taskfp

@@ -7,14 +7,19 @@
 
 namespace taskfp {
 
-/// Pixels as stored, interleaved (row-major, channels last): 1 (grey), 2 (grey + alpha),
-/// 3 (RGB) or 4 (RGBA) channels of 8 or 16 bits. Palette and sub-byte PNGs are expanded to 8 bits.
+/// Pixels, interleaved (row-major, channels last): 1 (grey), 2 (grey + alpha), 3 (RGB) or 4
+/// (RGBA) channels. Either integer samples as stored, of 8 or 16 bits (PNG, JPEG, TIFF, IDX;
+/// palette and sub-byte PNGs expanded to 8 bits), or, for sources whose intensity mapping
+/// already gives values in [0, 1] (DICOM after its Modality and VOI LUTs, NIfTI after percentile
+/// clipping), float32 intensities in `unit` with bit_depth 0 and `samples` empty.
 struct Image {
   int width = 0;
   int height = 0;
   int channels = 0;
-  int bit_depth = 8;                   ///< 8 or 16
+  int bit_depth = 8;                   ///< 8 or 16; 0: the image is in `unit`
   std::vector<std::uint16_t> samples;  ///< height * width * channels values in [0, max_value()]
+  std::vector<float> unit;             ///< height * width * channels values in [0, 1]
+  [[nodiscard]] bool is_unit() const { return bit_depth == 0; }
   [[nodiscard]] std::uint16_t max_value() const { return bit_depth == 16 ? 65535 : 255; }
   [[nodiscard]] std::uint16_t at(int y, int x, int c) const {
     return samples[(static_cast<std::size_t>(y) * static_cast<std::size_t>(width) + static_cast<std::size_t>(x)) *

@@ -122,10 +122,19 @@ void preprocess_into(const Image& image, const PreprocessOptions& o, float* out)
   const int colour = image.channels >= 3 ? 3 : 1;
   const auto stride = static_cast<std::size_t>(image.channels);
   std::vector<float> chw(static_cast<std::size_t>(colour) * plane);
+  const std::size_t values = plane * stride;
+  require(image.is_unit() ? image.unit.size() == values : image.samples.size() == values,
+          "an image of {} x {} x {} holds {} values", h, w, image.channels,
+          image.is_unit() ? image.unit.size() : image.samples.size());
   for (int c = 0; c < colour; ++c) {
-    const std::uint16_t* src = image.samples.data() + c;
     float* dst = chw.data() + static_cast<std::size_t>(c) * plane;
-    for (std::size_t p = 0; p < plane; ++p) dst[p] = static_cast<float>(src[p * stride]) / max;
+    if (image.is_unit()) {  // already in [0, 1]
+      const float* src = image.unit.data() + c;
+      for (std::size_t p = 0; p < plane; ++p) dst[p] = src[p * stride];
+    } else {
+      const std::uint16_t* src = image.samples.data() + c;
+      for (std::size_t p = 0; p < plane; ++p) dst[p] = static_cast<float>(src[p * stride]) / max;
+    }
   }
   auto resized = resize_antialias(std::move(chw), colour, h, w, o.size, o.size);
   const std::size_t out_plane = static_cast<std::size_t>(o.size) * static_cast<std::size_t>(o.size);
