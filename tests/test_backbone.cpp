@@ -206,7 +206,7 @@ TEST(Extract, PipelineEqualsBatchByBatchReference) {
       std::vector<float> pixels;
       const std::size_t n = std::min<std::size_t>(4, draw.size() - from);
       for (std::size_t i = from; i < from + n; ++i) {
-        const auto x = preprocess(read_image(images.files[draw[i]]), o.preprocess);
+        const auto x = preprocess(images.read(draw[i]), o.preprocess);
         pixels.insert(pixels.end(), x.begin(), x.end());
       }
       const auto f = net->forward(pixels.data(), n, 32);

@@ -8,8 +8,11 @@
 #include <functional>
 #include <set>
 
+#include <zlib.h>
+
 #include "core/error.hpp"
 #include "evaluate/task_set.hpp"
+#include "images/idx.hpp"
 #include "images/image.hpp"
 #include "images/image_taskset.hpp"
 #include "images/preprocess.hpp"
@@ -203,7 +206,7 @@ TEST(ImageTaskSet, BadTaskSetsAreClearErrors) {
   expect_error("tasks:\n  - name: a\n    root: t\n", "has no PNG or JPEG images");
   expect_error("tasks:\n  - name: a\n    root: none\n", "no class folders");
   expect_error("tasks:\n  - name: a\n    root: missing\n", "not a readable folder");
-  expect_error("tasks:\n  - name: a\n", "needs either root or manifest");
+  expect_error("tasks:\n  - name: a\n", "needs exactly one of root, manifest and idx");
   expect_error("tasks:\n  - name: a\n    root: t\n  - name: a\n    root: t\n", "appears twice");
   expect_error("tasks:\n  - name: a\n    manifest: m.csv\n", "no column 'path'");
   expect_error("tasks: [", "cannot read task set");
@@ -308,6 +311,126 @@ TEST(ImageTaskSet, ManifestRowsWithoutPathOrLabelAreRefused) {
       EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos) << e.what();
     }
   }
+}
+
+}  // namespace
+}  // namespace taskfp
+
+namespace taskfp {
+namespace {
+
+// An IDX file written byte by byte: magic 0 0 8 <dims>, big-endian sizes, then the bytes.
+void write_idx(const std::string& path, const std::vector<std::uint32_t>& sizes, const std::vector<std::uint8_t>& bytes,
+               bool gzip = false) {
+  std::string data = {'\0', '\0', '\x08', static_cast<char>(sizes.size())};
+  for (auto v : sizes)
+    for (int s = 24; s >= 0; s -= 8) data.push_back(static_cast<char>((v >> s) & 0xff));
+  data.append(bytes.begin(), bytes.end());
+  if (!gzip) {
+    std::ofstream(path, std::ios::binary) << data;
+    return;
+  }
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, data.data(), static_cast<unsigned>(data.size())), static_cast<int>(data.size()));
+  gzclose(f);
+}
+
+// Five 2 x 3 images whose pixels are 10 k + p, labels 1 0 1 2 1.
+struct IdxFixture {
+  test::TempDir dir;
+  IdxFixture(bool gzip = false) {
+    std::vector<std::uint8_t> pixels;
+    for (int k = 0; k < 5; ++k)
+      for (int p = 0; p < 6; ++p) pixels.push_back(static_cast<std::uint8_t>(10 * k + p));
+    write_idx(dir.file("images"), {5, 2, 3}, pixels, gzip);
+    write_idx(dir.file("labels"), {5}, {1, 0, 1, 2, 1}, gzip);
+  }
+  std::string taskset(const std::string& extra) const {
+    std::ofstream(dir.file("s.yaml")) << "tasks:\n  - name: t\n    idx: {images: images, labels: labels" << extra
+                                      << "}\n";
+    return dir.file("s.yaml");
+  }
+};
+
+TEST(ImageTaskSet, IdxTasksKeepTheChosenLabelsInClassThenItemOrder) {
+  for (const bool gzip : {false, true}) {
+    IdxFixture fx(gzip);
+    const auto specs = read_image_taskset(fx.taskset(", classes: [2, 1], names: [zero, one, two]"));
+    ASSERT_EQ(specs.size(), 1u);
+    const auto t = list_task_images(specs[0]);
+    EXPECT_EQ(t.classes, (std::vector<std::string>{"one", "two"}));
+    EXPECT_EQ(t.index, (std::vector<std::int64_t>{0, 2, 4, 3}));
+    EXPECT_EQ(t.labels, (std::vector<int>{0, 0, 0, 1}));
+    EXPECT_EQ(t.describe(3), fx.dir.file("images") + " [item 3]");
+    const Image img = t.read(1);
+    EXPECT_EQ(img.width, 3);
+    EXPECT_EQ(img.height, 2);
+    EXPECT_EQ(img.channels, 1);
+    EXPECT_EQ(img.samples, (std::vector<std::uint16_t>{20, 21, 22, 23, 24, 25}));
+    // Every label, named by its value; a shrunk variant keeps items of the same files.
+    const auto all = list_task_images(read_image_taskset(fx.taskset(""))[0]);
+    EXPECT_EQ(all.classes, (std::vector<std::string>{"0", "1", "2"}));
+    EXPECT_EQ(all.index, (std::vector<std::int64_t>{1, 0, 2, 4, 3}));
+  }
+}
+
+TEST(ImageTaskSet, BadIdxFilesAndEntriesAreErrorsNamingTheFile) {
+  IdxFixture fx;
+  auto expect_error = [&](const std::string& extra, const std::string& words) {
+    try {
+      for (const auto& s : read_image_taskset(fx.taskset(extra))) list_task_images(s);
+      ADD_FAILURE() << "accepted: " << extra;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  expect_error(", classes: [3]", "no image of");
+  expect_error(", classes: [1, 1]", "listed twice");
+  expect_error(", classes: [300]", "label values 0-255");
+  expect_error(", names: []", "non-empty list");
+  expect_error(", other: 1", "unknown key 'other'");
+  // Counts that differ, the files swapped, a truncated file, a header claiming 2^31 - 1 images.
+  write_idx(fx.dir.file("labels4"), {4}, {1, 0, 1, 2});
+  auto expect_file_error = [&](const std::string& yaml, const std::string& words) {
+    std::ofstream(fx.dir.file("s2.yaml")) << yaml;
+    try {
+      for (const auto& s : read_image_taskset(fx.dir.file("s2.yaml"))) list_task_images(s);
+      ADD_FAILURE() << "accepted: " << yaml;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  expect_file_error("tasks:\n  - name: t\n    idx: {images: images, labels: labels4}\n", "5 images but 4 labels");
+  expect_file_error("tasks:\n  - name: t\n    idx: {images: labels, labels: images}\n", "is not an IDX");
+  write_idx(fx.dir.file("short"), {5, 2, 3}, {1, 2, 3});
+  expect_file_error("tasks:\n  - name: t\n    idx: {images: short, labels: labels}\n", "is truncated");
+  write_idx(fx.dir.file("huge"), {0x7fffffff, 28, 28}, {1, 2, 3});
+  write_idx(fx.dir.file("hugel"), {0x7fffffff}, {1, 2, 3});
+  expect_file_error("tasks:\n  - name: t\n    idx: {images: huge, labels: hugel}\n", "is truncated");
+  write_idx(fx.dir.file("long"), {5, 2, 3}, std::vector<std::uint8_t>(31, 1));
+  expect_file_error("tasks:\n  - name: t\n    idx: {images: long, labels: labels}\n", "more bytes than");
+  expect_file_error("tasks:\n  - name: t\n    idx: {images: images, labels: labels}\n    split: test\n",
+                    "has no 'split'");
+  expect_file_error("tasks:\n  - name: t\n    idx: {images: images, labels: labels}\n    root: .\n",
+                    "exactly one of");
+  expect_file_error("tasks:\n  - name: t\n    idx: {images: missing, labels: labels}\n", "cannot open IDX file");
+}
+
+// The packaged Fashion-MNIST (Debian dataset-fashion-mnist), where installed: 60,000 training
+// images of 28 x 28 in ten classes of 6,000, the first an ankle boot (label 9), as the dataset's
+// documentation shows.
+TEST(ImageTaskSet, PackagedFashionMnistReadsAsPublished) {
+  const std::string dir = "/usr/share/datasets/fashion-mnist/";
+  if (!fs::exists(dir + "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const auto idx = read_idx(dir + "train-images-idx3-ubyte.gz", dir + "train-labels-idx1-ubyte.gz");
+  EXPECT_EQ(idx->count, 60000);
+  EXPECT_EQ(idx->rows, 28);
+  EXPECT_EQ(idx->columns, 28);
+  EXPECT_EQ(idx->labels[0], 9);
+  std::vector<int> per(10, 0);
+  for (auto l : idx->labels) ++per[l];
+  EXPECT_EQ(per, std::vector<int>(10, 6000));
 }
 
 }  // namespace

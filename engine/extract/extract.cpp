@@ -26,14 +26,14 @@ Batch prepare(const TaskImages& images, const std::vector<std::size_t>& draw, st
   b.errors.resize(count);
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::size_t i = 0; i < count; ++i) {
-    const auto& file = images.files[draw[first + i]];
+    const std::size_t k = draw[first + i];
     try {
-      preprocess_into(read_image(file, max_pixels), pre, b.pixels.data() + i * per);
+      preprocess_into(images.read(k, max_pixels), pre, b.pixels.data() + i * per);
     } catch (const std::bad_alloc&) {  // in preprocessing (read_image names its own)
       b.errors[i] = fmt::format(
           "image '{}': not enough memory to preprocess it; decode fewer images at once "
           "(-j) or refuse large images with --max-image-pixels",
-          file);
+          images.describe(k));
     } catch (const std::exception& e) {  // reported by the caller (no exception leaves OpenMP)
       b.errors[i] = e.what();
     }
@@ -160,7 +160,7 @@ FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& b
       [&]() -> std::optional<RangeJob> {
         if (next == tasks.size()) return std::nullopt;
         const auto& spec = tasks[next];
-        auto images = std::make_shared<const TaskImages>(list_task_images(spec, o.seed));
+        auto images = std::make_shared<const TaskImages>(list_task_images(spec, o.seed, o.max_image_pixels));
         auto draw = std::make_shared<const std::vector<std::size_t>>(
             draw_samples(images->files.size(), o.samples, o.seed, spec.name));
         const std::size_t count = draw->size();

@@ -53,10 +53,7 @@ TaskImages from_folders(const ImageTaskSpec& spec) {
             class_dir.string());
     const int label = static_cast<int>(t.classes.size());
     t.classes.push_back(class_dir.filename().string());
-    for (const auto& f : files) {
-      t.files.push_back(f.string());
-      t.labels.push_back(label);
-    }
+    for (const auto& f : files) t.add(f.string(), -1, label);
   }
   require(!t.files.empty(), "task '{}': no class folders with images under '{}'", spec.name, base.string());
   return t;
@@ -92,9 +89,39 @@ TaskImages from_manifest(const ImageTaskSpec& spec) {
   std::sort(rows.begin(), rows.end());
   for (const auto& [label, path] : rows) {
     if (t.classes.empty() || t.classes.back() != label) t.classes.push_back(label);
-    t.files.push_back(path);
-    t.labels.push_back(static_cast<int>(t.classes.size()) - 1);
+    t.add(path, -1, static_cast<int>(t.classes.size()) - 1);
   }
+  return t;
+}
+
+// The items of an IDX pair whose labels are kept, classes in label order.
+TaskImages from_idx(const ImageTaskSpec& spec, std::uint64_t max_pixels) {
+  TaskImages t;
+  t.name = spec.name;
+  t.idx = read_idx(spec.idx.images, spec.idx.labels, max_pixels);
+  std::vector<int> keep = spec.idx.keep;
+  if (keep.empty()) {
+    std::set<int> present(t.idx->labels.begin(), t.idx->labels.end());
+    keep.assign(present.begin(), present.end());
+  }
+  std::sort(keep.begin(), keep.end());
+  std::vector<int> class_of(256, -1);
+  for (const int label : keep) {
+    class_of[static_cast<std::size_t>(label)] = static_cast<int>(t.classes.size());
+    const auto named = static_cast<std::size_t>(label) < spec.idx.names.size();
+    t.classes.push_back(named ? spec.idx.names[static_cast<std::size_t>(label)] : std::to_string(label));
+  }
+  std::vector<std::size_t> per_class(keep.size(), 0);
+  for (int label = 0; label < 256; ++label) {  // class, then item order
+    if (class_of[static_cast<std::size_t>(label)] < 0) continue;
+    for (std::int64_t k = 0; k < t.idx->count; ++k)
+      if (t.idx->labels[static_cast<std::size_t>(k)] == label) {
+        t.add(spec.idx.images, k, class_of[static_cast<std::size_t>(label)]);
+        ++per_class[static_cast<std::size_t>(class_of[static_cast<std::size_t>(label)])];
+      }
+  }
+  for (std::size_t c = 0; c < keep.size(); ++c)
+    require(per_class[c] > 0, "task '{}': no image of '{}' has label {}", spec.name, spec.idx.labels, keep[c]);
   return t;
 }
 
@@ -147,9 +174,17 @@ class TaskSetReader {
       name_is_valid(s.name);
       if (node["root"]) s.root = resolve(text(node, "root", where));
       if (node["manifest"]) s.manifest = resolve(text(node, "manifest", where));
-      if (node["split"]) s.split = text(node, "split", where);
-      require(s.root.empty() != s.manifest.empty(),
-              "task set '{}': task '{}' needs either root or manifest", path_, s.name);
+      if (node["idx"]) s.idx = idx_source(node["idx"], where, resolve);
+      if (node["split"]) {
+        require(s.idx.images.empty(),
+                "task set '{}': {}: an IDX task has no 'split' (its files are one split: name the "
+                "training or the test files)",
+                path_, where);
+        s.split = text(node, "split", where);
+      }
+      const int sources = int{!s.root.empty()} + int{!s.manifest.empty()} + int{!s.idx.images.empty()};
+      require(sources == 1, "task set '{}': task '{}' needs exactly one of root, manifest and idx", path_,
+              s.name);
       require(seen.insert(s.name).second, "task set '{}': task '{}' appears twice", path_, s.name);
       out.push_back(s);
       if (!node["shrink"]) continue;
@@ -188,14 +223,58 @@ class TaskSetReader {
     return v.Scalar();
   }
 
+  // idx: {images: file, labels: file, classes: [label, ...], names: [name, ...]}.
+  template <class Resolve>
+  IdxSource idx_source(const YAML::Node& node, const std::string& task, const Resolve& resolve) const {
+    const std::string where = task + ": idx";
+    require(node.IsMap(), "task set '{}': {} must be a map (images: <file>, labels: <file>)", path_, where);
+    std::set<std::string> keys;
+    for (const auto& kv : node) {
+      const auto key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+      require(key == "images" || key == "labels" || key == "classes" || key == "names",
+              "task set '{}': {}: unknown key '{}' (idx has images, labels, classes, names)", path_, where,
+              key);
+      require(keys.insert(key).second, "task set '{}': {}: key '{}' appears twice", path_, where, key);
+    }
+    require(node["images"] && node["labels"], "task set '{}': {} needs both images and labels files", path_,
+            where);
+    IdxSource out;
+    out.images = resolve(text(node, "images", where));
+    out.labels = resolve(text(node, "labels", where));
+    auto list = [&](const char* key) {
+      const YAML::Node v = node[key];
+      require(v.IsSequence() && v.size() > 0, "task set '{}': {}: '{}' must be a non-empty list", path_, where,
+              key);
+      return v;
+    };
+    if (node["classes"])
+      for (const auto& c : list("classes")) {
+        const int label = (c.IsScalar() ? parse_number<int>(c.Scalar()) : std::nullopt).value_or(-1);
+        require(label >= 0 && label <= 255,
+                "task set '{}': {}: classes are label values 0-255 (got '{}')", path_, where,
+                c.IsScalar() ? c.Scalar() : std::string("a list or map"));
+        require(std::find(out.keep.begin(), out.keep.end(), label) == out.keep.end(),
+                "task set '{}': {}: class {} is listed twice", path_, where, label);
+        out.keep.push_back(label);
+      }
+    if (node["names"])
+      for (const auto& n : list("names")) {
+        require(n.IsScalar() && !n.Scalar().empty(), "task set '{}': {}: names must be non-empty texts",
+                path_, where);
+        out.names.push_back(n.Scalar());
+      }
+    return out;
+  }
+
   void check_keys(const YAML::Node& task, const std::string& where) const {
     std::set<std::string> keys;
     for (const auto& kv : task) {
       const auto key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
-      require(
-          key == "name" || key == "root" || key == "manifest" || key == "split" || key == "shrink",
-          "task set '{}': {}: unknown key '{}' (a task has name, root or manifest, split, shrink)",
-          path_, where, key);
+      require(key == "name" || key == "root" || key == "manifest" || key == "idx" || key == "split" ||
+                  key == "shrink",
+              "task set '{}': {}: unknown key '{}' (a task has name, root, manifest or idx, split, "
+              "shrink)",
+              path_, where, key);
       require(keys.insert(key).second, "task set '{}': {}: key '{}' appears twice", path_, where,
               key);
     }
@@ -229,8 +308,25 @@ std::vector<ImageTaskSpec> read_image_taskset(const std::string& path) {
   }
 }
 
-TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed) {
-  TaskImages t = spec.manifest.empty() ? from_folders(spec) : from_manifest(spec);
+void TaskImages::add(std::string file, std::int64_t item, int label) {
+  files.push_back(std::move(file));
+  index.push_back(item);
+  labels.push_back(label);
+}
+
+std::string TaskImages::describe(std::size_t k) const {
+  return index[k] < 0 ? files[k] : fmt::format("{} [item {}]", files[k], index[k]);
+}
+
+Image TaskImages::read(std::size_t k, std::uint64_t max_pixels) const {
+  if (idx && files[k] == idx->images_path) return idx->image(index[k]);
+  return read_image(files[k], max_pixels);
+}
+
+TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed, std::uint64_t max_pixels) {
+  TaskImages t = !spec.idx.images.empty() ? from_idx(spec, max_pixels)
+                 : spec.manifest.empty()  ? from_folders(spec)
+                                          : from_manifest(spec);
   if (spec.shrink > 0 && spec.shrink < t.files.size()) {
     // The subset is the task's own: seeded by the base task's name, kept in listing order.
     const auto base = spec.name.substr(0, spec.name.find(" --shrink_train"));
@@ -239,10 +335,8 @@ TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed) {
     TaskImages s;
     s.name = t.name;
     s.classes = t.classes;
-    for (auto k : keep) {
-      s.files.push_back(t.files[k]);
-      s.labels.push_back(t.labels[k]);
-    }
+    s.idx = t.idx;
+    for (auto k : keep) s.add(t.files[k], t.index[k], t.labels[k]);
     return s;
   }
   return t;

@@ -3,44 +3,71 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "images/idx.hpp"
+
 namespace taskfp {
 
-/// One task's images of one split, in a fixed order (class, then file name).
+/// One task's images of one split, in a fixed order (class, then file name, then the image's
+/// index within its file). A file can hold several images (the items of an IDX file); image k is
+/// files[k], item index[k] of it (-1: the file is one image).
 struct TaskImages {
   std::string name;
   std::vector<std::string> files;
+  std::vector<std::int64_t> index;        ///< per image: its item in the file, or -1
   std::vector<int> labels;                ///< index into classes
   std::vector<std::string> classes;
+  std::shared_ptr<const IdxImages> idx;   ///< the task's IDX files, read once when listed
+
+  /// Adds image `file` (item `item`, -1 for a whole file) of class `label`.
+  void add(std::string file, std::int64_t item, int label);
+  /// "<file>" or "<file> [item <k>]": image k as messages and the provenance name it.
+  [[nodiscard]] std::string describe(std::size_t k) const;
+  /// Decodes image k. InputError naming it (describe(k)) for an unreadable image.
+  [[nodiscard]] Image read(std::size_t k, std::uint64_t max_pixels = kDefaultMaxImagePixels) const;
+};
+
+/// The images of an IDX pair (Fashion-MNIST, MNIST): the two files, the label values kept (all
+/// when empty) and the class names by label value (the values themselves when empty).
+struct IdxSource {
+  std::string images, labels;
+  std::vector<int> keep;
+  std::vector<std::string> names;
 };
 
 /// A task as configured: a class-folder root (<root>/<split>/<class>/<image>, or
-/// <root>/<class>/<image> when there are no split folders) or a manifest CSV with columns
-/// path,label,split (paths relative to the manifest). `shrink` > 0: the "<base> --shrink_train
-/// <shrink>" variant, a seeded subset of that many training images.
+/// <root>/<class>/<image> when there are no split folders), a manifest CSV with columns
+/// path,label,split (paths relative to the manifest), or an IDX image and label file pair (one
+/// split: the files are the split). `shrink` > 0: the "<base> --shrink_train <shrink>" variant,
+/// a seeded subset of that many training images.
 struct ImageTaskSpec {
   std::string name;
   std::string root;
   std::string manifest;
+  IdxSource idx;  ///< idx.images empty: not an IDX task
   std::string split = "train";
   std::size_t shrink = 0;
 };
 
-/// Reads a task set file (YAML): `tasks:` a list of {name, root | manifest, split, shrink: [n,
+/// Reads a task set file (YAML): `tasks:` a list of {name, root | manifest | idx, split, shrink:
+/// [n, ...]}, where idx is {images: file, labels: file, classes: [label, ...], names: [name,
 /// ...]}; each shrink count adds the task "<name> --shrink_train <n>". Paths relative to the
 /// file. InputError naming the file (and the task and key) for a malformed file, a value of the
-/// wrong YAML type, an unknown or repeated key, a task without root or manifest, a task name that
-/// cannot be stored ('/', '.', '..', empty: checked here, before any image is read), duplicate
-/// names.
+/// wrong YAML type, an unknown or repeated key, a task without exactly one source, a task name
+/// that cannot be stored ('/', '.', '..', empty: checked here, before any image is read),
+/// duplicate names.
 std::vector<ImageTaskSpec> read_image_taskset(const std::string& path);
 
-/// Lists a task's images: PNG and JPEG files (.png, .jpg, .jpeg, any case). InputError naming the
-/// root for an unreadable root, a class folder without images, a task without images, a manifest
-/// row that is malformed or lacks a path or label. Shrunk variants keep `shrink` images, drawn
-/// with the seed.
-TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed = 0);
+/// Lists a task's images: PNG and JPEG files (.png, .jpg, .jpeg, any case), or the items of its
+/// IDX files (read here, whole). InputError naming the root for an unreadable root, a class
+/// folder without images, a task without images, a manifest row that is malformed or lacks a
+/// path or label, unreadable IDX files or kept labels that none of its images has. Shrunk
+/// variants keep `shrink` images, drawn with the seed.
+TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed = 0,
+                            std::uint64_t max_pixels = kDefaultMaxImagePixels);
 
 /// Indices of the n images to extract from `count`: without replacement (a seeded shuffle's
 /// first n) when count >= n, else n draws with replacement; the seed is combined with the task
