@@ -180,7 +180,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     if (!o->out.empty()) write_distance_store(o->out, results, fps.provenance, &outputs);
     outputs.commit();
     if (csv_dir) csv_dir->keep();
-    if (!o->csv_dir.empty()) info(g, fmt::format("wrote {} CSV matrices to {}", results.size(), o->csv_dir));
+    if (!o->csv_dir.empty()) info(g, fmt::format("wrote {} CSV {} to {}", results.size(), results.size() == 1 ? "matrix" : "matrices", o->csv_dir));
     if (!o->out.empty()) info(g, fmt::format("wrote {} matrices to {}", results.size(), o->out));
   });
 }

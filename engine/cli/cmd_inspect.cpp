@@ -84,7 +84,9 @@ void add_inspect(CLI::App& app, const GlobalOptions&) {
   cmd->add_option("file", o->path, "Features, fingerprint or distance store (.h5), or a distance CSV")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--top", o->top, "For distances: list each target's K closest sources")->capture_default_str();
+  cmd->add_option("--top", o->top, "For distances: list each target's K closest sources")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([o] {
     if (std::filesystem::path(o->path).extension() == ".csv") {
       auto m = read_distance_csv(o->path);
