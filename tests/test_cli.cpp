@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/npy.hpp"
 #include "store/distance_store.hpp"
 #include "store/features_store.hpp"
 #include "synth/synthetic.hpp"
@@ -320,6 +321,29 @@ TEST(Cli, ImportRefusesNpyHeadersLargerThanTheirFile) {
   EXPECT_TRUE(is_user_error(taskfp_cli("import -q '" + d + "/npy' -o " + d + "/f.h5"),
                             "features_0001.npy"));
   EXPECT_FALSE(std::filesystem::exists(d + "/f.h5"));
+}
+
+// numpy's other dtypes are imported as float32, and the store's provenance says which they were.
+TEST(Cli, ImportConvertsNumpyDtypesAndRecordsThem) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  const std::string fixtures = std::string(TASKFP_FIXTURES) + "/io_formats/npy/";
+  for (const auto& [task, file] : {std::pair{"half", "f2-be-C.npy"}, {"double", "f8-be-F.npy"}}) {
+    std::filesystem::create_directories(d + "/npy/" + task);
+    std::filesystem::copy_file(fixtures + file, d + "/npy/" + task + "/features_0001.npy");
+  }
+  const auto r = taskfp_cli("import -q '" + d + "/npy' -o " + d + "/f.h5");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto inspect = taskfp_cli("inspect " + d + "/f.h5");
+  EXPECT_NE(inspect.output.find("npy dtypes '>f2' (half), '>f8' (double)"), std::string::npos)
+      << inspect.output;
+  const auto set = read_features_store(d + "/f.h5");
+  EXPECT_EQ(set.at("half").values.data, read_npy_matrix(fixtures + "f2-be-C.npy").data);
+  // A dtype without a float32 value: status 2, naming the file and the dtype.
+  std::filesystem::create_directories(d + "/npy/flags");
+  std::filesystem::copy_file(fixtures + "bool.npy", d + "/npy/flags/features_0001.npy");
+  EXPECT_TRUE(is_user_error(taskfp_cli("import -q '" + d + "/npy' -o " + d + "/g.h5"),
+                            "flags/features_0001.npy' holds dtype '|b1'"));
 }
 
 // A bad value in a CSV is refused with the file, line and column, the same in every command that
