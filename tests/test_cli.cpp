@@ -1,6 +1,5 @@
 // The taskfp binary: the whole pipeline through the CLI, exit codes, and error messages.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/npy.hpp"
 #include "store/distance_store.hpp"
 #include "store/features_store.hpp"
 #include "synth/synthetic.hpp"
@@ -321,6 +321,58 @@ TEST(Cli, ImportRefusesNpyHeadersLargerThanTheirFile) {
   EXPECT_TRUE(is_user_error(taskfp_cli("import -q '" + d + "/npy' -o " + d + "/f.h5"),
                             "features_0001.npy"));
   EXPECT_FALSE(std::filesystem::exists(d + "/f.h5"));
+}
+
+// numpy's other dtypes are imported as float32, and the store's provenance says which they were.
+TEST(Cli, ImportConvertsNumpyDtypesAndRecordsThem) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  const std::string fixtures = std::string(TASKFP_FIXTURES) + "/io_formats/npy/";
+  for (const auto& [task, file] : {std::pair{"half", "f2-be-C.npy"}, {"double", "f8-be-F.npy"}}) {
+    std::filesystem::create_directories(d + "/npy/" + task);
+    std::filesystem::copy_file(fixtures + file, d + "/npy/" + task + "/features_0001.npy");
+  }
+  const auto r = taskfp_cli("import -q '" + d + "/npy' -o " + d + "/f.h5");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto inspect = taskfp_cli("inspect " + d + "/f.h5");
+  EXPECT_NE(inspect.output.find("npy dtypes '>f2' (half), '>f8' (double)"), std::string::npos)
+      << inspect.output;
+  const auto set = read_features_store(d + "/f.h5");
+  EXPECT_EQ(set.at("half").values.data, read_npy_matrix(fixtures + "f2-be-C.npy").data);
+  // A dtype without a float32 value: status 2, naming the file and the dtype.
+  std::filesystem::create_directories(d + "/npy/flags");
+  std::filesystem::copy_file(fixtures + "bool.npy", d + "/npy/flags/features_0001.npy");
+  EXPECT_TRUE(is_user_error(taskfp_cli("import -q '" + d + "/npy' -o " + d + "/g.h5"),
+                            "flags/features_0001.npy' holds dtype '|b1'"));
+}
+
+// A bad value in a CSV is refused with the file, line and column, the same in every command that
+// reads that kind of file.
+TEST(Cli, BadCsvValuesNameFileLineAndColumnInEveryCommand) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  std::filesystem::create_directories(d + "/cache/exp");  // the outcomes are read after these
+  std::ofstream(d + "/info.csv", std::ios::binary)
+      << "\xef\xbb\xbf,name,num_classes,num_samples,keywords\r\n0,a,2,10,\"['x', 'y']\"\r\n"
+         "1,\"b,\nc\",3,NA,\"['x']\"\r\n";
+  std::ofstream(d + "/m.csv", std::ios::binary) << ",a,b\r\na,0,1\r\nb,N/A,0\r\n";
+  std::ofstream(d + "/good.csv", std::ios::binary) << ",a,b\na,0,1\nb,1,0\n";
+  const std::string info_error =
+      "'" + d + "/info.csv' line 3, column 4 ('num_samples'): 'NA' is a missing value";
+  EXPECT_TRUE(is_user_error(
+      taskfp_cli("distance -q -m SEMANTIC --task-info " + d + "/info.csv -o " + d + "/d.h5"),
+      info_error));
+  EXPECT_TRUE(is_user_error(taskfp_cli("evaluate -q -c " + d + "/cache -o " + d + "/ev -d " + d +
+                                       "/good.csv --task-info " + d + "/info.csv"),
+                            info_error));
+  const std::string matrix_error =
+      "'" + d + "/m.csv' line 3, column 2 ('a'): 'N/A' is not a number";
+  EXPECT_TRUE(is_user_error(taskfp_cli("inspect " + d + "/m.csv"), matrix_error));
+  EXPECT_TRUE(
+      is_user_error(taskfp_cli("evaluate -q -c " + d + "/cache -o " + d + "/ev -d " + d + "/m.csv"),
+                    matrix_error));
+  EXPECT_FALSE(std::filesystem::exists(d + "/d.h5"));
+  EXPECT_FALSE(std::filesystem::exists(d + "/ev"));
 }
 
 // Metric parameters outside their domain stop `distance` before any work (MMD-cauchy-0 wrote an

@@ -187,14 +187,18 @@ TEST(NpyImport, LargeArraysInEveryLayoutReadValueForValue) {
 TEST(NpyImport, BadFilesAreClearErrors) {
   test::TempDir dir;
   std::string four(16, '\0');
-  write_npy_raw(dir.file("int.npy"), "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", four);
+  write_npy_raw(dir.file("complex.npy"),
+                "{'descr': '<c8', 'fortran_order': False, 'shape': (2, 1), }", four);
   write_npy_raw(dir.file("rank1.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", four);
   write_npy_raw(dir.file("rank3.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }", four);
   write_npy_raw(dir.file("short.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", four);
   std::ofstream(dir.file("junk.npy")) << "hello";
-  for (auto [file, words] : {std::pair{"int.npy", "dtype"}, {"rank1.npy", "rank 1"},
-                             {"rank3.npy", "rank 3"}, {"short.npy", "truncated"},
-                             {"junk.npy", "not a NumPy"}, {"absent.npy", "cannot open"}}) {
+  for (auto [file, words] : {std::pair{"complex.npy", "dtype"},
+                             {"rank1.npy", "rank 1"},
+                             {"rank3.npy", "rank 3"},
+                             {"short.npy", "truncated"},
+                             {"junk.npy", "not a NumPy"},
+                             {"absent.npy", "cannot open"}}) {
     try {
       read_npy_matrix(dir.file(file));
       ADD_FAILURE() << file;
@@ -263,11 +267,15 @@ TEST(NpyImport, HeaderFieldsAreCheckedStrictly) {
     std::string header, words;
   };
   for (const auto& c : std::vector<Case>{
-           {"{'descr': '>f4', " + order + "'shape': (2, 2), }", "big-endian"},
-           {"{'descr': '>f8', " + order + "'shape': (2, 1), }", "big-endian"},
-           {"{'descr': '<f2', " + order + "'shape': (4, 2), }", "dtype"},
-           {"{'descr': '|u1', " + order + "'shape': (4, 4), }", "dtype"},
-           {"{'descr': '<c8', " + order + "'shape': (2, 1), }", "dtype"},
+           {"{'descr': '<c8', " + order + "'shape': (2, 1), }", "complex"},
+           {"{'descr': '|b1', " + order + "'shape': (4, 4), }", "booleans"},
+           {"{'descr': '<f16', " + order + "'shape': (1, 1), }", "long double"},
+           {"{'descr': '<U2', " + order + "'shape': (1, 2), }", "text"},
+           {"{'descr': '|O', " + order + "'shape': (2, 1), }", "objects"},
+           {"{'descr': '<i3', " + order + "'shape': (1, 1), }", "dtype"},
+           {"{'descr': 'f4', " + order + "'shape': (2, 2), }", "dtype"},
+           {"{'descr': '', " + order + "'shape': (2, 2), }", "dtype"},
+           {"{'descr': '<f4\\x00', " + order + "'shape': (2, 2), }", "dtype"},
            {"{'descr': [('a', '<f4')], " + order + "'shape': (2, 2), }", "descr"},
            {"{'descr': '<f4', 'fortran_order': 1, 'shape': (2, 2), }", "fortran_order"},
            {"{'descr': '<f4', 'fortran_order': 'False', 'shape': (2, 2), }", "fortran_order"},

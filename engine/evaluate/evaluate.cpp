@@ -193,8 +193,8 @@ Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet&
         c.affinity[i] = a.values(im.row.at(sources[i]), col);
         if (std::isnan(c.affinity[i]))
           throw InputError(fmt::format(
-              "distance '{}': the entry source '{}' -> target '{}' is NaN (or an exact zero), so "
-              "no choice among the valid sources can be made",
+              "distance '{}': the entry source '{}' -> target '{}' is missing (NaN), infinite or "
+              "an exact zero, so no choice among the valid sources can be made",
               a.metric, sources[i], column));
         order.push_back(i);
       }

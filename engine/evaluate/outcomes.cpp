@@ -64,7 +64,7 @@ SeedAggregate parse_aggregate(const std::string& text) {
 OutcomeTable read_outcomes(const std::string& path) {
   auto rows = read_csv_file(path);
   require(!rows.empty(), "outcome table '{}' is empty", path);
-  const auto& header = rows.front();
+  const auto& header = rows.front().fields;
   auto col = [&](const char* name) {
     auto it = std::find(header.begin(), header.end(), name);
     require(it != header.end(), "outcome table '{}' has no column '{}' (expected r, s, t, p)", path, name);
@@ -85,24 +85,33 @@ OutcomeTable read_outcomes(const std::string& path) {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(r)) << 40) ^
            (static_cast<std::uint64_t>(s) << 20) ^ tt;
   };
+  // Parsed as the reference's pandas read it (see FloatParser). A missing outcome is refused, not
+  // skipped: aggregates over the seeds would silently differ (the mean skips it, min and max
+  // would not).
+  const CsvNumberRule performance{
+      .missing_ok = false,
+      .infinite_ok = false,
+      .parser = FloatParser::PandasDefault,
+      .refusal_hint =
+          "a transfer outcome must be a finite number: fill it in, or drop that "
+          "source-target pair's rows for every seed"};
   for (std::size_t i = 1; i < rows.size(); ++i) {
-    const auto& row = rows[i];
-    require(row.size() == header.size(), "'{}' line {}: {} fields, the header has {}", path, i + 1,
+    const auto& row = rows[i].fields;
+    const std::size_t line = rows[i].line;
+    require(row.size() == header.size(), "'{}' line {}: {} fields, the header has {}", path, line,
             row.size(), header.size());
     auto r = parse_number<int>(trim(row[cr]));
-    require(r.has_value() && *r >= 0, "'{}' line {}: seed '{}' is not a non-negative integer", path,
-            i + 1, row[cr]);
-    // Parsed as the reference's pandas read it (see FloatParser).
-    auto v = parse_csv_double(row[cp], FloatParser::PandasDefault);
-    require(v.has_value(), "'{}' line {}: performance '{}' is not a number", path, i + 1, row[cp]);
+    require(r.has_value() && *r >= 0, "{}: seed {} is not a non-negative integer",
+            csv_location(path, rows[i], cr, header[cr]), csv_shown(row[cr]));
+    const double v = csv_number_field(path, rows[i], cp, header[cp], performance);
     const auto s = intern(row[cs]), tt = intern(row[ct]);
     require(seen.emplace(key(*r, s, tt), i).second,
-            "'{}' line {}: duplicate row for seed {}, source '{}', target '{}'", path, i + 1, *r,
+            "'{}' line {}: duplicate row for seed {}, source '{}', target '{}'", path, line, *r,
             row[cs], row[ct]);
     t.seeds.push_back(*r);
     t.sources.push_back(s);
     t.targets.push_back(tt);
-    t.performance.push_back(*v);
+    t.performance.push_back(v);
   }
   require(!t.seeds.empty(), "outcome table '{}' has no rows", path);
   require(t.names.size() < (1u << 20), "outcome table '{}' names too many tasks", path);
@@ -170,16 +179,21 @@ double OutcomeMatrix::at(const std::string& source, const std::string& target) c
 std::unordered_map<std::string, double> read_baselines(const std::string& path, SeedAggregate aggregate) {
   auto rows = read_csv_file(path);
   require(rows.size() >= 2, "baseline table '{}' has no rows", path);
-  const auto& header = rows.front();
+  const auto& header = rows.front().fields;
+  // As the outcomes: min, max and median over seeds with a missing one would be order-dependent.
+  const CsvNumberRule baseline{
+      .missing_ok = false,
+      .infinite_ok = false,
+      .parser = FloatParser::PandasDefault,
+      .refusal_hint = "a baseline outcome must be a finite number: fill it in"};
+  for (std::size_t r = 1; r < rows.size(); ++r)
+    require(rows[r].fields.size() == header.size(), "'{}' line {}: {} fields, the header has {}",
+            path, rows[r].line, rows[r].fields.size(), header.size());
   std::unordered_map<std::string, double> out;
   for (std::size_t c = 1; c < header.size(); ++c) {
     std::vector<double> v;
-    for (std::size_t r = 1; r < rows.size(); ++r) {
-      require(rows[r].size() == header.size(), "'{}' line {}: ragged row", path, r + 1);
-      auto x = parse_csv_double(rows[r][c], FloatParser::PandasDefault);
-      require(x.has_value(), "'{}' line {}: '{}' is not a number", path, r + 1, rows[r][c]);
-      v.push_back(*x);
-    }
+    for (std::size_t r = 1; r < rows.size(); ++r)
+      v.push_back(csv_number_field(path, rows[r], c, header[c], baseline));
     double value = std::nan("");
     switch (aggregate) {
       case SeedAggregate::Mean: {

@@ -36,7 +36,8 @@ struct OutcomeTable {
 };
 
 /// Reads and checks an outcome CSV (unnamed index column; columns r, s, t, p). InputError for
-/// duplicate (r, s, t) rows and pairs missing a seed that other pairs have.
+/// duplicate (r, s, t) rows, pairs missing a seed that other pairs have, and missing or infinite
+/// performances (a pair that was not run has no rows; io/csv.hpp lists the spellings).
 OutcomeTable read_outcomes(const std::string& path);
 
 /// Aggregated outcomes O[s][t] (NaN where a pair was not run), as the reference's
@@ -55,7 +56,7 @@ class OutcomeMatrix {
 };
 
 /// Baseline (no-transfer) performance per task: the paper's baseline file has one column per
-/// task and one row per seed.
+/// task and one row per seed. Missing or infinite values are refused, naming line and column.
 std::unordered_map<std::string, double> read_baselines(const std::string& path, SeedAggregate aggregate);
 
 /// File names in a folder laid out like the paper's cache/:

@@ -62,7 +62,7 @@ TaskImages from_folders(const ImageTaskSpec& spec) {
 TaskImages from_manifest(const ImageTaskSpec& spec) {
   const auto lines = read_csv_file(spec.manifest);
   require(!lines.empty(), "manifest '{}' is empty (needs a header path,label,split)", spec.manifest);
-  const auto& header = lines.front();
+  const auto& header = lines.front().fields;
   auto column = [&](const std::string& name) {
     const auto it = std::find(header.begin(), header.end(), name);
     require(it != header.end(), "manifest '{}' has no column '{}' (needs path,label,split)",
@@ -75,13 +75,14 @@ TaskImages from_manifest(const ImageTaskSpec& spec) {
   t.name = spec.name;
   std::vector<std::pair<std::string, std::string>> rows;  // (label, path)
   for (std::size_t r = 1; r < lines.size(); ++r) {
-    const auto& row = lines[r];
-    if (row.size() == 1 && row[0].empty()) continue;  // a blank line
+    const auto& row = lines[r].fields;
+    const std::size_t line = lines[r].line;
+    if (row.size() == 1 && row[0].empty()) continue;  // a line holding only ""
     require(row.size() == header.size(), "manifest '{}', line {}: {} fields, expected {}",
-            spec.manifest, r + 1, row.size(), header.size());
+            spec.manifest, line, row.size(), header.size());
     if (row[cs] != spec.split) continue;
     require(!row[cp].empty() && !row[cl].empty(), "manifest '{}', line {}: the {} is empty",
-            spec.manifest, r + 1, row[cp].empty() ? "path" : "label");
+            spec.manifest, line, row[cp].empty() ? "path" : "label");
     const fs::path p = fs::path(row[cp]).is_absolute() ? fs::path(row[cp]) : base / row[cp];
     rows.emplace_back(row[cl], p.string());
   }

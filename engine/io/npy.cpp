@@ -1,13 +1,17 @@
-// .npy reader: parses the header dictionary, then reads the raw little-endian payload.
+// .npy reader: parses the header dictionary, then reads the payload, converting numpy's numeric
+// dtypes of either byte order to float32 (the type features have throughout taskfp).
 #include "io/npy.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.hpp"
@@ -49,7 +53,7 @@ class HeaderParser {
         once(seen_descr);
         require(peek() == '\'' || peek() == '"',
                 "'{}': the .npy header's 'descr' is not a plain dtype string (a structured "
-                "array?); features must be float32 ('<f4') or float64 ('<f8')",
+                "array?); features must be one array of floats or integers",
                 path_);
         h.descr = quoted("the dtype");
       } else if (key == "fortran_order") {
@@ -148,9 +152,130 @@ class HeaderParser {
   std::size_t pos_ = 0;
 };
 
+// The element types taskfp converts: floats of 2, 4 and 8 bytes and integers of 1 to 8 bytes,
+// little- or big-endian.
+struct NpyDtype {
+  char kind = 'f';  // 'f', 'i' or 'u'
+  std::size_t width = 4;
+  bool swap = false;  // stored in the other byte order than this machine's
+};
+
+// A descr as numpy writes it: a byte-order character ('<', '>', '|' not applicable, '=' native),
+// a kind and a width in bytes. Everything else is refused, saying why.
+NpyDtype parse_dtype(const std::string& path, const std::string& descr) {
+  const auto refuse = [&](std::string_view why) {
+    return InputError(fmt::format(
+        "'{}' holds dtype '{}': {}; taskfp imports floats (float16, float32, float64) and "
+        "integers (8 to 64 bit, signed or unsigned) of either byte order, as float32",
+        path, descr, why));
+  };
+  if (descr.size() < 2 || std::string_view("<>|=").find(descr[0]) == std::string_view::npos)
+    throw refuse("not a dtype numpy.save writes (a byte order '<', '>' or '|', a kind, a size)");
+  const char kind = descr[1];
+  std::size_t width = 0;
+  const auto digits = std::string_view(descr).substr(2);
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), width);
+  const bool sized = !digits.empty() && ec == std::errc() && end == digits.data() + digits.size();
+  switch (kind) {
+    case 'b':
+      throw refuse("booleans (a mask?) are not features; if they are, save a.astype('<f4')");
+    case 'c':
+      throw refuse("complex numbers have no float32 value; save a.real or np.abs(a)");
+    case 'O':
+      throw refuse("Python objects (an array of arrays or mixed types?) are not numbers");
+    case 'U':
+    case 'S':
+    case 'a':
+      throw refuse("text is not numbers");
+    case 'V':
+      throw refuse("raw bytes (void) are not numbers");
+    case 'M':
+    case 'm':
+      throw refuse("dates and time spans are not features");
+    case 'f':
+      if (sized && (width == 2 || width == 4 || width == 8)) break;
+      throw refuse("taskfp reads floats of 2, 4 or 8 bytes (long double is not portable)");
+    case 'i':
+    case 'u':
+      if (sized && (width == 1 || width == 2 || width == 4 || width == 8)) break;
+      throw refuse("integers have 1, 2, 4 or 8 bytes");
+    default:
+      throw refuse("an unknown kind of values");
+  }
+  const bool big = descr[0] == '>';
+  const bool little = descr[0] == '<';
+  const bool native_big = std::endian::native == std::endian::big;
+  return {kind, width, width > 1 && ((big && !native_big) || (little && native_big))};
+}
+
+// IEEE binary16 to binary32: exact (every half is a float).
+float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  if (exponent == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent != 0)
+    return std::bit_cast<float>(sign | ((exponent + 127 - 15) << 23) | (mantissa << 13));
+  // Zero or subnormal: mantissa x 2^-24, exact in float32.
+  const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
+  return sign ? -magnitude : magnitude;
+}
+
+// A float16 as its bits (C++20 has no half type).
+struct Float16 {
+  std::uint16_t bits;
+};
+
+template <typename T, bool Swap>
+T load(const char* src) {
+  char bytes[sizeof(T)];
+  if constexpr (Swap)
+    std::reverse_copy(src, src + sizeof(T), bytes);
+  else
+    std::memcpy(bytes, src, sizeof(T));
+  return std::bit_cast<T>(bytes);
+}
+
+// Converts `count` consecutive elements at `src` to float32, rounded to nearest as numpy's
+// astype(np.float32) rounds (float64 beyond float32's range becomes infinite: checked by the
+// caller).
+template <typename T, bool Swap>
+void convert_elements(const char* src, std::size_t count, float* dst) {
+  for (std::size_t k = 0; k < count; ++k, src += sizeof(T)) {
+    if constexpr (std::is_same_v<T, Float16>)
+      dst[k] = half_to_float(load<Float16, Swap>(src).bits);
+    else
+      dst[k] = static_cast<float>(load<T, Swap>(src));
+  }
+}
+
+using ElementsConverter = void (*)(const char*, std::size_t, float*);
+
+template <typename T>
+ElementsConverter converter(bool swap) {
+  return swap ? &convert_elements<T, true> : &convert_elements<T, false>;
+}
+
+ElementsConverter converter_for(const NpyDtype& t) {
+  if (t.kind == 'f') {
+    if (t.width == 2) return converter<Float16>(t.swap);
+    if (t.width == 4) return converter<float>(t.swap);
+    return converter<double>(t.swap);
+  }
+  if (t.kind == 'i') {
+    if (t.width == 1) return converter<std::int8_t>(false);
+    if (t.width == 2) return converter<std::int16_t>(t.swap);
+    if (t.width == 4) return converter<std::int32_t>(t.swap);
+    return converter<std::int64_t>(t.swap);
+  }
+  if (t.width == 1) return converter<std::uint8_t>(false);
+  if (t.width == 2) return converter<std::uint16_t>(t.swap);
+  if (t.width == 4) return converter<std::uint32_t>(t.swap);
+  return converter<std::uint64_t>(t.swap);
+}
+
 }  // namespace
 
-Matrix<float> read_npy_matrix(const std::string& path) {
+NpyMatrix read_npy(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   require(in.good(), "cannot open '{}': check the path and permissions", path);
   char magic[8];
@@ -177,21 +302,14 @@ Matrix<float> read_npy_matrix(const std::string& path) {
   require(in.gcount() == header_len, "'{}': truncated .npy header", path);
   const NpyHeader header = HeaderParser(path, text).parse();
 
-  const std::string& descr = header.descr;
-  require(descr.size() != 3 || descr[0] != '>' || descr[1] != 'f',
-          "'{}' holds big-endian floats ('{}'); taskfp reads little-endian float32 ('<f4') or "
-          "float64 ('<f8'): save the array as a.astype('<f4')",
-          path, descr);
-  require(descr == "<f4" || descr == "<f8" || descr == "=f4" || descr == "=f8",
-          "'{}' holds dtype '{}'; features must be float32 ('<f4') or float64 ('<f8')", path, descr);
-  const bool is_f64 = descr.back() == '8';
+  const NpyDtype dtype = parse_dtype(path, header.descr);
   const bool fortran = header.fortran;
   const auto& shape = header.shape;
   require(shape.size() == 2, "'{}' has rank {}; features must be a 2-D array (samples x features)",
           path, shape.size());
   const std::size_t n = shape[0], d = shape[1];
   require(d > 0, "'{}' holds {} x 0 values: no features per sample", path, n);
-  const std::size_t width = is_f64 ? 8 : 4;
+  const std::size_t width = dtype.width;
   // Checked before anything is allocated: the counts must not wrap around, and the data must be
   // in the file (so a header cannot make taskfp allocate more than the file's size).
   const std::size_t max = std::numeric_limits<std::size_t>::max();
@@ -223,41 +341,52 @@ Matrix<float> read_npy_matrix(const std::string& path) {
         fmt::format("'{}' is truncated: expected {} x {} values ({} bytes of data), got {} bytes",
                     path, n, d, bytes, got));
   };
-  auto out = Matrix<float>::uninitialized(n, d);
-  if (count == 0) return out;
-  if (!is_f64 && !fortran) {  // the common case: the payload is the matrix
+  NpyMatrix result{Matrix<float>::uninitialized(n, d), header.descr};
+  auto& out = result.values;
+  if (count == 0) return result;
+  const bool native_f4 = dtype.kind == 'f' && dtype.width == 4 && !dtype.swap;
+  if (native_f4 && !fortran) {  // the common case: the payload is the matrix
     in.read(reinterpret_cast<char*>(out.data.data()), static_cast<std::streamsize>(bytes));
     if (static_cast<std::size_t>(in.gcount()) != bytes)
       throw truncated(static_cast<std::size_t>(in.gcount()));
-    return out;
+    return result;
   }
   // Otherwise converted in pieces of whole rows (C order) or whole columns (Fortran order).
+  const ElementsConverter convert = converter_for(dtype);
+  const bool may_overflow = dtype.kind == 'f' && dtype.width == 8;
   const std::size_t line = fortran ? n : d, lines = fortran ? d : n;
   const std::size_t per_piece = std::max<std::size_t>(1, (std::size_t{4} << 20) / (line * width));
   std::vector<char> raw(std::min(lines, per_piece) * line * width);
+  std::vector<float> converted(std::min(lines, per_piece) * line);
   std::size_t got = 0;
   for (std::size_t l0 = 0; l0 < lines; l0 += per_piece) {
     const std::size_t l1 = std::min(lines, l0 + per_piece), k_count = (l1 - l0) * line;
     in.read(raw.data(), static_cast<std::streamsize>(k_count * width));
     got += static_cast<std::size_t>(in.gcount());
     if (static_cast<std::size_t>(in.gcount()) != k_count * width) throw truncated(got);
-    for (std::size_t l = l0; l < l1; ++l)
-      for (std::size_t j = 0; j < line; ++j) {
-        const char* src = raw.data() + ((l - l0) * line + j) * width;
-        float v;
-        if (is_f64) {
-          double x;
-          std::memcpy(&x, src, 8);
-          v = static_cast<float>(x);
-        } else {
-          std::memcpy(&v, src, 4);
-        }
+    convert(raw.data(), k_count, converted.data());
+    for (std::size_t l = l0, k = 0; l < l1; ++l)
+      for (std::size_t j = 0; j < line; ++j, ++k) {
         // Fortran order stores column after column.
-        if (fortran) out(j, l) = v;
-        else out(l, j) = v;
+        const std::size_t r = fortran ? j : l, c = fortran ? l : j;
+        // A finite float64 that float32 cannot hold reads as infinite: said as such (NaN and
+        // infinities in the file are refused later, naming the task).
+        if (may_overflow && std::isinf(converted[k])) {
+          const char* src = raw.data() + k * 8;
+          const double x = dtype.swap ? load<double, true>(src) : load<double, false>(src);
+          require(!std::isfinite(x),
+                  "'{}': sample {}, feature {} is {:g}, beyond float32's range (3.4e38); "
+                  "features are float32: rescale them",
+                  path, r, c, x);
+        }
+        out(r, c) = converted[k];
       }
   }
-  return out;
+  return result;
+}
+
+Matrix<float> read_npy_matrix(const std::string& path) {
+  return read_npy(path).values;
 }
 
 void write_npy_matrix(const std::string& path, const Matrix<float>& m) {

@@ -68,7 +68,7 @@ std::vector<std::string> parse_python_list(const std::string& text) {
 TaskInfoTable read_task_info(const std::string& path) {
   auto rows = read_csv_file(path);
   require(!rows.empty(), "'{}' is empty", path);
-  const auto& header = rows.front();
+  const auto& header = rows.front().fields;
   auto col = [&](const std::string& name, bool needed) -> int {
     auto it = std::find(header.begin(), header.end(), name);
     require(it != header.end() || !needed, "task info '{}' has no column '{}'", path, name);
@@ -77,25 +77,33 @@ TaskInfoTable read_task_info(const std::string& path) {
   const int c_name = col("name", true), c_samples = col("num_samples", true),
             c_keywords = col("keywords", true), c_classes = col("num_classes", false),
             c_imb = col("imbalance_ratios", false), c_dim = col("dimensions", false);
-  auto number = [&](const std::vector<std::string>& row, int c, std::size_t line) {
+  // Counts must be there: ranks (SEMANTIC) and the evaluation's target choice compare them. An
+  // imbalance ratio may be infinite (a class without samples), as numpy computes it.
+  const CsvNumberRule count{.missing_ok = false,
+                            .infinite_ok = false,
+                            .parser = FloatParser::Exact,
+                            .refusal_hint = "task info needs every task's counts: fill it in"};
+  const CsvNumberRule ratio{.missing_ok = false,
+                            .infinite_ok = true,
+                            .parser = FloatParser::Exact,
+                            .refusal_hint = "fill it in (inf for a class without samples)"};
+  auto number = [&](const CsvRow& row, int c, const CsvNumberRule& rule) {
     if (c < 0) return 0.0;
-    auto v = parse_number<double>(trim(row[static_cast<std::size_t>(c)]));
-    require(v.has_value(), "task info '{}' line {}: '{}' is not a number", path, line,
-            row[static_cast<std::size_t>(c)]);
-    return *v;
+    const auto k = static_cast<std::size_t>(c);
+    return csv_number_field(path, row, k, header[k], rule);
   };
   std::vector<TaskInfo> out;
   for (std::size_t r = 1; r < rows.size(); ++r) {
     const auto& row = rows[r];
-    require(row.size() == header.size(), "task info '{}' line {}: {} fields, header has {}", path,
-            r + 1, row.size(), header.size());
+    require(row.fields.size() == header.size(), "task info '{}' line {}: {} fields, header has {}",
+            path, row.line, row.fields.size(), header.size());
     TaskInfo t;
-    t.name = row[static_cast<std::size_t>(c_name)];
-    t.num_samples = number(row, c_samples, r + 1);
-    t.num_classes = number(row, c_classes, r + 1);
-    t.imbalance_ratio = number(row, c_imb, r + 1);
-    t.dimensions = number(row, c_dim, r + 1);
-    t.keywords = parse_python_list(row[static_cast<std::size_t>(c_keywords)]);
+    t.name = row.fields[static_cast<std::size_t>(c_name)];
+    t.num_samples = number(row, c_samples, count);
+    t.num_classes = number(row, c_classes, count);
+    t.imbalance_ratio = number(row, c_imb, ratio);
+    t.dimensions = number(row, c_dim, count);
+    t.keywords = parse_python_list(row.fields[static_cast<std::size_t>(c_keywords)]);
     out.push_back(std::move(t));
   }
   return TaskInfoTable(std::move(out), "task info '" + path + "'");

@@ -37,6 +37,7 @@ class TaskInfoTable {
 
 /// Reads a task-info CSV with at least the columns name, num_samples, keywords (a Python list
 /// literal such as "['eye', 'medical']"); num_classes, imbalance_ratios, dimensions if present.
+/// Missing counts are refused, naming line and column; an imbalance ratio may be infinite.
 TaskInfoTable read_task_info(const std::string& path);
 
 /// "svhn --shrink_train 800" -> "svhn": the task whose images a variant uses.

@@ -1,9 +1,12 @@
 // Features store I/O and the npy folder import.
 #include "store/features_store.hpp"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "core/error.hpp"
@@ -85,6 +88,21 @@ FeatureSet read_features_store(const std::string& path, const FeatureLoadOptions
   return set;
 }
 
+namespace {
+
+// What the import converted, for the provenance: "; npy dtype '<f4'" when every task had the same,
+// else each dtype with its tasks.
+std::string npy_dtype_note(const std::map<std::string, std::vector<std::string>>& tasks_by_dtype) {
+  if (tasks_by_dtype.size() == 1)
+    return fmt::format("; npy dtype '{}'", tasks_by_dtype.begin()->first);
+  std::vector<std::string> parts;
+  for (const auto& [dtype, tasks] : tasks_by_dtype)
+    parts.push_back(fmt::format("'{}' ({})", dtype, fmt::join(tasks, ", ")));
+  return fmt::format("; npy dtypes {}", fmt::join(parts, ", "));
+}
+
+}  // namespace
+
 FeatureSet import_npy_folder(const std::string& dir, const FeatureLoadOptions& options,
                              const Provenance& provenance) {
   require(fs::is_directory(dir), "'{}' is not a folder of task features", dir);
@@ -101,8 +119,13 @@ FeatureSet import_npy_folder(const std::string& dir, const FeatureLoadOptions& o
   FeatureSet set;
   set.provenance = provenance;
   if (set.provenance.origin == "unknown") set.provenance.origin = "npy import from " + dir;
-  for (const auto& name : wanted)
-    set.tasks.push_back({name, read_npy_matrix((fs::path(dir) / name / "features_0001.npy").string())});
+  std::map<std::string, std::vector<std::string>> tasks_by_dtype;
+  for (const auto& name : wanted) {
+    auto npy = read_npy((fs::path(dir) / name / "features_0001.npy").string());
+    tasks_by_dtype[npy.dtype].push_back(name);
+    set.tasks.push_back({name, std::move(npy.values)});
+  }
+  set.provenance.origin += npy_dtype_note(tasks_by_dtype);
   if (set.provenance.feature_dim == 0)
     set.provenance.feature_dim = static_cast<std::int64_t>(set.tasks.front().values.cols);
   validate_features(set, options.min_samples, "feature folder '" + dir + "'");

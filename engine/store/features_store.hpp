@@ -40,7 +40,8 @@ void write_features_store(const std::string& path, const FeatureSet& set);
 FeatureSet read_features_store(const std::string& path, const FeatureLoadOptions& options = {});
 
 /// Imports the paper's layout `<dir>/<task name>/features_0001.npy` (one folder per task; folder
-/// names may contain spaces). Provenance is unknown unless given.
+/// names may contain spaces; any dtype io/npy.hpp reads, as float32). Provenance is unknown unless
+/// given; its origin records the folder and the files' dtypes ("...; npy dtype '>f8'").
 FeatureSet import_npy_folder(const std::string& dir, const FeatureLoadOptions& options = {},
                              const Provenance& provenance = {});
 

@@ -299,7 +299,10 @@ class Npy(Kind):
             for name in f["tasks"]:
                 n, dim = f["tasks"][name]["features"].shape
                 npy = o.run.cwd / "in" / "npy" / name / "features_0001.npy"
-                if n * dim * 4 > 2 * npy.stat().st_size + 64:
+                # Each value takes at least the dtype's size in the file (1 to 8 bytes).
+                m = re.search(rb"'descr':\s*'[<>|=][fiu](\d)'", npy.read_bytes()[:4096])
+                width = int(m.group(1)) if m else 1
+                if n * dim * width > npy.stat().st_size:
                     out.append(f"accepted and wrong: task {name} imported as {n} x {dim} from {npy.stat().st_size} bytes")
         return out
 
@@ -468,7 +471,7 @@ class Parts(Kind):
 
 class DistanceCsv(Kind):
     name = "distance-csv"
-    names = ["bkld.csv", "FID.csv"]
+    names = ["bkld.csv", "bom-crlf.csv", "FID.csv"]
 
     def make_seed(self):
         s = self.seed_dir / "in"
@@ -476,6 +479,7 @@ class DistanceCsv(Kind):
         seeds.fingerprint_store(self.ctx.taskfp, s / "features.h5", s / "fp.h5", bins="100")
         csv = seeds.distance_csv(self.ctx.taskfp, s / "fp.h5", s / "csv")
         csv.rename(s / "bkld.csv")
+        seeds.bom_crlf_matrix_csv(s / "bkld.csv", s / "bom-crlf.csv")
         for p in [s / "features.h5", s / "fp.h5"]:
             p.unlink()
         shutil.rmtree(s / "csv")
@@ -483,11 +487,14 @@ class DistanceCsv(Kind):
             shutil.copy(self.ctx.cache / "distances" / "FID.csv", s / "FID.csv")
 
     def mutate(self, rng, d):
-        target = "FID.csv" if self.ctx.cache and rng.random() < 0.5 else "bkld.csv"
-        return f"{target} " + text_or_bytes(d / "in" / target, rng, extra=["nan", "", "\"\"", "\"a,b\""])
+        r = rng.random()
+        target = "FID.csv" if self.ctx.cache and r < 0.4 else "bom-crlf.csv" if r < 0.7 else "bkld.csv"
+        return f"{target} " + text_or_bytes(d / "in" / target, rng, extra=["nan", "", "\"\"", "\"a,b\"", "NA", "Inf",
+                                                                           "\r\n", "\r", "\ufeff"])
 
     def runs(self, d):
-        out = [self.run(d, "inspect", ["inspect", "in/bkld.csv", "--top", "2"])]
+        out = [self.run(d, "inspect", ["inspect", "in/bkld.csv", "--top", "2"]),
+               self.run(d, "inspect-bom-crlf", ["inspect", "in/bom-crlf.csv", "--top", "2"])]
         if self.ctx.cache:
             out.append(self.run(d, "evaluate", ["evaluate", "-c", str(self.ctx.cache), "-o", "OUT/ev", "-d", "in/FID.csv",
                                                 "--bootstrap", "2", "--scenarios", "arch", "--metrics", "AUROC"],
@@ -503,7 +510,7 @@ class TaskInfo(Kind):
     def make_seed(self):
         s = self.seed_dir / "in"
         s.mkdir(parents=True)
-        seeds.task_info_csv(s / "task_infos.csv")
+        seeds.task_info_csv(s / "task_infos.csv", bom_crlf=True)
         if self.ctx.cache:
             shutil.copy(self.ctx.cache / "task_infos.csv", s / "paper_task_infos.csv")
 

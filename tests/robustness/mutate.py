@@ -283,8 +283,19 @@ def mutate_npy(data: bytes, rng: random.Random) -> tuple[bytes, str]:
         raw[6] = v
         return bytes(raw), f"format version -> {v}"
     if op == 9:  # payload: non-finite or extreme values in a valid file
-        m = re.search(r"'descr':\s*'([^']*)'", header)
-        fmt, width = ("<d", 8) if m and m.group(1).endswith("8") else ("<f", 4)
+        # Packed in the file's own dtype and byte order (integers get their extremes).
+        m = re.search(r"'descr':\s*'([<>|=])([fiu])(\d)'", header)
+        order = ">" if m and m.group(1) == ">" else "<"
+        kind, width = (m.group(2), int(m.group(3))) if m else ("f", 4)
+        if kind == "f":
+            fmt = order + {2: "e", 4: "f", 8: "d"}.get(width, "f")
+            choices = [float("nan"), float("inf"), -float("inf"), 1e300, -1e300, 3.5e38, 1e-45, 0.0]
+        else:
+            code = {1: "b", 2: "h", 4: "i", 8: "q"}.get(width, "i")
+            fmt = order + (code.upper() if kind == "u" else code)
+            bits = 8 * struct.calcsize(fmt)
+            choices = [0, 2 ** bits - 1] if kind == "u" else [-(2 ** (bits - 1)), 2 ** (bits - 1) - 1, 0]
+        width = struct.calcsize(fmt)
         pl = bytearray(payload)
         count = len(pl) // width
         vals = []
@@ -292,7 +303,7 @@ def mutate_npy(data: bytes, rng: random.Random) -> tuple[bytes, str]:
             if count == 0:
                 break
             k = rng.randrange(count)
-            v = pick(rng, [float("nan"), float("inf"), -float("inf"), 1e300, -1e300, 3.5e38, 1e-45, 0.0])
+            v = pick(rng, choices)
             try:
                 pl[k * width:(k + 1) * width] = struct.pack(fmt, v)
             except OverflowError:

@@ -17,7 +17,7 @@ from PIL import Image
 from mutate import npy_bytes
 
 SYNTH_TASKS = ["fam0_task0", "fam0_task1", "fam1_task0", "fam1_task1"]
-NPY_TASKS = ["alpha_task", "beta_task", "gamma_task", "delta_task"]
+NPY_TASKS = ["alpha_task", "beta_task", "gamma_task", "delta_task", "epsilon_task", "zeta_task"]
 
 
 class SeedError(RuntimeError):
@@ -45,15 +45,19 @@ def write_npy(path: Path, array: np.ndarray, version: int = 1) -> None:
 
 def npy_folder(folder: Path, tasks: list[str] = NPY_TASKS, n: int = 20, d: int = 6) -> None:
     """The paper's layout, one task per .npy flavour: float32 C order, float64, Fortran order,
-    format version 2."""
+    format version 2, big-endian float64 in Fortran order, float16."""
     rng = np.random.default_rng(11)
     for i, name in enumerate(tasks):
         a = rng.normal(i * 0.3, 1.0, size=(n, d)).astype("<f4")
-        kind = i % 4
+        kind = i % 6
         if kind == 1:
             a = a.astype("<f8")
         elif kind == 2:
             a = np.asfortranarray(a)
+        elif kind == 4:
+            a = np.asfortranarray(a.astype(">f8"))
+        elif kind == 5:
+            a = a.astype("<f2")
         write_npy(folder / name / "features_0001.npy", a, version=2 if kind == 3 else 1)
 
 
@@ -90,15 +94,30 @@ TASK_INFO_HEADER = (",name,task_types,num_classes,num_samples,domains,imbalance_
                     "keywords,dimensions,max_resolution,min_resolution")
 
 
-def task_info_csv(path: Path, tasks: list[str] = SYNTH_TASKS) -> None:
-    """A task-info table in the paper's format for the given task names (invented metadata)."""
+def task_info_csv(path: Path, tasks: list[str] = SYNTH_TASKS, bom_crlf: bool = False) -> None:
+    """A task-info table in the paper's format for the given task names (invented metadata);
+    `bom_crlf`: as pandas writes it with encoding='utf-8-sig' and lineterminator='\\r\\n', with
+    an infinite imbalance ratio as R writes it."""
     keywords = [["'x-ray', 'chest', 'medical'"], ["'x-ray', 'bone', 'medical'"],
                 ["'endoscopy', 'colon', 'medical'"], ["'natural', 'dogs'"]]
     lines = [TASK_INFO_HEADER]
     for i, t in enumerate(tasks):
         lines.append(f'{i},{t},classification,{2 + i},{100 * (i + 1)},domain{i % 2},{1.5 + i},set{i},'
                      f'"[{keywords[i % len(keywords)][0]}]",{2 + i % 2},{4096 * (i + 1)},{1024}')
-    path.write_text("\n".join(lines) + "\n")
+    if not bom_crlf:
+        path.write_text("\n".join(lines) + "\n")
+        return
+    lines[-1] = lines[-1].replace(f",{1.5 + len(tasks) - 1},", ",Inf,")
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
+
+
+def bom_crlf_matrix_csv(source: Path, path: Path) -> None:
+    """A distance CSV as pandas writes it with encoding='utf-8-sig', lineterminator='\\r\\n' and
+    na_rep='NA', one value missing and one infinite."""
+    rows = source.read_text().splitlines()
+    cells = [r.split(",") for r in rows]
+    cells[1][1], cells[2][2] = "NA", "-inf"
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(",".join(c) for c in cells) + "\r\n").encode())
 
 
 # ------------------------------------------------------------------------------------ images
