@@ -222,10 +222,11 @@ Image read_jpeg(const std::string& path, std::FILE* f, std::uint64_t max_pixels)
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
   if (err.warnings > 0)
-    img.warnings.push_back(
-        fmt::format("libjpeg: {}{}", err.first_warning,
-                    err.warnings > 1 ? fmt::format(" (and {} more warnings)", err.warnings - 1)
-                                     : std::string()));
+    img.warnings.push_back(fmt::format(
+        "libjpeg: {}{}", err.first_warning,
+        err.warnings > 1
+            ? fmt::format(" (and {} more warning{})", err.warnings - 1, err.warnings > 2 ? "s" : "")
+            : std::string()));
   return img;
 }
 
