@@ -11,7 +11,7 @@ PACKAGES=(
   libhdf5-dev libopenblas-dev libeigen3-dev
   libcli11-dev libyaml-cpp-dev libfmt-dev
   libgtest-dev libbenchmark-dev
-  libopenmpi-dev openmpi-bin libpng-dev libjpeg62-turbo-dev zlib1g-dev libtorch-dev libxxhash-dev
+  libopenmpi-dev openmpi-bin libpng-dev libjpeg62-turbo-dev libtiff-dev zlib1g-dev libtorch-dev libxxhash-dev
   libnifti2-dev
 )
 # Callers add their own (scripts/test.sh: what the tests' reference scripts import).

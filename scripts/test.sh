@@ -4,9 +4,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # The backbone test makes its reference features with Debian's torchvision (random weights); the
-# robustness tests (tests/robustness/) make their inputs with numpy, h5py and PIL; the NIfTI test
+# image tests make their files and PIL's decoding of them with PIL, numpy and TurboJPEG (YCCK);
+# the robustness tests (tests/robustness/) make their inputs with numpy, h5py and PIL; the NIfTI test
 # its volumes and expected slices with nibabel, and checks Colin27 from mricron-data.
-TASKFP_EXTRA_PACKAGES="python3-torchvision python3-h5py python3-pil python3-nibabel mricron-data ${TASKFP_EXTRA_PACKAGES:-}" \
+TASKFP_EXTRA_PACKAGES="python3-torchvision python3-h5py python3-pil python3-numpy libturbojpeg0 python3-nibabel mricron-data ${TASKFP_EXTRA_PACKAGES:-}" \
   BUILD_DIR=$BUILD_DIR "$ROOT/scripts/setup.sh" -DTASKFP_BUILD_TESTS=ON
 cd "$BUILD_DIR"
 # The suite runs as a user's machine has it: OpenBLAS and OpenMP choose kernels and threads for

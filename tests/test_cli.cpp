@@ -491,6 +491,61 @@ TEST(Cli, ExtractRefusesImagesBeyondThePixelLimit) {
       is_user_error(taskfp_cli(extract + "--max-image-pixels 100 -o " + d + "/g.h5"), "0000.jpg"));
 }
 
+// What the class folders hold besides images is reported once per task (not once per chunk or
+// file) and recorded in the provenance; a damaged JPEG that libjpeg decodes (a truncated scan) is
+// used, said in one line, and named with -v; -q prints nothing; libjpeg itself prints nothing.
+TEST(Cli, ExtractReportsIgnoredFilesOncePerTaskAndDamagedImagesWithVerbose) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  ASSERT_EQ(taskfp_cli("-q synth-images -o " + d +
+                       "/img --families 1 --tasks-per-family 2 --classes 2 "
+                       "--images-per-class 2 --jpeg-only")
+                .code,
+            0);
+  const std::string a = d + "/img/imgfam0_task0/train", b = d + "/img/imgfam0_task1/train";
+  std::filesystem::create_directories(a + "/.ipynb_checkpoints");
+  std::ofstream(a + "/.ipynb_checkpoints/0000-checkpoint.jpg") << "x";
+  std::ofstream(a + "/class0/.DS_Store") << "x";
+  std::ofstream(a + "/class1/notes.txt") << "x";
+  const std::string damaged = b + "/class1/0001.jpg";
+  {
+    std::ifstream in(damaged, std::ios::binary);
+    const std::string bytes(std::istreambuf_iterator<char>(in), {});
+    std::ofstream(damaged, std::ios::binary | std::ios::trunc)
+        << bytes.substr(0, bytes.size() * 2 / 3);
+  }
+  // 4 draws of each task's 4 images in chunks of 2: two chunks per task.
+  const std::string extract =
+      "extract -t " + d + "/img/taskset.yaml --random-weights --size 32 --batch 2 --chunk 2 -n 4 ";
+  const auto r = taskfp_cli(extract + "-o " + d + "/f.h5");
+  if (r.output.find("without LibTorch") != std::string::npos)
+    GTEST_SKIP() << "built without LibTorch";
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string line =
+      "task 'imgfam0_task0': ignored 3 files or folders (1 of unknown extension, 2 hidden)";
+  const auto at = r.output.find(line);
+  EXPECT_NE(at, std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(line, at + 1), std::string::npos) << r.output;  // once
+  EXPECT_EQ(r.output.find("task 'imgfam0_task1': ignored"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1 image was decoded with warnings"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Premature end"), std::string::npos) << r.output;  // named with -v only
+  const auto set = read_features_store(d + "/f.h5");
+  EXPECT_EQ(set.tasks.at(1).values.rows, 4u);  // the damaged image is used
+  const auto& origin = set.provenance.origin;
+  const auto in_origin = origin.find(line);
+  EXPECT_NE(in_origin, std::string::npos) << origin;
+  EXPECT_EQ(origin.find(line, in_origin + 1), std::string::npos) << origin;
+  const auto verbose = taskfp_cli("-v " + extract + "-o " + d + "/g.h5");
+  ASSERT_EQ(verbose.code, 0) << verbose.output;
+  EXPECT_NE(verbose.output.find("note: '" + damaged + "': libjpeg: Premature end of JPEG file"),
+            std::string::npos)
+      << verbose.output;
+  const auto quiet = taskfp_cli("-q " + extract + "-o " + d + "/h.h5");
+  ASSERT_EQ(quiet.code, 0) << quiet.output;
+  EXPECT_EQ(quiet.output.find("ignored"), std::string::npos) << quiet.output;
+  EXPECT_EQ(quiet.output.find("Premature"), std::string::npos) << quiet.output;
+}
+
 // An empty plan.txt (merge crashed) and extract -n 0 (which made such a plan) are user errors in
 // one line naming the plan or the option.
 TEST(Cli, MergeAndExtractRefuseEmptyPlans) {

@@ -1,5 +1,6 @@
 // Image task sets: the procedural generator, class folders and manifests, shrunk variants, the
 // seeded draw of samples, and bad task sets.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -154,6 +155,64 @@ TEST(ImageTaskSet, ManifestAndShrunkVariants) {
   EXPECT_EQ(list_task_images(specs[2], 3).files.size(), 10u);    // more than there are: all
 }
 
+// What class folders hold besides images is passed over and counted by reason: hidden files
+// (.DS_Store, AppleDouble ._x.png), other extensions, subfolders; a hidden folder beside the
+// classes (.ipynb_checkpoints) is never a class. Files beside the class folders are no class's
+// and not counted. TIFFs and upper-case extensions are images.
+TEST(ImageTaskSet, ClassFoldersListImagesAndCountWhatTheyIgnore) {
+  test::TempDir dir;
+  const auto base = dir.path() / "t" / "train";
+  for (const char* f :
+       {".DS_Store", "labels.csv", "cat/a.png", "cat/b.jpg", "cat/c.TIF", "cat/._a.png",
+        "cat/.DS_Store", "cat/notes.txt", "cat/thumbs/x.png", "dog/d.tiff", "dog/e.JPEG",
+        "dog/readme.md", ".ipynb_checkpoints/a-checkpoint.png"}) {
+    fs::create_directories((base / f).parent_path());
+    std::ofstream(base / f) << "x";
+  }
+  std::ofstream(dir.file("s.yaml")) << "tasks:\n  - name: pets\n    root: t\n    shrink: [2]\n";
+  const auto specs = read_image_taskset(dir.file("s.yaml"));
+  const auto t = list_task_images(specs[0]);
+  EXPECT_EQ(t.classes, (std::vector<std::string>{"cat", "dog"}));
+  std::vector<std::string> names;
+  for (const auto& f : t.files) names.push_back(fs::relative(f, base).string());
+  EXPECT_EQ(names, (std::vector<std::string>{"cat/a.png", "cat/b.jpg", "cat/c.TIF", "dog/d.tiff",
+                                             "dog/e.JPEG"}));
+  EXPECT_EQ(t.labels, (std::vector<int>{0, 0, 0, 1, 1}));
+  EXPECT_EQ(t.ignored.unknown_extension, 2u);  // notes.txt, readme.md
+  EXPECT_EQ(t.ignored.hidden, 3u);             // .ipynb_checkpoints, cat/.DS_Store, cat/._a.png
+  EXPECT_EQ(t.ignored.subfolders, 1u);         // cat/thumbs
+  EXPECT_EQ(t.ignored.other, 0u);
+  EXPECT_EQ(t.ignored.examples, (std::vector<std::string>{(base / ".ipynb_checkpoints").string(),
+                                                          (base / "cat/.DS_Store").string(),
+                                                          (base / "cat/._a.png").string()}));
+  EXPECT_EQ(
+      t.ignored.summary(),
+      fmt::format(
+          "ignored 6 files or folders (2 of unknown extension, 3 hidden, 1 subfolder of class "
+          "folders), e.g. '{}', '{}', '{}'",
+          t.ignored.examples[0], t.ignored.examples[1], t.ignored.examples[2]));
+  // The shrunk variant lists the same folders.
+  EXPECT_EQ(list_task_images(specs[1]).ignored.count(), 6u);
+  // Nothing ignored, nothing said; a class folder of ignored files only is an error saying so.
+  fs::remove_all(base / ".ipynb_checkpoints");
+  for (const char* f : {"cat/._a.png", "cat/.DS_Store", "cat/notes.txt", "dog/readme.md"})
+    fs::remove(base / f);
+  fs::remove_all(base / "cat/thumbs");
+  EXPECT_EQ(list_task_images(specs[0]).ignored.summary(), "");
+  fs::create_directories(base / "owl");
+  std::ofstream(base / "owl" / "owl.bmp") << "x";
+  try {
+    list_task_images(specs[0]);
+    ADD_FAILURE() << "a class folder without images was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'" + (base / "owl").string() +
+                                         "' has no PNG, JPEG or TIFF images (only 1 "
+                                         "other file or folder)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(ImageTaskSet, DrawsAreSeededPerTaskAndReplaceOnlyWhenShort) {
   const auto a = draw_samples(50, 20, 1, "task a");
   EXPECT_EQ(a, draw_samples(50, 20, 1, "task a"));
@@ -203,7 +262,7 @@ TEST(ImageTaskSet, BadTaskSetsAreClearErrors) {
       EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
     }
   };
-  expect_error("tasks:\n  - name: a\n    root: t\n", "has no PNG or JPEG images");
+  expect_error("tasks:\n  - name: a\n    root: t\n", "has no PNG, JPEG or TIFF images");
   expect_error("tasks:\n  - name: a\n    root: none\n", "no class folders");
   expect_error("tasks:\n  - name: a\n    root: missing\n", "not a readable folder");
   expect_error("tasks:\n  - name: a\n", "needs exactly one of root, manifest and idx");

@@ -1,13 +1,18 @@
-// Image decoding (PNG 8/16-bit, grey/colour/alpha; JPEG), bad image files, and preprocessing:
-// hand-computed resize weights, torch's antialiased resize (fixtures made by torch), ImageNet
-// normalisation.
+// Image decoding (PNG 8/16-bit, grey/colour/alpha; JPEG; TIFF; CMYK and damaged JPEGs against
+// PIL's decoding), bad image files, and preprocessing: hand-computed resize weights, torch's
+// antialiased resize (fixtures made by torch), ImageNet normalisation.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <memory>
 #include <sstream>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "images/image.hpp"
@@ -73,14 +78,18 @@ TEST(ImageIo, BadFilesAreErrorsNamingTheFileAndReason) {
   };
   const auto png = bytes("ok.png"), jpg = bytes("ok.jpg");
   std::ofstream(dir.file("short.png"), std::ios::binary) << png.substr(0, png.size() / 2);
-  std::ofstream(dir.file("short.jpg"), std::ios::binary) << jpg.substr(0, jpg.size() / 2);
+  // Cut inside its tables (a JPEG cut inside its scan decodes, as PIL decodes it: PilDecoded).
+  std::ofstream(dir.file("short.jpg"), std::ios::binary) << jpg.substr(0, 100);
   std::string broken = png;
   for (std::size_t k = 60; k < 90 && k < broken.size(); ++k) broken[k] = static_cast<char>(broken[k] ^ 0x5a);
   std::ofstream(dir.file("crc.png"), std::ios::binary) << broken;
   std::ofstream(dir.file("empty.png"), std::ios::binary);
   std::ofstream(dir.file("gif.gif"), std::ios::binary) << "GIF89a\x01\x00\x01\x00";
-  for (auto [file, words] : {std::pair{"short.png", "PNG"}, {"short.jpg", "JPEG"}, {"crc.png", "PNG"},
-                             {"empty.png", "empty"}, {"gif.gif", "neither PNG nor JPEG"},
+  for (auto [file, words] : {std::pair{"short.png", "PNG"},
+                             {"short.jpg", "JPEG"},
+                             {"crc.png", "PNG"},
+                             {"empty.png", "empty"},
+                             {"gif.gif", "neither PNG, JPEG nor TIFF"},
                              {"absent.png", "cannot open"}}) {
     try {
       read_image(dir.file(file));
@@ -206,6 +215,185 @@ TEST(ImageIo, RunningOutOfMemoryWhileDecodingNamesTheFile) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("huge.png"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("memory"), std::string::npos) << e.what();
+  }
+}
+
+// A little-endian TIFF of 8-bit grey in one uncompressed strip holding `pixels`, whose header
+// claims w x h (a real image when pixels has w x h bytes).
+std::string grey_tiff(std::uint32_t w, std::uint32_t h, const std::string& pixels) {
+  std::string bytes = "II*";
+  bytes += '\0';
+  auto put16 = [&](std::uint32_t v) {
+    bytes += static_cast<char>(v & 0xff);
+    bytes += static_cast<char>(v >> 8 & 0xff);
+  };
+  auto put32 = [&](std::uint32_t v) {
+    put16(v & 0xffff);
+    put16(v >> 16);
+  };
+  const auto ifd = static_cast<std::uint32_t>(8 + pixels.size() + pixels.size() % 2);
+  put32(ifd);
+  bytes += pixels;
+  if (pixels.size() % 2) bytes += '\0';
+  const std::vector<std::array<std::uint32_t, 3>> tags = {
+      // tag, type (3 short, 4 long), value
+      {256, 4, w}, {257, 4, h}, {258, 3, 8},
+      {259, 3, 1}, {262, 3, 1}, {273, 4, 8},
+      {277, 3, 1}, {278, 4, h}, {279, 4, static_cast<std::uint32_t>(pixels.size())}};
+  put16(static_cast<std::uint32_t>(tags.size()));
+  for (const auto& [tag, type, value] : tags) {
+    put16(tag);
+    put16(type);
+    put32(1);
+    if (type == 3) {
+      put16(value);
+      put16(0);
+    } else {
+      put32(value);
+    }
+  }
+  put32(0);
+  return bytes;
+}
+
+TEST(ImageIo, TiffHeadersBeyondThePixelLimitAreRefusedAndTheLimitIsTheCallers) {
+  test::TempDir dir;
+  std::ofstream(dir.file("bomb.tif"), std::ios::binary)
+      << grey_tiff(40000, 40000, std::string(16, 'x'));
+  std::string pixels;
+  for (int k = 0; k < 200; ++k) pixels += static_cast<char>(k);
+  std::ofstream(dir.file("small.tif"), std::ios::binary) << grey_tiff(20, 10, pixels);
+  const auto small = read_image(dir.file("small.tif"), 200);
+  ASSERT_EQ(small.width, 20);
+  ASSERT_EQ(small.channels, 1);
+  for (int k = 0; k < 200; ++k) EXPECT_EQ(small.samples[static_cast<std::size_t>(k)], k);
+  for (auto [file, limit, words] : {std::tuple{"bomb.tif", kDefaultMaxImagePixels, "40000 x 40000"},
+                                    {"small.tif", std::uint64_t{199}, "20 x 10 pixels"}}) {
+    try {
+      read_image(dir.file(file), limit);
+      ADD_FAILURE() << file << " was accepted";
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(file), std::string::npos) << msg;
+      EXPECT_NE(msg.find(words), std::string::npos) << msg;
+      EXPECT_NE(msg.find(fmt::format("limit of {}", limit)), std::string::npos) << msg;
+    }
+  }
+}
+
+// Files of the kinds datasets hold, made by PIL (and TurboJPEG for YCCK) with the pixels PIL
+// decodes from them (tests/fixtures/make_image_fixtures.py, run here with Debian's Python).
+class PilDecoded : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::make_unique<test::TempDir>();
+    const std::string cmd = "/usr/bin/python3 '" + std::string(TASKFP_SOURCE_DIR) +
+                            "/tests/fixtures/make_image_fixtures.py' '" + dir_->path().string() +
+                            "' 2>&1";
+    made_ = std::system(cmd.c_str()) == 0;
+  }
+  static void TearDownTestSuite() { dir_.reset(); }
+  void SetUp() override {
+    if (!made_)
+      GTEST_SKIP() << "/usr/bin/python3 with PIL and numpy, and libturbojpeg0, are needed "
+                      "(apt-get install python3-pil python3-numpy libturbojpeg0)";
+  }
+  static std::string file(const std::string& name) { return dir_->file(name); }
+
+  struct Expected {
+    int width = 0, height = 0, channels = 0, bits = 0;
+    std::string coding;
+    std::vector<int> samples;
+  };
+  static std::map<std::string, Expected> expected() {
+    std::map<std::string, Expected> out;
+    std::ifstream in(file("expected.txt"));
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string name;
+      Expected e;
+      fields >> name >> e.width >> e.height >> e.channels >> e.bits >> e.coding;
+      for (int v; fields >> v;) e.samples.push_back(v);
+      out[name] = std::move(e);
+    }
+    return out;
+  }
+
+  static inline std::unique_ptr<test::TempDir> dir_;
+  static inline bool made_ = false;
+};
+
+// Every file decodes to the pixels PIL decodes (16-bit RGB TIFFs, which PIL cuts to 8 bits, to
+// the 16-bit values written). Losslessly stored pixels are equal; JPEG-coded ones (JPEG files,
+// JPEG-compressed TIFF, CMYK and YCCK, the damaged JPEGs) may differ by 1: PIL decodes with the
+// same libjpeg-turbo, so they agree exactly where both link the same build, and 1 allows for
+// another build's rounding in its IDCT, upsampling or colour conversion. Clean files carry no
+// warnings.
+TEST_F(PilDecoded, EveryFileDecodesToPilsPixels) {
+  const auto all = expected();
+  EXPECT_GE(all.size(), 20u);
+  for (const auto& [name, want] : all) {
+    SCOPED_TRACE(name);
+    const auto img = read_image(file(name));
+    ASSERT_EQ(img.width, want.width);
+    ASSERT_EQ(img.height, want.height);
+    ASSERT_EQ(img.channels, want.channels);
+    ASSERT_EQ(img.bit_depth, want.bits);
+    ASSERT_EQ(img.samples.size(), want.samples.size());
+    const int tolerance = want.coding == "jpeg" ? 1 : 0;
+    int worst = 0;
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < img.samples.size(); ++k) {
+      const int diff = std::abs(static_cast<int>(img.samples[k]) - want.samples[k]);
+      if (diff > worst) worst = diff, at = k;
+    }
+    EXPECT_LE(worst, tolerance) << "sample " << at << ": " << img.samples[at] << " vs PIL's "
+                                << want.samples[at];
+    const bool damaged =
+        name == "truncated.jpg" || name == "extraneous_bytes.jpg" || name == "two_pages.tif";
+    if (!damaged) {
+      EXPECT_TRUE(img.warnings.empty()) << img.warnings.front();
+    }
+  }
+}
+
+// What decoding recovered from is said, not printed: libjpeg's warnings on a truncated JPEG and
+// extraneous bytes, a TIFF's second page. libtiff prints nothing either for files it refuses.
+TEST_F(PilDecoded, RecoveredDamageIsReportedAndNothingPrinted) {
+  for (auto [name, words] : {std::pair{"truncated.jpg", "Premature end of JPEG file"},
+                             {"extraneous_bytes.jpg", "extraneous bytes before marker"},
+                             {"two_pages.tif", "2 pages: only the first is read"}}) {
+    testing::internal::CaptureStderr();
+    const auto img = read_image(file(name));
+    EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << name;
+    ASSERT_EQ(img.warnings.size(), 1u) << name;
+    EXPECT_NE(img.warnings[0].find(words), std::string::npos) << img.warnings[0];
+  }
+  // Damaged and unsupported TIFFs, and a JPEG of more scans than any real one (each a pass over
+  // the image: hours of work for a small hostile file): errors naming the file and the reason,
+  // nothing on stderr.
+  const auto whole = file_bytes(file("rgb8_lzw.tif"));
+  std::ofstream(file("short.tif"), std::ios::binary) << whole.substr(0, whole.size() / 2);
+  std::string bad_ifd = whole;
+  bad_ifd[4] = '\x7f';  // the first IFD's offset, beyond the file
+  std::ofstream(file("bad_ifd.tif"), std::ios::binary) << bad_ifd;
+  for (auto [name, words] : {std::pair{"short.tif", "not a readable TIFF"},
+                             {"bad_ifd.tif", "not a readable TIFF"},
+                             {"refused/float32.tif", "32-bit floating-point samples"},
+                             {"refused/int32.tif", "32-bit signed integer samples"},
+                             {"refused/many_scans.jpg", "more than 1000 progressive scans"}}) {
+    testing::internal::CaptureStderr();
+    try {
+      read_image(file(name));
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(file(name)), std::string::npos) << msg;
+      EXPECT_NE(msg.find(words), std::string::npos) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+    EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << name;
   }
 }
 

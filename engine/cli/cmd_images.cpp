@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
@@ -13,8 +14,8 @@
 #include "dist/world.hpp"
 #include "extract/extract.hpp"
 #include "extract/parts.hpp"
-#include "io/output_files.hpp"
 #include "images/synth_images.hpp"
+#include "io/output_files.hpp"
 #include "store/features_store.hpp"
 
 namespace taskfp::cli {
@@ -254,6 +255,18 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
       throw;
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (const auto& line : rep.extract.ignored) info(g, line);
+    if (!rep.extract.notes.empty()) {  // one note per image, however often it was drawn
+      const std::set<std::string> notes(rep.extract.notes.begin(), rep.extract.notes.end());
+      if (g.verbose) {
+        for (const auto& note : notes) detail(g, "note: " + note);
+      } else {
+        info(g,
+             fmt::format("{} {} decoded with warnings (a damaged JPEG as far as libjpeg goes, as "
+                         "PIL does, or the first page of a TIFF); -v names each",
+                         notes.size(), notes.size() == 1 ? "image was" : "images were"));
+      }
+    }
     if (!rep.extract.skipped.empty()) {
       warn(fmt::format("{} unreadable images were skipped (recorded in the store's provenance):",
                        rep.extract.skipped.size()));

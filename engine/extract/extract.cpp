@@ -16,6 +16,7 @@ namespace {
 struct Batch {
   std::vector<float> pixels;        // count x 3 x size x size
   std::vector<std::string> errors;  // per item: empty, or why the image was unusable
+  std::vector<std::string> notes;   // per item: empty, or what decoding recovered from
 };
 
 Batch prepare(const TaskImages& images, const std::vector<std::size_t>& draw, std::size_t first,
@@ -24,11 +25,15 @@ Batch prepare(const TaskImages& images, const std::vector<std::size_t>& draw, st
   const std::size_t per = 3 * static_cast<std::size_t>(pre.size) * static_cast<std::size_t>(pre.size);
   b.pixels.resize(count * per);
   b.errors.resize(count);
+  b.notes.resize(count);
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t k = draw[first + i];
     try {
-      preprocess_into(images.read(k, max_pixels), pre, b.pixels.data() + i * per);
+      const Image image = images.read(k, max_pixels);
+      if (!image.warnings.empty())
+        b.notes[i] = fmt::format("'{}': {}", images.describe(k), fmt::join(image.warnings, "; "));
+      preprocess_into(image, pre, b.pixels.data() + i * per);
     } catch (const std::bad_alloc&) {  // in preprocessing (read_image names its own)
       b.errors[i] = fmt::format(
           "image '{}': not enough memory to preprocess it; decode fewer images at once "
@@ -85,6 +90,7 @@ void extract_ranges(const std::function<std::optional<RangeJob>()>& next_job, Ba
     for (std::size_t i = 0; i < n; ++i) {
       if (cur.errors[i].empty()) {
         good.push_back(i);
+        if (!cur.notes[i].empty()) out.notes.push_back(std::move(cur.notes[i]));
         continue;
       }
       if (!o.skip_bad) {
@@ -127,6 +133,11 @@ Matrix<float> RangeFeatures::matrix() const {
 
 std::string device_kind(const std::string& device) { return device.substr(0, device.find(':')); }
 
+std::string ignored_line(const TaskImages& images) {
+  const auto summary = images.ignored.summary();
+  return summary.empty() ? summary : fmt::format("task '{}': {}", images.name, summary);
+}
+
 Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& o, std::size_t dim) {
   Provenance p;
   p.backbone = info.name;
@@ -139,9 +150,11 @@ Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions&
   return p;
 }
 
-void note_run(Provenance& p, const std::vector<std::string>& skipped, const std::vector<std::string>& devices) {
+void note_run(Provenance& p, const std::vector<std::string>& skipped,
+              const std::vector<std::string>& ignored, const std::vector<std::string>& devices) {
   if (!skipped.empty())
     p.origin += fmt::format("; {} unreadable images skipped: {}", skipped.size(), fmt::join(skipped, "; "));
+  for (const auto& line : ignored) p.origin += "; " + line;
   p.origin += fmt::format("; computed on {}", fmt::join(devices, " and "));
 }
 
@@ -175,11 +188,14 @@ FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& b
         require(r.kept > 0, "task '{}': none of its {} drawn images could be read", job.images->name, job.count);
         rep.images += r.kept;
         rep.skipped.insert(rep.skipped.end(), r.skipped.begin(), r.skipped.end());
+        rep.notes.insert(rep.notes.end(), r.notes.begin(), r.notes.end());
+        if (auto line = ignored_line(*job.images); !line.empty())
+          rep.ignored.push_back(std::move(line));
         out.tasks[job.tag] = {tasks[job.tag].name, r.matrix()};
       });
   out.provenance =
       extraction_provenance(backbone.info(), o, out.tasks.empty() ? 0 : out.tasks.front().values.cols);
-  note_run(out.provenance, rep.skipped, {device_kind(backbone.info().device)});
+  note_run(out.provenance, rep.skipped, rep.ignored, {device_kind(backbone.info().device)});
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

@@ -1,4 +1,4 @@
-// Decoded images (PNG 8/16-bit, JPEG) and the writers the image generator and tests use.
+// Decoded images (PNG, JPEG, TIFF) and the writers the image generator and tests use.
 #pragma once
 
 #include <cstdint>
@@ -9,9 +9,10 @@ namespace taskfp {
 
 /// Pixels, interleaved (row-major, channels last): 1 (grey), 2 (grey + alpha), 3 (RGB) or 4
 /// (RGBA) channels. Either integer samples as stored, of 8 or 16 bits (PNG, JPEG, TIFF, IDX;
-/// palette and sub-byte PNGs expanded to 8 bits), or, for sources whose intensity mapping
-/// already gives values in [0, 1] (DICOM after its Modality and VOI LUTs, NIfTI after percentile
-/// clipping), float32 intensities in `unit` with bit_depth 0 and `samples` empty.
+/// palette and sub-byte images expanded to 8 bits, CMYK converted to RGB), or, for sources whose
+/// intensity mapping already gives values in [0, 1] (DICOM after its Modality and VOI LUTs,
+/// NIfTI after percentile clipping), float32 intensities in `unit` with bit_depth 0 and
+/// `samples` empty.
 struct Image {
   int width = 0;
   int height = 0;
@@ -20,6 +21,9 @@ struct Image {
   std::vector<std::uint16_t> samples;  ///< height * width * channels values in [0, max_value()]
   std::vector<float> unit;             ///< height * width * channels values in [0, 1]
   [[nodiscard]] bool is_unit() const { return bit_depth == 0; }
+  /// What decoding recovered from or left out, one line each (libjpeg's warnings on a damaged
+  /// JPEG decoded as far as it goes, a TIFF's pages after the first); empty for a clean file.
+  std::vector<std::string> warnings;
   [[nodiscard]] std::uint16_t max_value() const { return bit_depth == 16 ? 65535 : 255; }
   [[nodiscard]] std::uint16_t at(int y, int x, int c) const {
     return samples[(static_cast<std::size_t>(y) * static_cast<std::size_t>(width) + static_cast<std::size_t>(x)) *
@@ -34,9 +38,13 @@ struct Image {
 /// to 716 MB at this limit) plus its preprocessing buffers, on every decoding thread.
 inline constexpr std::uint64_t kDefaultMaxImagePixels = 89'478'485;
 
-/// Decodes a PNG or JPEG file, told apart by its first bytes. InputError naming the file and the
-/// reason for a missing, unreadable, truncated, corrupt or unsupported file; for an image of more
-/// than `max_pixels` pixels (checked from its header, before its pixels are allocated); and when
+/// Decodes a PNG, JPEG or TIFF file, told apart by its first bytes, as PIL (torchvision's
+/// loader) reads it, 16-bit samples kept: JPEG's CMYK and YCCK converted to RGB by PIL's formula; a
+/// JPEG that libjpeg decodes with warnings (truncated data, extraneous bytes) decoded, the warnings
+/// in Image::warnings; a TIFF's first page (a note in Image::warnings when it has more). InputError
+/// naming the file and the reason for a missing, unreadable, truncated, corrupt or unsupported
+/// file (TIFFs of floating-point, signed or 32-bit samples); for an image of more than
+/// `max_pixels` pixels (checked from its header, before its pixels are allocated); and when
 /// memory runs out while decoding.
 Image read_image(const std::string& path, std::uint64_t max_pixels = kDefaultMaxImagePixels);
 

@@ -1,8 +1,10 @@
-// PNG through libpng and JPEG through libjpeg(-turbo). Both libraries report errors by longjmp;
-// each call keeps its C++ objects outside the setjmp scope and turns the error into InputError.
+// PNG through libpng and JPEG through libjpeg(-turbo), and the choice of decoder by a file's first
+// bytes (TIFF: tiff_io.cpp). Both libraries report errors by longjmp; each call keeps its C++
+// objects outside the setjmp scope and turns the error into InputError.
 
 // jpeglib.h needs size_t and FILE declared before it.
 // clang-format off
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +17,7 @@
 
 #include "core/error.hpp"
 #include "images/image.hpp"
+#include "images/image_decode.hpp"
 
 namespace taskfp {
 namespace {
@@ -33,23 +36,12 @@ File open_file(const std::string& path, const char* mode) {
   return f;
 }
 
-// Checked from the header, before the pixels are allocated (a decompression bomb's header claims
-// far more pixels than its few bytes hold).
-bool within_limit(std::uint64_t width, std::uint64_t height, std::uint64_t max_pixels) {
-  return height == 0 || width <= max_pixels / height;
-}
-InputError too_many_pixels(const std::string& path, std::uint64_t width, std::uint64_t height,
-                           std::uint64_t max_pixels) {
-  return InputError(fmt::format(
-      "image '{}' is {} x {} pixels, more than the limit of {} (a guard against decompression "
-      "bombs); if the image is genuine, raise the limit with `taskfp extract --max-image-pixels`",
-      path, width, height, max_pixels));
-}
+using image_decode::too_many_pixels;
+using image_decode::within_limit;
+
 InputError out_of_memory(const std::string& path, const Image& img) {
-  return InputError(fmt::format(
-      "image '{}' ({} x {} pixels): not enough memory to decode it; decode fewer images at once "
-      "(-j) or refuse such images with a lower --max-image-pixels",
-      path, img.width, img.height));
+  return image_decode::out_of_memory(path, static_cast<std::uint64_t>(img.width),
+                                     static_cast<std::uint64_t>(img.height));
 }
 
 // ---- PNG ----
@@ -129,6 +121,8 @@ struct JpegError {
   jpeg_error_mgr mgr;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  char first_warning[JMSG_LENGTH_MAX];
+  long warnings = 0;
 };
 
 void jpeg_error_exit(j_common_ptr cinfo) {
@@ -136,9 +130,37 @@ void jpeg_error_exit(j_common_ptr cinfo) {
   (*cinfo->err->format_message)(cinfo, err->message);
   std::longjmp(err->jump, 1);
 }
-// Warnings (e.g. "premature end of data": a truncated file padded with grey) are errors here.
+// Warnings ("Premature end of JPEG file": the rest decoded as mid-grey; "Corrupt JPEG data: N
+// extraneous bytes before marker") leave an image that PIL, and so torchvision's loader, decodes
+// as libjpeg gives it: kept, counted and handed to the caller, never printed. Trace messages
+// (level > 0) are dropped.
 void jpeg_emit_message(j_common_ptr cinfo, int level) {
-  if (level < 0) jpeg_error_exit(cinfo);
+  if (level >= 0) return;
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  if (err->warnings++ == 0) (*cinfo->err->format_message)(cinfo, err->first_warning);
+}
+
+// A progressive JPEG can hold any number of scans, each a pass over the whole image: a small
+// hostile file makes libjpeg work for hours. Real files have about ten; libjpeg-turbo's own tools
+// offer such a limit (djpeg -maxscans).
+constexpr int kMaxJpegScans = 1000;
+void jpeg_progress(j_common_ptr cinfo) {
+  const auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->input_scan_number <= kMaxJpegScans) return;
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  std::snprintf(err->message, sizeof err->message, "more than %d progressive scans", kMaxJpegScans);
+  std::longjmp(err->jump, 1);
+}
+
+// PIL's CMYK JPEGs: read as Adobe's inverted CMYK (rawmode "CMYK;I", each value 255 - v), then
+// convert('RGB') as Pillow's cmyk2rgb: R = nk - MULDIV255(C, nk) with nk = 255 - K and
+// MULDIV255(a, b) = ((a b + 128) >> 8 + a b + 128) >> 8. With the inversion: nk is the stored K and
+// C is 255 - the stored C.
+std::uint16_t cmyk_channel_as_pil(unsigned stored_c, unsigned stored_k) {
+  const unsigned nk = stored_k, c = 255 - stored_c;
+  const unsigned t = c * nk + 128;
+  const int v = static_cast<int>(nk) - static_cast<int>(((t >> 8) + t) >> 8);
+  return static_cast<std::uint16_t>(std::clamp(v, 0, 255));
 }
 
 Image read_jpeg(const std::string& path, std::FILE* f, std::uint64_t max_pixels) {
@@ -147,6 +169,8 @@ Image read_jpeg(const std::string& path, std::FILE* f, std::uint64_t max_pixels)
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_error_exit;
   err.mgr.emit_message = jpeg_emit_message;
+  jpeg_progress_mgr progress{};
+  progress.progress_monitor = jpeg_progress;
   Image img;
   std::vector<JSAMPLE> row;  // objects with destructors live outside the setjmp scope
   if (setjmp(err.jump)) {
@@ -155,6 +179,7 @@ Image read_jpeg(const std::string& path, std::FILE* f, std::uint64_t max_pixels)
                                  path, err.message));
   }
   jpeg_create_decompress(&cinfo);
+  cinfo.progress = &progress;
   jpeg_stdio_src(&cinfo, f);
   jpeg_read_header(&cinfo, TRUE);
   // Before jpeg_start_decompress, which allocates whole-image buffers for progressive files.
@@ -163,19 +188,19 @@ Image read_jpeg(const std::string& path, std::FILE* f, std::uint64_t max_pixels)
     jpeg_destroy_decompress(&cinfo);
     throw too_many_pixels(path, w, h, max_pixels);
   }
-  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-    std::strcpy(err.message, "CMYK JPEGs are not supported");
-    std::longjmp(err.jump, 1);
-  }
-  cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  // CMYK and YCCK (libjpeg turns YCCK into CMYK) become RGB below, as PIL converts them.
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
   img.width = static_cast<int>(cinfo.output_width);
   img.height = static_cast<int>(cinfo.output_height);
-  img.channels = cinfo.output_components;
+  const int decoded = cinfo.output_components;
+  img.channels = cmyk ? 3 : decoded;
   img.bit_depth = 8;
-  const std::size_t stride = static_cast<std::size_t>(img.width) * static_cast<std::size_t>(img.channels);
+  const std::size_t width = static_cast<std::size_t>(img.width);
+  const std::size_t stride = width * static_cast<std::size_t>(img.channels);
   try {
-    row.resize(stride);
+    row.resize(width * static_cast<std::size_t>(decoded));
     img.samples.resize(stride * static_cast<std::size_t>(img.height));
   } catch (const std::bad_alloc&) {
     jpeg_destroy_decompress(&cinfo);
@@ -185,11 +210,30 @@ Image read_jpeg(const std::string& path, std::FILE* f, std::uint64_t max_pixels)
     JSAMPROW rp = row.data();
     const std::size_t y = cinfo.output_scanline;
     jpeg_read_scanlines(&cinfo, &rp, 1);
-    for (std::size_t k = 0; k < stride; ++k) img.samples[y * stride + k] = row[k];
+    std::uint16_t* dst = img.samples.data() + y * stride;
+    if (cmyk) {
+      for (std::size_t x = 0; x < width; ++x)
+        for (std::size_t c = 0; c < 3; ++c)
+          dst[3 * x + c] = cmyk_channel_as_pil(row[4 * x + c], row[4 * x + 3]);
+    } else {
+      for (std::size_t k = 0; k < stride; ++k) dst[k] = row[k];
+    }
   }
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
+  if (err.warnings > 0)
+    img.warnings.push_back(fmt::format(
+        "libjpeg: {}{}", err.first_warning,
+        err.warnings > 1
+            ? fmt::format(" (and {} more warning{})", err.warnings - 1, err.warnings > 2 ? "s" : "")
+            : std::string()));
   return img;
+}
+
+// "II" (little-endian) or "MM" (big-endian), then 42 (TIFF) or 43 (BigTIFF) in that order.
+bool is_tiff(const unsigned char* m) {
+  return (m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
+         (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43));
 }
 
 }  // namespace
@@ -206,9 +250,12 @@ Image read_image(const std::string& path, std::uint64_t max_pixels) {
       img = read_png(path, f.get(), max_pixels);
     } else if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) {
       img = read_jpeg(path, f.get(), max_pixels);
+    } else if (got >= 4 && is_tiff(magic)) {
+      f.reset();  // libtiff opens the file itself
+      img = image_decode::read_tiff(path, max_pixels);
     } else {
       throw InputError(
-          fmt::format("'{}' is neither PNG nor JPEG (unsupported image format)", path));
+          fmt::format("'{}' is neither PNG, JPEG nor TIFF (unsupported image format)", path));
     }
   } catch (const std::bad_alloc&) {  // anywhere else in decoding
     throw InputError(

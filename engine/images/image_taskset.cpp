@@ -25,19 +25,47 @@ namespace {
 bool is_image_file(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".tif" || ext == ".tiff";
 }
 
-std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
-  std::vector<fs::path> out;
+bool is_hidden(const fs::path& p) {
+  return p.filename().string().starts_with('.');
+}
+
+std::vector<fs::directory_entry> sorted_entries(const fs::path& dir) {
+  std::vector<fs::directory_entry> out;
   std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (directories ? it->is_directory() : (it->is_regular_file() && is_image_file(it->path())))
-      out.push_back(it->path());
-  }
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    out.push_back(*it);
   if (ec) throw InputError(fmt::format("cannot read folder '{}': {}", dir.string(), ec.message()));
-  std::sort(out.begin(), out.end());
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.path() < b.path(); });
   return out;
+}
+
+void ignore(IgnoredFiles& ignored, std::size_t IgnoredFiles::*reason, const fs::path& p) {
+  ++(ignored.*reason);
+  if (ignored.examples.size() < 3) ignored.examples.push_back(p.string());
+}
+
+// A class folder's images; what else it holds is counted in `ignored`.
+std::vector<fs::path> class_images(const fs::path& dir, IgnoredFiles& ignored) {
+  std::vector<fs::path> files;
+  for (const auto& e : sorted_entries(dir)) {
+    std::error_code ec;
+    const auto& p = e.path();
+    if (is_hidden(p))
+      ignore(ignored, &IgnoredFiles::hidden, p);
+    else if (e.is_directory(ec))
+      ignore(ignored, &IgnoredFiles::subfolders, p);
+    else if (!e.is_regular_file(ec))
+      ignore(ignored, &IgnoredFiles::other, p);
+    else if (!is_image_file(p))
+      ignore(ignored, &IgnoredFiles::unknown_extension, p);
+    else
+      files.push_back(p);
+  }
+  return files;
 }
 
 TaskImages from_folders(const ImageTaskSpec& spec) {
@@ -47,10 +75,23 @@ TaskImages from_folders(const ImageTaskSpec& spec) {
   const fs::path base = fs::is_directory(split) ? split : root;
   TaskImages t;
   t.name = spec.name;
-  for (const auto& class_dir : sorted_entries(base, true)) {
-    const auto files = sorted_entries(class_dir, false);
-    require(!files.empty(), "task '{}': class folder '{}' has no PNG or JPEG images", spec.name,
-            class_dir.string());
+  for (const auto& entry : sorted_entries(base)) {
+    std::error_code ec;
+    if (!entry.is_directory(ec)) continue;  // files beside the class folders are no class's
+    const auto& class_dir = entry.path();
+    if (is_hidden(class_dir)) {  // .ipynb_checkpoints, .Trash: never a class
+      ignore(t.ignored, &IgnoredFiles::hidden, class_dir);
+      continue;
+    }
+    const std::size_t before = t.ignored.count();
+    const auto files = class_images(class_dir, t.ignored);
+    require(!files.empty(), "task '{}': class folder '{}' has no PNG, JPEG or TIFF images{}",
+            spec.name, class_dir.string(),
+            t.ignored.count() > before
+                ? fmt::format(" (only {} other file{} or folder{})", t.ignored.count() - before,
+                              t.ignored.count() - before == 1 ? "" : "s",
+                              t.ignored.count() - before == 1 ? "" : "s")
+                : std::string());
     const int label = static_cast<int>(t.classes.size());
     t.classes.push_back(class_dir.filename().string());
     for (const auto& f : files) t.add(f.string(), -1, label);
@@ -337,10 +378,29 @@ TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed, std::
     s.name = t.name;
     s.classes = t.classes;
     s.idx = t.idx;
+    s.ignored = t.ignored;
     for (auto k : keep) s.add(t.files[k], t.index[k], t.labels[k]);
     return s;
   }
   return t;
+}
+
+std::string IgnoredFiles::summary() const {
+  const std::size_t n = count();
+  if (n == 0) return {};
+  const auto plural = [](std::size_t k) { return k == 1 ? "" : "s"; };
+  std::vector<std::string> reasons;
+  if (unknown_extension)
+    reasons.push_back(fmt::format("{} of unknown extension", unknown_extension));
+  if (hidden) reasons.push_back(fmt::format("{} hidden", hidden));
+  if (subfolders)
+    reasons.push_back(
+        fmt::format("{} subfolder{} of class folders", subfolders, plural(subfolders)));
+  if (other) reasons.push_back(fmt::format("{} neither file nor folder", other));
+  std::vector<std::string> quoted;
+  for (const auto& e : examples) quoted.push_back("'" + e + "'");
+  return fmt::format("ignored {} file{} or folder{} ({}), e.g. {}", n, plural(n), plural(n),
+                     fmt::join(reasons, ", "), fmt::join(quoted, ", "));
 }
 
 std::vector<std::size_t> draw_samples(std::size_t count, std::size_t n, std::uint64_t seed,

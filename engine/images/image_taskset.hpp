@@ -11,6 +11,21 @@
 
 namespace taskfp {
 
+/// What listing a class-folder task passed over, by reason: files of an extension taskfp does not
+/// read; hidden files and folders (names starting with '.': .DS_Store, AppleDouble ._x.png,
+/// .ipynb_checkpoints; a hidden folder is never a class); folders inside class folders; other
+/// entries (sockets, broken links).
+struct IgnoredFiles {
+  std::size_t unknown_extension = 0, hidden = 0, subfolders = 0, other = 0;
+  std::vector<std::string> examples;  ///< the first three, in listing order
+  [[nodiscard]] std::size_t count() const {
+    return unknown_extension + hidden + subfolders + other;
+  }
+  /// One line, e.g. "ignored 3 files or folders (2 of unknown extension, 1 hidden), e.g. 'a/b.txt',
+  /// ..."; empty when nothing was ignored.
+  [[nodiscard]] std::string summary() const;
+};
+
 /// One task's images of one split, in a fixed order (class, then file name, then the image's
 /// index within its file). A file can hold several images (the items of an IDX file); image k is
 /// files[k], item index[k] of it (-1: the file is one image).
@@ -21,6 +36,7 @@ struct TaskImages {
   std::vector<int> labels;                ///< index into classes
   std::vector<std::string> classes;
   std::shared_ptr<const IdxImages> idx;   ///< the task's IDX files, read once when listed
+  IgnoredFiles ignored;                   ///< class folders only (a manifest names its images)
 
   /// Adds image `file` (item `item`, -1 for a whole file) of class `label`.
   void add(std::string file, std::int64_t item, int label);
@@ -61,11 +77,12 @@ struct ImageTaskSpec {
 /// duplicate names.
 std::vector<ImageTaskSpec> read_image_taskset(const std::string& path);
 
-/// Lists a task's images: PNG and JPEG files (.png, .jpg, .jpeg, any case), or the items of its
-/// IDX files (read here, whole). InputError naming the root for an unreadable root, a class
-/// folder without images, a task without images, a manifest row that is malformed or lacks a
-/// path or label, unreadable IDX files or kept labels that none of its images has. Shrunk
-/// variants keep `shrink` images, drawn with the seed.
+/// Lists a task's images: PNG, JPEG and TIFF files (.png, .jpg, .jpeg, .tif, .tiff, any case;
+/// in class folders, what else they hold is counted in `ignored`), or the items of its IDX files
+/// (read here, whole). InputError naming the root for an unreadable root, a class folder without
+/// images, a task without images, a manifest row that is malformed or lacks a path or label,
+/// unreadable IDX files or kept labels that none of its images has. Shrunk variants keep
+/// `shrink` images, drawn with the seed.
 TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed = 0,
                             std::uint64_t max_pixels = kDefaultMaxImagePixels);
 

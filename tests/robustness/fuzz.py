@@ -803,7 +803,7 @@ class Options(Kind):
 # ------------------------------------------------------------------------------------ images
 
 class Images(Kind):
-    """PNG or JPEG mutants, extracted many per run with --skip-bad (a run loads LibTorch, about a
+    """PNG, JPEG or TIFF mutants, extracted many per run with --skip-bad (a run loads LibTorch, about a
     second); a run that breaks the contract is bisected down to the images that do. A sample is
     also run one image at a time without --skip-bad, where the error must name the image."""
 
@@ -814,8 +814,11 @@ class Images(Kind):
     singles = 12
     timeout = 120
 
+    makers = {".png": (seeds.png_seeds, mutate.mutate_png), ".jpg": (seeds.jpeg_seeds, mutate.mutate_jpeg),
+              ".tif": (seeds.tiff_seeds, mutate.mutate_tiff)}
+
     def make_seed(self):
-        made = (seeds.png_seeds if self.ext == ".png" else seeds.jpeg_seeds)(np.random.default_rng(5))
+        made = self.makers[self.ext][0](np.random.default_rng(5))
         for name, data in made.items():
             (self.seed_dir / f"{name}{self.ext}").write_bytes(data)
 
@@ -828,7 +831,7 @@ class Images(Kind):
     def make_mutant(self, i: int) -> tuple[bytes, str]:
         rng = self.rng(i)
         src = mutate.pick(rng, self.seed_files())
-        fn = mutate.mutate_png if self.ext == ".png" else mutate.mutate_jpeg
+        fn = self.makers[self.ext][1]
         data, what = fn(src.read_bytes(), rng)
         if rng.random() < 0.2:  # a second edit now and then
             data, more = fn(data, rng)
@@ -974,7 +977,12 @@ class Jpeg(Images):
     ext = ".jpg"
 
 
-KINDS = {k.name: k for k in [Npy, Images, Jpeg, Features, Fingerprints, Distances, Parts, DistanceCsv, TaskInfo,
+class Tiff(Images):
+    name = "tiff"
+    ext = ".tif"
+
+
+KINDS = {k.name: k for k in [Npy, Images, Jpeg, Tiff, Features, Fingerprints, Distances, Parts, DistanceCsv, TaskInfo,
                              ImageTaskset, Manifest, TaskList, EvalTaskset, Options]}
 
 
@@ -1056,22 +1064,22 @@ def main() -> int:
         t1 = time.monotonic()
         results = kind.campaign(count)
         t2 = time.monotonic()
-        done = len(results) if name not in ("png", "jpeg") else count
-        runs = sum(r["runs"] for r in results) if name not in ("png", "jpeg") else kind.stats["runs"]
+        done = len(results) if not isinstance(kind, Images) else count
+        runs = sum(r["runs"] for r in results) if not isinstance(kind, Images) else kind.stats["runs"]
         failing = sum(1 for r in results if r["failures"])
         statuses = defaultdict(int)
-        if name in ("png", "jpeg"):
+        if isinstance(kind, Images):
             statuses = kind.stats["status"]
             print(f"{name}: the --skip-bad runs kept {kind.stats['kept']} images and skipped "
                   f"{kind.stats['skipped']} as unreadable")
-        for r in results if name not in ("png", "jpeg") else []:
+        for r in results if not isinstance(kind, Images) else []:
             for st in r.get("statuses", []):
                 statuses[st] += 1
         timing.append((name, done, count, runs, failing, t1 - t0, t2 - t1,
                        " ".join(f"{k}:{v}" for k, v in sorted(statuses.items(), key=lambda kv: str(kv[0])))))
         all_results.extend(results)
         print_failures(results)
-        if done < count or (name in ("png", "jpeg") and time.monotonic() - t1 > ctx.budget):
+        if done < count or (isinstance(kind, Images) and time.monotonic() - t1 > ctx.budget):
             print(f"note {name}: the time budget ({ctx.budget:g} s) ran out after {done} of {count} mutants")
     print_summary(all_results)
     print("\nkind            mutants  runs  failing  seed s  fuzz s  exit statuses of the runs")

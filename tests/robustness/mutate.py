@@ -1,4 +1,4 @@
-"""Seeded mutators: bytes, text tokens, .npy headers, PNG and JPEG structure.
+"""Seeded mutators: bytes, text tokens, .npy headers, PNG, JPEG and TIFF structure.
 
 Every mutator takes a random.Random and returns (new content, description). The description
 says what was done, so that a failing mutant's report can be read without a hex editor.
@@ -532,4 +532,119 @@ def mutate_jpeg(data: bytes, rng: random.Random) -> tuple[bytes, str]:
         return bytes(buf), f"frame type FF{mk:02X}"
     hot = [off for off, _ in segs]
     out, what = mutate_bytes(data, rng, hot=hot or None)
+    return out, "bytes: " + what
+
+# ---------------------------------------------------------------------------------- TIFF
+
+TIFF_SIZE_TAGS = {256: "width", 257: "height", 278: "rows per strip", 322: "tile width", 323: "tile length"}
+TIFF_VALUES = {
+    258: ("bits per sample", [0, 1, 2, 3, 4, 12, 16, 24, 32, 64, 255, 0xFFFF]),
+    259: ("compression", [0, 2, 3, 4, 5, 6, 7, 8, 9, 32773, 32946, 34676, 34712, 34887, 50000, 0xFFFF]),
+    262: ("photometric", [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 32844, 32845, 34892, 0xFFFF]),
+    277: ("samples per pixel", [0, 1, 2, 3, 4, 5, 9, 64, 0xFFFF]),
+    284: ("planar configuration", [0, 1, 2, 3]),
+    317: ("predictor", [1, 2, 3, 99]),
+    338: ("extra samples", [0, 1, 2, 3]),
+    339: ("sample format", [1, 2, 3, 4, 5, 6, 0]),
+}
+
+
+def tiff_entries(data: bytes) -> tuple[str, int, list[tuple[int, int, int, int]]]:
+    """(byte order, first IFD offset, [(entry offset, tag, type, count)]) of a classic TIFF."""
+    if len(data) < 8 or data[:2] not in (b"II", b"MM"):
+        return "<", 0, []
+    end = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(end + "I", data[4:8])
+    if ifd + 2 > len(data):
+        return end, ifd, []
+    (n,) = struct.unpack(end + "H", data[ifd:ifd + 2])
+    out = []
+    for k in range(n):
+        at = ifd + 2 + 12 * k
+        if at + 12 > len(data):
+            break
+        tag, typ, count = struct.unpack(end + "HHI", data[at:at + 8])
+        out.append((at, tag, typ, count))
+    return end, ifd, out
+
+
+def _set_value(buf: bytearray, end: str, entry: int, value: int) -> None:
+    """One inline value: SHORT when it fits, else LONG (the entry's type changed with it)."""
+    typ = 3 if value <= 0xFFFF else 4
+    buf[entry + 2:entry + 8] = struct.pack(end + "HI", typ, 1)
+    buf[entry + 8:entry + 12] = struct.pack(end + ("HH" if typ == 3 else "I"), *((value, 0) if typ == 3 else (value,)))
+
+
+def mutate_tiff(data: bytes, rng: random.Random) -> tuple[bytes, str]:
+    end, ifd, entries = tiff_entries(data)
+    by_tag = {tag: (at, typ, count) for at, tag, typ, count in entries}
+    buf = bytearray(data)
+    op = rng.randrange(14)
+    if op <= 2:  # image, strip or tile sizes
+        present = [t for t in TIFF_SIZE_TAGS if t in by_tag]
+        if present:
+            tag = pick(rng, present)
+            value = pick(rng, [0, 1, 3, 17, 65535, 40000, 100000, 0x7FFFFFFF, 0xFFFFFFFF])
+            _set_value(buf, end, by_tag[tag][0], value)
+            return bytes(buf), f"{TIFF_SIZE_TAGS[tag]} {value}"
+    if op in (3, 4, 5):  # what the samples are, how they are compressed
+        present = [t for t in TIFF_VALUES if t in by_tag]
+        if present:
+            tag = pick(rng, present)
+            name, values = TIFF_VALUES[tag]
+            value = pick(rng, values)
+            _set_value(buf, end, by_tag[tag][0], value)
+            return bytes(buf), f"{name} {value}"
+    if op == 6:  # where the strips or tiles are, and how long
+        present = [t for t in (273, 279, 324, 325) if t in by_tag]
+        if present:
+            tag = pick(rng, present)
+            at, typ, count = by_tag[tag]
+            if rng.random() < 0.5:
+                value = pick(rng, [0, 1, len(data) - 1, len(data), 0x7FFFFFFF, 0xFFFFFFFF])
+                _set_value(buf, end, at, value)
+                return bytes(buf), f"tag {tag}: one value {value} (of {count})"
+            new = pick(rng, [0, 1, count + 1, 0xFFFF, 0x3FFFFFFF, 0xFFFFFFFF])
+            buf[at + 4:at + 8] = struct.pack(end + "I", new)
+            return bytes(buf), f"tag {tag}: count {count} -> {new}"
+    if op == 7 and entries:  # an entry's type or count lies
+        at, tag, typ, count = pick(rng, entries)
+        if rng.random() < 0.5:
+            new = pick(rng, [0, 1, 2, 5, 7, 11, 12, 13, 16, 17, 18, 255])
+            buf[at + 2:at + 4] = struct.pack(end + "H", new)
+            return bytes(buf), f"tag {tag}: type {typ} -> {new}"
+        new = pick(rng, [0, 2, 1000, 0x10000, 0x7FFFFFFF, 0xFFFFFFFF])
+        buf[at + 4:at + 8] = struct.pack(end + "I", new)
+        return bytes(buf), f"tag {tag}: count {count} -> {new}"
+    if op == 8:  # the IFD chain: the first offset, the next-IFD link (loops, out of the file)
+        if rng.random() < 0.5 or not entries:
+            value = pick(rng, [0, 1, 4, 7, len(data) - 2, len(data), 0xFFFFFFFF])
+            buf[4:8] = struct.pack(end + "I", value)
+            return bytes(buf), f"first IFD at {value}"
+        link = ifd + 2 + 12 * len(entries)
+        if link + 4 <= len(buf):
+            value = pick(rng, [ifd, 8, link, len(data) - 2, 0xFFFFFFFF])
+            buf[link:link + 4] = struct.pack(end + "I", value)
+            return bytes(buf), f"next IFD at {value}" + (" (a loop)" if value == ifd else "")
+    if op == 9 and entries:  # fewer or more entries than written
+        new = pick(rng, [0, 1, len(entries) - 1, len(entries) + 1, 0xFFFF])
+        buf[ifd:ifd + 2] = struct.pack(end + "H", new)
+        return bytes(buf), f"IFD entry count {len(entries)} -> {new}"
+    if op == 10 and entries:  # drop an entry (its tag falls back to libtiff's default, or is missing)
+        k = rng.randrange(len(entries))
+        at, tag, _, _ = entries[k]
+        rest = bytes(buf[at + 12:ifd + 2 + 12 * len(entries)])
+        buf[at:at + len(rest)] = rest
+        buf[ifd:ifd + 2] = struct.pack(end + "H", len(entries) - 1)
+        return bytes(buf), f"removed tag {tag}"
+    if op == 11:
+        cut = rng.randrange(8, max(9, len(data)))
+        return data[:cut], f"truncated to {cut} bytes"
+    if op == 12 and entries:  # the compressed data itself
+        first = min((struct.unpack(end + "I", data[by_tag[t][0] + 8:by_tag[t][0] + 12])[0]
+                     for t in (273, 324) if t in by_tag and by_tag[t][2] == 1), default=8)
+        out, what = mutate_bytes(data, rng, hot=[first, 8, len(data) // 2])
+        return out, "pixel data: " + what
+    hot = [4, ifd] + [at for at, _, _, _ in entries]
+    out, what = mutate_bytes(data, rng, hot=hot)
     return out, "bytes: " + what

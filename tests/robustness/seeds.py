@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import h5py
@@ -155,19 +157,56 @@ def png_seeds(rng: np.random.Generator) -> dict[str, bytes]:
 
 
 def jpeg_seeds(rng: np.random.Generator) -> dict[str, bytes]:
-    """Small JPEGs: grey, colour, 4:4:4 and 4:2:0 sampling, progressive, optimised tables."""
+    """Small JPEGs: grey, colour, 4:4:4 and 4:2:0 sampling, progressive, optimised tables, CMYK."""
     out = {}
     variants = [("grey", "L", {}), ("rgb420", "RGB", {"subsampling": 2}), ("rgb444", "RGB", {"subsampling": 0}),
                 ("progressive", "RGB", {"progressive": True}), ("optimized", "RGB", {"optimize": True, "quality": 50}),
-                ("grey-prog", "L", {"progressive": True, "quality": 95})]
+                ("grey-prog", "L", {"progressive": True, "quality": 95}), ("cmyk", "CMYK", {})]
     for name, mode, kw in variants:
         h, w = int(rng.integers(12, 40)), int(rng.integers(12, 40))
-        c = 1 if mode == "L" else 3
+        c = {"L": 1, "RGB": 3, "CMYK": 4}[mode]
         arr = _pattern(rng, h, w, c, 255).astype(np.uint8)
         im = Image.fromarray(arr[..., 0] if c == 1 else arr, mode)
         buf = io.BytesIO()
         im.save(buf, "JPEG", **kw)
         out[name] = buf.getvalue()
+    return out
+
+
+def tiff_seeds(rng: np.random.Generator) -> dict[str, bytes]:
+    """Small TIFFs of every kind taskfp decodes: grey 8/16 bit, grey + alpha, RGB, RGBA, palette,
+    bilevel (G4), CMYK; uncompressed, LZW, deflate, PackBits, JPEG; tiles with the predictor,
+    separate planes, big-endian 16-bit; two pages."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fixtures"))
+    from make_image_fixtures import write_tiff  # the small writer of the image tests' fixtures
+
+    out = {}
+    h, w = int(rng.integers(12, 40)), int(rng.integers(12, 40))
+    grey = _pattern(rng, h, w, 1, 255).astype(np.uint8)
+    grey16 = _pattern(rng, h, w, 1, 65535).astype(np.uint16)
+    rgb = _pattern(rng, h, w, 3, 255).astype(np.uint8)
+    rgba = _pattern(rng, h, w, 4, 255).astype(np.uint8)
+    pil = [("grey", Image.fromarray(grey[..., 0], "L"), {}),
+           ("grey16-lzw", Image.fromarray(grey16[..., 0]), {"compression": "tiff_lzw"}),
+           ("grey-alpha", Image.fromarray(_pattern(rng, h, w, 2, 255).astype(np.uint8), "LA"), {}),
+           ("rgb-deflate", Image.fromarray(rgb, "RGB"), {"compression": "tiff_adobe_deflate"}),
+           ("rgba-packbits", Image.fromarray(rgba, "RGBA"), {"compression": "packbits"}),
+           ("palette", Image.fromarray(rgb, "RGB").convert("P", palette=Image.ADAPTIVE, colors=16), {}),
+           ("bilevel-g4", Image.fromarray(grey[..., 0], "L").convert("1"), {"compression": "group4"}),
+           ("cmyk", Image.fromarray(rgba, "CMYK"), {}),
+           ("rgb-jpeg", Image.fromarray(rgb, "RGB"), {"compression": "jpeg"}),
+           ("pages", Image.fromarray(rgb, "RGB"), {"save_all": True, "append_images": [Image.fromarray(grey[..., 0])]})]
+    for name, im, kw in pil:
+        buf = io.BytesIO()
+        im.save(buf, "TIFF", **kw)
+        out[name] = buf.getvalue()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, arr, photometric, kw in [
+                ("rgb-tiled-predictor", rgb, 2, {"tile": (16, 16), "deflate": True, "predictor": True}),
+                ("grey16-big-endian", grey16, 1, {"big_endian": True, "rows_per_strip": 5}),
+                ("rgba-separate", rgba, 2, {"rows_per_strip": 7, "planar_separate": True, "extra_alpha": True})]:
+            write_tiff(Path(tmp) / "t.tif", arr, photometric, **kw)
+            out[name] = (Path(tmp) / "t.tif").read_bytes()
     return out
 
 
