@@ -40,11 +40,14 @@ struct H5pyStores {
   }
 };
 
-inline std::string h5py_script() { return std::string(TASKFP_SOURCE_DIR) + "/tests/fixtures/make_h5py_stores.py"; }
+inline std::string h5py_script() {
+  return std::string(TASKFP_SOURCE_DIR) + "/tests/fixtures/make_h5py_stores.py";
+}
 
 inline std::vector<double> hex_values(std::istringstream& in) {
   std::vector<double> out;
-  for (std::string word; in >> word;) out.push_back(std::strtod(word.c_str(), nullptr));  // C99 hex floats
+  for (std::string word; in >> word;)
+    out.push_back(std::strtod(word.c_str(), nullptr));  // C99 hex floats
   return out;
 }
 
@@ -75,11 +78,16 @@ inline void parse_h5py_values(const std::string& path, H5pyStores& s) {
       std::string key, value;
       in >> key;
       std::getline(in >> std::ws, value);
-      if (key == "backbone") provenance.backbone = value;
-      else if (key == "weights") provenance.weights = value;
-      else if (key == "weights_checksum") provenance.weights_checksum = value;
-      else if (key == "preprocessing") provenance.preprocessing = value;
-      else if (key == "origin") provenance.origin = value;
+      if (key == "backbone")
+        provenance.backbone = value;
+      else if (key == "weights")
+        provenance.weights = value;
+      else if (key == "weights_checksum")
+        provenance.weights_checksum = value;
+      else if (key == "preprocessing")
+        provenance.preprocessing = value;
+      else if (key == "origin")
+        provenance.origin = value;
     } else if (kind == "features") {
       TaskFeatures t;
       std::size_t rows = 0, cols = 0;
@@ -130,12 +138,14 @@ inline void parse_h5py_values(const std::string& path, H5pyStores& s) {
   s.features.provenance = provenance;
   s.fingerprints.provenance = provenance;
   s.fingerprints.ranges.provenance = provenance;
-  for (const auto& [b, h] : s.fingerprints.tasks.front().histograms) s.fingerprints.bins.push_back(b);
+  for (const auto& [b, h] : s.fingerprints.tasks.front().histograms)
+    s.fingerprints.bins.push_back(b);
 }
 
 /// Runs the script into `dir`; false (with the reason) where Debian's Python lacks h5py.
 inline bool make_h5py_stores(const TempDir& dir, H5pyStores& out, std::string& why) {
-  const std::string cmd = "/usr/bin/python3 '" + h5py_script() + "' '" + dir.path().string() + "' 2>&1";
+  const std::string cmd =
+      "/usr/bin/python3 '" + h5py_script() + "' '" + dir.path().string() + "' 2>&1";
   if (std::system(cmd.c_str()) != 0) {
     why = "/usr/bin/python3 with h5py and numpy is needed (apt-get install python3-h5py)";
     return false;
@@ -156,7 +166,8 @@ class H5pyWriter {
     // no other child keeps the writer alive.
     pipe_ = popen(cmd.c_str(), "we");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (pipe_ && !std::filesystem::exists(ready_file_) && std::chrono::steady_clock::now() < deadline)
+    while (pipe_ && !std::filesystem::exists(ready_file_) &&
+           std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ~H5pyWriter() {

@@ -13,12 +13,12 @@
 
 #include "core/error.hpp"
 #include "fingerprint/fingerprint.hpp"
+#include "h5py_stores.hpp"
 #include "io/hdf5.hpp"
 #include "store/distance_store.hpp"
 #include "store/features_store.hpp"
 #include "store/fingerprint_store.hpp"
 #include "synth/synthetic.hpp"
-#include "h5py_stores.hpp"
 #include "test_util.hpp"
 
 namespace taskfp {
@@ -207,8 +207,9 @@ TEST(Hdf5Store, StoresWrittenByH5pyReadAsWritten) {
   if (!test::make_h5py_stores(dir, h5py, why)) GTEST_SKIP() << why;
   const auto same_provenance = [](const Provenance& got, const Provenance& want) {
     return got.backbone == want.backbone && got.weights == want.weights &&
-           got.weights_checksum == want.weights_checksum && got.preprocessing == want.preprocessing &&
-           got.origin == want.origin && got.feature_dim == want.feature_dim;
+           got.weights_checksum == want.weights_checksum &&
+           got.preprocessing == want.preprocessing && got.origin == want.origin &&
+           got.feature_dim == want.feature_dim;
   };
   for (const auto& variant : test::kH5pyVariants) {
     SCOPED_TRACE(variant);
@@ -235,7 +236,8 @@ TEST(Hdf5Store, StoresWrittenByH5pyReadAsWritten) {
       EXPECT_EQ(got.n_samples, want.n_samples) << want.name;
       EXPECT_EQ(got.mean, want.mean) << want.name;
       EXPECT_EQ(got.covariance.data, want.covariance.data) << want.name;
-      for (const auto& [b, h] : want.histograms) EXPECT_EQ(got.histograms.at(b).data, h.data) << want.name << " " << b;
+      for (const auto& [b, h] : want.histograms)
+        EXPECT_EQ(got.histograms.at(b).data, h.data) << want.name << " " << b;
     }
     for (const auto& want : h5py.matrices) {
       const auto got = read_distance_matrix(h5py.store("distances", variant), want.metric);
@@ -249,9 +251,11 @@ TEST(Hdf5Store, StoresWrittenByH5pyReadAsWritten) {
 // A pass-through filter under an id for testing, registered while a store is written with it and
 // unregistered before it is read: a filter no plugin provides.
 constexpr H5Z_filter_t kTestFilter = 256;
-size_t pass_through(unsigned, size_t, const unsigned[], size_t nbytes, size_t*, void**) { return nbytes; }
-const H5Z_class2_t kTestFilterClass{H5Z_CLASS_T_VERS, kTestFilter, 1, 1, "taskfp test filter", nullptr,
-                                    nullptr, pass_through};
+size_t pass_through(unsigned, size_t, const unsigned[], size_t nbytes, size_t*, void**) {
+  return nbytes;
+}
+const H5Z_class2_t kTestFilterClass{H5Z_CLASS_T_VERS,     kTestFilter, 1,       1,
+                                    "taskfp test filter", nullptr,     nullptr, pass_through};
 
 TEST(Hdf5Store, AFilterThisLibraryLacksIsNamedByTheCheckAndTheReaders) {
   test::TempDir dir;
@@ -264,7 +268,8 @@ TEST(Hdf5Store, AFilterThisLibraryLacksIsNamedByTheCheckAndTheReaders) {
     const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 2, dims);
     H5Pset_filter(dcpl, kTestFilter, H5Z_FLAG_MANDATORY, 0, nullptr);
-    const hid_t ds = H5Dcreate2(f, "tasks/fam0_task0/hist_5", H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    const hid_t ds = H5Dcreate2(f, "tasks/fam0_task0/hist_5", H5T_IEEE_F64LE, space, H5P_DEFAULT,
+                                dcpl, H5P_DEFAULT);
     const std::vector<double> hist(20, 0.2);
     H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, hist.data());
     H5Dclose(ds);
@@ -274,7 +279,8 @@ TEST(Hdf5Store, AFilterThisLibraryLacksIsNamedByTheCheckAndTheReaders) {
   // With the filter, the store is checked (once per file) and read.
   EXPECT_NO_THROW(read_fingerprint_store(path));
   ASSERT_GE(H5Zunregister(kTestFilter), 0);
-  const std::string words = "filter 256 ('taskfp test filter'), which is not available in this HDF5 library";
+  const std::string words =
+      "filter 256 ('taskfp test filter'), which is not available in this HDF5 library";
   // The file checked already: the reader names the filter.
   EXPECT_TRUE(refused([&] { read_fingerprint_store(path); }, path, words));
   // A copy is checked anew: the check names it alike, and does not call the store invalid.
@@ -292,13 +298,17 @@ TEST(Hdf5Store, AFilterThisLibraryLacksIsNamedByTheCheckAndTheReaders) {
 // (HDF5_USE_FILE_LOCKING is read once per process: test_cli.cpp checks what it changes.)
 TEST(Hdf5Store, AStoreAnotherProcessHoldsOpenForWritingIsNamed) {
   test::TempDir dir;
-  for (const bool latest : {false, true}) {  // the latest file format also marks it open for writing
+  for (const bool latest :
+       {false, true}) {  // the latest file format also marks it open for writing
     const auto path = dir.file(latest ? "latest.h5" : "held.h5");
     {
       test::H5pyWriter writer(path, latest);
-      if (!writer.holding()) GTEST_SKIP() << "/usr/bin/python3 with h5py is needed (apt-get install python3-h5py)";
-      EXPECT_TRUE(refused([&] { read_fingerprint_store(path); }, path, "is locked by another process"));
-      EXPECT_TRUE(refused([&] { read_fingerprint_store(path); }, path, "set HDF5_USE_FILE_LOCKING=FALSE"));
+      if (!writer.holding())
+        GTEST_SKIP() << "/usr/bin/python3 with h5py is needed (apt-get install python3-h5py)";
+      EXPECT_TRUE(
+          refused([&] { read_fingerprint_store(path); }, path, "is locked by another process"));
+      EXPECT_TRUE(
+          refused([&] { read_fingerprint_store(path); }, path, "set HDF5_USE_FILE_LOCKING=FALSE"));
     }
     // The writer gone, the store reads.
     EXPECT_NO_THROW(read_fingerprint_store(path));

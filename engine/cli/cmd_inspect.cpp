@@ -43,17 +43,21 @@ void inspect_h5(const std::string& path, int top) {
   {
     h5::Handle file = h5::open_read(path);
     h5::Handle root = h5::group(file.get(), "/");
-    for (const auto& [k, v] : h5::attrs_as_text(root.get())) out += fmt::format("  {:<18} {}\n", k, v);
-    require(h5::has_attr(root.get(), "taskfp_kind"), "'{}' is an HDF5 file but not a taskfp store", path);
+    for (const auto& [k, v] : h5::attrs_as_text(root.get()))
+      out += fmt::format("  {:<18} {}\n", k, v);
+    require(h5::has_attr(root.get(), "taskfp_kind"), "'{}' is an HDF5 file but not a taskfp store",
+            path);
     kind = h5::attr_string(root.get(), "taskfp_kind");
   }
   if (kind == "features") {
     std::string lines;
     std::size_t tasks = 0;
-    visit_features_store(path, {.tasks = std::nullopt, .min_samples = 1}, [&](const Provenance&, TaskFeatures&& t) {
-      ++tasks;
-      lines += fmt::format("    {:<40} n={} features[{}x{}]\n", t.name, t.values.rows, t.values.rows, t.values.cols);
-    });
+    visit_features_store(path, {.tasks = std::nullopt, .min_samples = 1},
+                         [&](const Provenance&, TaskFeatures&& t) {
+                           ++tasks;
+                           lines += fmt::format("    {:<40} n={} features[{}x{}]\n", t.name,
+                                                t.values.rows, t.values.rows, t.values.cols);
+                         });
     out += fmt::format("  {} tasks:\n{}", tasks, lines);
   } else if (kind == "fingerprints") {
     const auto set = read_fingerprint_store(path);
@@ -62,17 +66,20 @@ void inspect_h5(const std::string& path, int top) {
     for (const auto& t : set.tasks) {
       std::string parts = fmt::format(" mean[{}]", d);
       if (!t.covariance.empty()) parts += fmt::format(" covariance[{}x{}]", d, d);
-      for (const auto& [b, h] : t.histograms) parts += fmt::format(" hist_{}[{}x{}]", b, h.rows, h.cols);
+      for (const auto& [b, h] : t.histograms)
+        parts += fmt::format(" hist_{}[{}x{}]", b, h.rows, h.cols);
       out += fmt::format("    {:<40} n={}{}\n", t.name, t.n_samples, parts);
     }
     out += fmt::format("  ranges: quantiles {}..{} over {} scaling tasks\n", set.ranges.lo_quantile,
                        set.ranges.hi_quantile, set.ranges.scaling_subset.size());
   } else if (kind == "distances") {
     std::vector<DistanceMatrix> matrices;
-    for (const auto& metric : distance_store_metrics(path)) matrices.push_back(read_distance_matrix(path, metric));
+    for (const auto& metric : distance_store_metrics(path))
+      matrices.push_back(read_distance_matrix(path, metric));
     std::cout << out;
     for (const auto& m : matrices) {
-      std::cout << fmt::format("  matrix {}: {} sources x {} targets\n", m.metric, m.sources.size(), m.targets.size());
+      std::cout << fmt::format("  matrix {}: {} sources x {} targets\n", m.metric, m.sources.size(),
+                               m.targets.size());
       if (top > 0) print_nearest(m, top);
     }
     return;

@@ -85,7 +85,8 @@ namespace {
 // of a failed open that are no fault of the file.
 struct FailureStack {
   std::string innermost;
-  bool lock_failed = false;  // flock/fcntl refused: another process holds the file, or no locks here
+  // flock/fcntl refused: another process holds the file, or the file system has no locks
+  bool lock_failed = false;
   int lock_errno = 0;
   bool open_for_write = false;  // superblock v3's "file is open for writing" flag is set
 };
@@ -127,7 +128,9 @@ std::string shortened(std::string reason) {
 }  // namespace
 
 // The innermost reason HDF5 recorded for its last failure (for the OS: the errno text).
-std::string last_reason() { return shortened(read_failure_stack().innermost); }
+std::string last_reason() {
+  return shortened(read_failure_stack().innermost);
+}
 
 [[noreturn]] void fail_open(const std::string& path, const std::string& what) {
   const FailureStack stack = read_failure_stack();
@@ -149,8 +152,8 @@ std::string last_reason() { return shortened(read_failure_stack().innermost); }
   if (stack.open_for_write)
     throw StoreAccessError(fmt::format(
         "'{}' is marked as open for writing (an HDF5 writer using the latest file format has it "
-        "open, or stopped without closing it); wait until the writer closes it, or, where no writer "
-        "is left, clear the mark with `h5clear -s '{}'` (Debian: hdf5-tools)",
+        "open, or stopped without closing it); wait until the writer closes it, or, where no "
+        "writer is left, clear the mark with `h5clear -s '{}'` (Debian: hdf5-tools)",
         path, path));
   const std::string reason = shortened(stack.innermost);
   throw InputError(fmt::format("{} failed{}", what, reason.empty() ? "" : ": " + reason));
@@ -208,16 +211,21 @@ void require_filters_available(hid dcpl, hid loc, const std::string& name) {
     };
     if (decodes()) continue;
     // Loaded for good (the plugin keeps using it), and only where a dataset needs the filter.
-    if (known && known->plugin_needs && dlopen(known->plugin_needs, RTLD_NOW | RTLD_GLOBAL) && decodes()) continue;
+    if (known && known->plugin_needs && dlopen(known->plugin_needs, RTLD_NOW | RTLD_GLOBAL) &&
+        decodes())
+      continue;
     stored_name[sizeof stored_name - 1] = '\0';
-    const std::string what = known ? known->name : stored_name[0] ? fmt::format("'{}'", stored_name) : "unnamed";
+    const std::string what = known            ? known->name
+                             : stored_name[0] ? fmt::format("'{}'", stored_name)
+                                              : "unnamed";
     std::string remedy;
     if (known && id < H5Z_FILTER_RESERVED)
       remedy = "use a libhdf5 built with it";
     else if (known && known->debian_package)
-      remedy = fmt::format("install its plugin (Debian: apt-get install {}) or name the folder holding "
-                           "it in HDF5_PLUGIN_PATH",
-                           known->debian_package);
+      remedy = fmt::format(
+          "install its plugin (Debian: apt-get install {}) or name the folder holding it in "
+          "HDF5_PLUGIN_PATH",
+          known->debian_package);
     else
       remedy = "name the folder holding its plugin in HDF5_PLUGIN_PATH";
     throw StoreAccessError(fmt::format(
@@ -531,7 +539,8 @@ std::vector<std::string> read_strings(hid loc, const std::string& name) {
   if (H5Tis_variable_str(stored.get()) > 0) {  // what taskfp writes; h5py's str
     Handle type = vlen_string_type(H5Tget_cset(stored.get()));
     std::vector<char*> ptrs(d.dims[0], nullptr);
-    check(H5Dread(d.ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), loc, "reading " + name);
+    check(H5Dread(d.ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), loc,
+          "reading " + name);
     for (char* p : ptrs) {
       out.emplace_back(p ? p : "");
       H5free_memory(p);
@@ -541,11 +550,14 @@ std::vector<std::string> read_strings(hid loc, const std::string& name) {
   // Fixed-length (h5py's numpy 'S' arrays): read as stored, no conversion; HDF5 converts none
   // between fixed and variable length.
   const std::size_t size = H5Tget_size(stored.get());
-  require(size > 0 && size <= 65536, "{} holds strings of {} bytes: the file is damaged", where(loc, name), size);
+  require(size > 0 && size <= 65536, "{} holds strings of {} bytes: the file is damaged",
+          where(loc, name), size);
   std::vector<char> bytes(d.dims[0] * size);
-  check(H5Dread(d.ds.get(), stored.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()), loc, "reading " + name);
+  check(H5Dread(d.ds.get(), stored.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()), loc,
+        "reading " + name);
   const H5T_str_t pad = H5Tget_strpad(stored.get());
-  for (std::size_t i = 0; i < d.dims[0]; ++i) out.push_back(fixed_string(bytes.data() + i * size, size, pad));
+  for (std::size_t i = 0; i < d.dims[0]; ++i)
+    out.push_back(fixed_string(bytes.data() + i * size, size, pad));
   return out;
 }
 

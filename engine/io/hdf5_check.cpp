@@ -132,7 +132,8 @@ void walk_dataset(hid loc, const char* name, const Walk& walk) {
   // Numbers as the readers convert them; strings as stored (the readers convert none).
   Handle mem_type(number ? H5Tcopy(H5T_NATIVE_DOUBLE) : H5Tcopy(type.get()));
   std::vector<char> buffer(values * (number ? sizeof(double) : value_bytes));
-  check(H5Dread(d.ds.get(), mem_type.get(), mem_space.get(), file_space.get(), H5P_DEFAULT, buffer.data()),
+  check(H5Dread(d.ds.get(), mem_type.get(), mem_space.get(), file_space.get(), H5P_DEFAULT,
+                buffer.data()),
         loc, std::string("reading ") + name);
 }
 
