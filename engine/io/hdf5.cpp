@@ -99,9 +99,13 @@ FailureStack read_failure_stack() {
         auto& s = *static_cast<FailureStack*>(data);
         const std::string desc = e->desc ? e->desc : "";
         if (n == 0) s.innermost = desc;
-        // The minor code is H5E_CANTLOCKFILE from 1.10.7 on; older versions used others but the
-        // same words.
-        if (e->min_num == H5E_CANTLOCKFILE || desc.find("unable to lock") != std::string::npos) {
+        // Every version since locking came (1.10.0) says "unable to lock"; later ones also use
+        // the minor code H5E_CANTLOCKFILE.
+        bool lock = desc.find("unable to lock") != std::string::npos;
+#ifdef H5E_CANTLOCKFILE
+        lock = lock || e->min_num == H5E_CANTLOCKFILE;
+#endif
+        if (lock) {
           s.lock_failed = true;
           if (const auto at = desc.find("errno = "); at != std::string::npos && s.lock_errno == 0)
             s.lock_errno = std::atoi(desc.c_str() + at + 8);
