@@ -35,7 +35,8 @@ void print_nearest(const DistanceMatrix& m, int k) {
 }
 
 // Through the stores' own readers, so that inspect accepts and refuses the stores the other
-// commands accept and refuse (a features store one task at a time: it may exceed memory).
+// commands accept and refuse (features and fingerprints one task at a time: a store may exceed
+// memory).
 // Everything is read before anything is printed.
 void inspect_h5(const std::string& path, int top) {
   std::string kind;
@@ -60,18 +61,28 @@ void inspect_h5(const std::string& path, int top) {
                          });
     out += fmt::format("  {} tasks:\n{}", tasks, lines);
   } else if (kind == "fingerprints") {
-    const auto set = read_fingerprint_store(path);
-    const std::size_t d = set.dim();
-    out += fmt::format("  {} tasks:\n", set.tasks.size());
-    for (const auto& t : set.tasks) {
-      std::string parts = fmt::format(" mean[{}]", d);
-      if (!t.covariance.empty()) parts += fmt::format(" covariance[{}x{}]", d, d);
+    // One task at a time too, each read as `distance` reads it; first the header and ranges.
+    std::vector<std::string> names;
+    {
+      h5::Handle file = h5::open_read(path);
+      names = h5::children(file.get(), "tasks");
+    }
+    FingerprintLoadOptions options;
+    options.tasks = std::vector<std::string>{};
+    const BinRanges ranges = read_fingerprint_store(path, options).ranges;
+    out += fmt::format("  {} tasks:\n", names.size());
+    for (const auto& name : names) {
+      options.tasks = {name};
+      const auto set = read_fingerprint_store(path, options);
+      const TaskFingerprint& t = set.tasks.front();
+      std::string parts = fmt::format(" mean[{}]", set.dim());
+      if (!t.covariance.empty()) parts += fmt::format(" covariance[{}x{}]", set.dim(), set.dim());
       for (const auto& [b, h] : t.histograms)
         parts += fmt::format(" hist_{}[{}x{}]", b, h.rows, h.cols);
       out += fmt::format("    {:<40} n={}{}\n", t.name, t.n_samples, parts);
     }
-    out += fmt::format("  ranges: quantiles {}..{} over {} scaling tasks\n", set.ranges.lo_quantile,
-                       set.ranges.hi_quantile, set.ranges.scaling_subset.size());
+    out += fmt::format("  ranges: quantiles {}..{} over {} scaling tasks\n", ranges.lo_quantile,
+                       ranges.hi_quantile, ranges.scaling_subset.size());
   } else if (kind == "distances") {
     std::vector<DistanceMatrix> matrices;
     for (const auto& metric : distance_store_metrics(path))
