@@ -13,6 +13,10 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin libpng-dev libjpeg62-turbo-dev libtiff-dev zlib1g-dev libtorch-dev libxxhash-dev
   libnifti2-dev
+  # h5py's LZF filter (id 32000) for stores written with compression="lzf": the plugin, in
+  # libhdf5's default plugin folder, and the liblzf it uses without linking it (io/hdf5.cpp
+  # loads that where a store needs the filter).
+  hdf5-plugin-lzf liblzf1
 )
 # Callers add their own (scripts/test.sh: what the tests' reference scripts import).
 read -r -a extra <<< "${TASKFP_EXTRA_PACKAGES:-}"

@@ -6,7 +6,8 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # The backbone test makes its reference features with Debian's torchvision (random weights); the
 # image tests make their files and PIL's decoding of them with PIL, numpy and TurboJPEG (YCCK);
 # the robustness tests (tests/robustness/) make their inputs with numpy, h5py and PIL; the NIfTI test
-# its volumes and expected slices with nibabel, and checks Colin27 from mricron-data.
+# its volumes and expected slices with nibabel, and checks Colin27 from mricron-data; the store
+# tests write stores as other tools do with h5py (tests/fixtures/make_h5py_stores.py).
 TASKFP_EXTRA_PACKAGES="python3-torchvision python3-h5py python3-pil python3-numpy libturbojpeg0 python3-nibabel mricron-data ${TASKFP_EXTRA_PACKAGES:-}" \
   BUILD_DIR=$BUILD_DIR "$ROOT/scripts/setup.sh" -DTASKFP_BUILD_TESTS=ON
 cd "$BUILD_DIR"

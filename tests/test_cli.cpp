@@ -1,5 +1,6 @@
 // The taskfp binary: the whole pipeline through the CLI, exit codes, and error messages.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -7,10 +8,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
+#include "h5py_stores.hpp"
 #include "io/npy.hpp"
 #include "store/distance_store.hpp"
 #include "store/features_store.hpp"
+#include "store/fingerprint_store.hpp"
 #include "synth/synthetic.hpp"
 #include "test_util.hpp"
 
@@ -572,6 +577,168 @@ TEST(Cli, MergeAndExtractRefuseEmptyPlans) {
         is_user_error(taskfp_cli("-q extract -t " + d + "/img/taskset.yaml --random-weights -n 2 " +
                                  opt + " -o " + d + "/g.h5"),
                       opt.substr(0, opt.find(' '))));
+}
+
+// What `inspect` says of a store's contents, past its attributes, line by line in name order
+// (h5py tracks no creation order; taskfp lists tasks and matrices in the order it wrote them).
+std::vector<std::string> contents(const std::string& inspect_output) {
+  auto at = inspect_output.find(" tasks:\n");
+  at = at == std::string::npos ? inspect_output.find("\n  matrix ") + 1
+                               : inspect_output.rfind('\n', at) + 1;
+  std::vector<std::string> lines;
+  std::istringstream in(inspect_output.substr(at));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+TEST(Cli, StoresWrittenByH5pyGiveWhatTaskfpsOwnStoresOfTheSameValuesGive) {
+  test::TempDir dir;
+  test::H5pyStores h5py;
+  std::string why;
+  if (!test::make_h5py_stores(dir, h5py, why)) GTEST_SKIP() << why;
+  const auto d = dir.path().string();
+  // taskfp's own stores of the values h5py wrote, and what the commands make of them. Tasks in
+  // the order HDF5 lists the groups h5py made (by name: h5py tracks no creation order), so that
+  // matrices come out in the same orientation.
+  const auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
+  std::sort(h5py.features.tasks.begin(), h5py.features.tasks.end(), by_name);
+  std::sort(h5py.fingerprints.tasks.begin(), h5py.fingerprints.tasks.end(), by_name);
+  write_features_store(d + "/own-features.h5", h5py.features);
+  write_fingerprint_store(d + "/own-fingerprints.h5", h5py.fingerprints);
+  write_distance_store(d + "/own-distances.h5", h5py.matrices, h5py.fingerprints.provenance);
+  const std::string metrics = " -m bkld-small -m KLD-PP:NN-10-BINS -m JS-PP:NN-100-BINS -m FID";
+  auto r = taskfp_cli("fingerprint -q -f " + d + "/own-features.h5 -o " + d +
+                      "/own-fp.h5 --bins 10,100 "
+                      "--scaling-subset all");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = taskfp_cli("distance -q -f " + d + "/own-fingerprints.h5" + metrics + " --csv-dir " + d +
+                 "/own-csv");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto own_fp = read_fingerprint_store(d + "/own-fp.h5");
+  std::map<std::string, std::vector<std::string>> own_contents;
+  for (const std::string kind : {"features", "fingerprints", "distances"}) {
+    r = taskfp_cli("inspect --top 2 " + d + "/own-" + kind + ".h5");
+    ASSERT_EQ(r.code, 0) << r.output;
+    own_contents[kind] = contents(r.output);
+  }
+  for (const auto& variant : test::kH5pyVariants) {
+    SCOPED_TRACE(variant);
+    // Fingerprints of h5py's features equal those of taskfp's store of the same features.
+    r = taskfp_cli("fingerprint -q -f " + h5py.store("features", variant) + " -o " + d + "/fp-" +
+                   variant + ".h5 --bins 10,100 --scaling-subset all");
+    ASSERT_EQ(r.code, 0) << r.output;
+    const auto fp = read_fingerprint_store(d + "/fp-" + variant + ".h5");
+    EXPECT_EQ(fp.ranges.lo, own_fp.ranges.lo);
+    EXPECT_EQ(fp.ranges.hi, own_fp.ranges.hi);
+    for (const auto& want : own_fp.tasks) {
+      const auto& got = fp.at(want.name);
+      EXPECT_EQ(got.mean, want.mean) << want.name;
+      EXPECT_EQ(got.covariance.data, want.covariance.data) << want.name;
+      for (const auto& [b, h] : want.histograms)
+        EXPECT_EQ(got.histograms.at(b).data, h.data) << want.name;
+    }
+    // Distances from h5py's fingerprints: the same CSVs, byte for byte.
+    const std::string csv = d + "/csv-" + variant;
+    r = taskfp_cli("distance -q -f " + h5py.store("fingerprints", variant) + metrics +
+                   " --csv-dir " + csv);
+    ASSERT_EQ(r.code, 0) << r.output;
+    for (const auto& name : folder_listing(d + "/own-csv")) {
+      std::ifstream a(d + "/own-csv/" + name), b(csv + "/" + name);
+      EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}),
+                std::string(std::istreambuf_iterator<char>(b), {}))
+          << name;
+    }
+    EXPECT_EQ(folder_listing(csv), folder_listing(d + "/own-csv"));
+    // inspect describes each store as it describes taskfp's own.
+    for (const std::string kind : {"features", "fingerprints", "distances"}) {
+      r = taskfp_cli("inspect --top 2 " + h5py.store(kind, variant));
+      ASSERT_EQ(r.code, 0) << r.output;
+      EXPECT_EQ(contents(r.output), own_contents[kind]) << kind << "\n" << r.output;
+      EXPECT_NE(r.output.find("weights            torchvision ImageNet1K_V1\n"), std::string::npos)
+          << r.output;
+    }
+  }
+  // A store whose values the method cannot use is refused by inspect as by distance.
+  const auto bad = d + "/bad.h5";
+  std::filesystem::copy_file(h5py.store("fingerprints", "gzip"), bad);
+  {
+    const hid_t f = H5Fopen(bad.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    const hid_t ds = H5Dopen2(f, "tasks/liver_ct/hist_10", H5P_DEFAULT);
+    const std::vector<double> twice(4 * 10, 0.2);  // rows summing to 2
+    EXPECT_GE(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, twice.data()), 0);
+    H5Dclose(ds);
+    H5Fclose(f);
+  }
+  for (const auto& args :
+       {"inspect " + bad, "distance -f " + bad + " -m KLD-PP:NN-10-BINS --csv-dir " + d + "/x"})
+    EXPECT_TRUE(
+        is_user_error(taskfp_cli(args), "task 'liver_ct' has a histogram row summing to 1.99"))
+        << args;
+}
+
+TEST(Cli, AFilterThisHdf5LacksIsNamedByEveryCommand) {
+  test::TempDir dir;
+  test::H5pyStores h5py;
+  std::string why;
+  if (!test::make_h5py_stores(dir, h5py, why)) GTEST_SKIP() << why;
+  const auto d = dir.path().string();
+  std::filesystem::create_directory(d + "/no-plugins");
+  // HDF5 looks for plugins in HDF5_PLUGIN_PATH instead of its default folder.
+  const std::string env = "HDF5_PLUGIN_PATH='" + d + "/no-plugins'";
+  const auto features = h5py.store("features", "lzf"),
+             fingerprints = h5py.store("fingerprints", "lzf"),
+             distances = h5py.store("distances", "lzf");
+  for (const auto& args : {
+           "inspect " + features,
+           "inspect " + fingerprints,
+           "inspect " + distances,
+           "fingerprint -f " + features + " -o " + d + "/x.h5 --scaling-subset all",
+           "fingerprint -f " + h5py.store("features", "gzip") + " --ranges " + fingerprints +
+               " -o " + d + "/x.h5",
+           "distance -f " + fingerprints + " -m FID -o " + d + "/x.h5",
+       }) {
+    const auto r = taskfp_cli(args, env);
+    EXPECT_TRUE(
+        is_user_error(r,
+                      "is stored with filter 32000 (LZF, h5py's), which is not available in this "
+                      "HDF5 library: install its plugin (Debian: apt-get install hdf5-plugin-lzf)"))
+        << args;
+    EXPECT_EQ(r.output.find("invalid store"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(std::filesystem::exists(d + "/x.h5"));
+  // With its plugin (setup installs it), the same commands read the store.
+  EXPECT_EQ(taskfp_cli("inspect " + fingerprints).code, 0);
+}
+
+TEST(Cli, AStoreHeldOpenForWritingIsNamedByEveryCommand) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  for (const bool latest : {false, true}) {
+    SCOPED_TRACE(latest ? "latest file format" : "h5py's default file format");
+    const auto held = d + (latest ? "/latest.h5" : "/held.h5");
+    test::H5pyWriter writer(held, latest);
+    if (!writer.holding())
+      GTEST_SKIP() << "/usr/bin/python3 with h5py is needed (apt-get install python3-h5py)";
+    for (const auto& args :
+         {"inspect " + held, "distance -f " + held + " -m FID -o " + d + "/x.h5"}) {
+      const auto r = taskfp_cli(args);
+      EXPECT_TRUE(is_user_error(r, "'" + held + "' is locked by another process")) << args;
+      EXPECT_NE(r.output.find("set HDF5_USE_FILE_LOCKING=FALSE"), std::string::npos) << r.output;
+      // Without locking, h5py's default format (flushed) reads while its writer holds it; the
+      // latest format is marked open for writing, which h5clear clears where the writer is gone.
+      const auto unlocked = taskfp_cli(args, "HDF5_USE_FILE_LOCKING=FALSE");
+      if (latest) {
+        EXPECT_TRUE(is_user_error(unlocked, "is marked as open for writing")) << args;
+        EXPECT_NE(unlocked.output.find("h5clear -s '" + held + "'"), std::string::npos)
+            << unlocked.output;
+      } else {
+        EXPECT_EQ(unlocked.code, 0) << unlocked.output;
+      }
+    }
+    std::filesystem::remove(d + "/x.h5");
+  }
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 #include "store/distance_store.hpp"
+#include "store/features_store.hpp"
+#include "store/fingerprint_store.hpp"
 
 namespace taskfp::cli {
 namespace {
@@ -32,44 +34,70 @@ void print_nearest(const DistanceMatrix& m, int k) {
   }
 }
 
+// Through the stores' own readers, so that inspect accepts and refuses the stores the other
+// commands accept and refuse (features and fingerprints one task at a time: a store may exceed
+// memory).
+// Everything is read before anything is printed.
 void inspect_h5(const std::string& path, int top) {
-  h5::Handle file = h5::open_read(path);
-  h5::Handle root = h5::group(file.get(), "/");
-  std::cout << path << '\n';
-  for (const auto& [k, v] : h5::attrs_as_text(root.get())) std::cout << fmt::format("  {:<18} {}\n", k, v);
-  const std::string kind = h5::has_attr(root.get(), "taskfp_kind") ? h5::attr_string(root.get(), "taskfp_kind") : "";
-  if (kind == "features" || kind == "fingerprints") {
-    auto tasks = h5::children(file.get(), "tasks");
-    std::cout << fmt::format("  {} tasks:\n", tasks.size());
-    for (const auto& t : tasks) {
-      h5::Handle g = h5::group(file.get(), "tasks/" + t);
-      std::string parts;
-      for (const auto& c : h5::children(file.get(), "tasks/" + t)) {
-        const auto dims = h5::shape(g.get(), c);
-        // The schema's ranks: features and histograms are matrices, means lists.
-        const std::size_t rank = c == "mean" ? 1 : 2;
-        require(dims.size() == rank, "'{}': task '{}' has {} of rank {}, expected {}", path, t, c, dims.size(), rank);
-        parts += fmt::format(" {}[{}]", c, fmt::join(dims, "x"));
-      }
-      std::cout << fmt::format("    {:<40} n={}{}\n", t, h5::attr_int(g.get(), "n_samples"), parts);
+  std::string kind;
+  std::string out = path + "\n";
+  {
+    h5::Handle file = h5::open_read(path);
+    h5::Handle root = h5::group(file.get(), "/");
+    for (const auto& [k, v] : h5::attrs_as_text(root.get()))
+      out += fmt::format("  {:<18} {}\n", k, v);
+    require(h5::has_attr(root.get(), "taskfp_kind"), "'{}' is an HDF5 file but not a taskfp store",
+            path);
+    kind = h5::attr_string(root.get(), "taskfp_kind");
+  }
+  if (kind == "features") {
+    std::string lines;
+    std::size_t tasks = 0;
+    visit_features_store(path, {.tasks = std::nullopt, .min_samples = 1},
+                         [&](const Provenance&, TaskFeatures&& t) {
+                           ++tasks;
+                           lines += fmt::format("    {:<40} n={} features[{}x{}]\n", t.name,
+                                                t.values.rows, t.values.rows, t.values.cols);
+                         });
+    out += fmt::format("  {} tasks:\n{}", tasks, lines);
+  } else if (kind == "fingerprints") {
+    // One task at a time too, each read as `distance` reads it; first the header and ranges.
+    std::vector<std::string> names;
+    {
+      h5::Handle file = h5::open_read(path);
+      names = h5::children(file.get(), "tasks");
     }
-    if (kind == "fingerprints") {
-      h5::Handle g = h5::group(file.get(), "ranges");
-      auto subset = h5::read_strings(g.get(), "scaling_subset");
-      std::cout << fmt::format("  ranges: quantiles {}..{} over {} scaling tasks\n",
-                               h5::attr_double(g.get(), "lo_quantile"),
-                               h5::attr_double(g.get(), "hi_quantile"), subset.size());
+    FingerprintLoadOptions options;
+    options.tasks = std::vector<std::string>{};
+    const BinRanges ranges = read_fingerprint_store(path, options).ranges;
+    out += fmt::format("  {} tasks:\n", names.size());
+    for (const auto& name : names) {
+      options.tasks = {name};
+      const auto set = read_fingerprint_store(path, options);
+      const TaskFingerprint& t = set.tasks.front();
+      std::string parts = fmt::format(" mean[{}]", set.dim());
+      if (!t.covariance.empty()) parts += fmt::format(" covariance[{}x{}]", set.dim(), set.dim());
+      for (const auto& [b, h] : t.histograms)
+        parts += fmt::format(" hist_{}[{}x{}]", b, h.rows, h.cols);
+      out += fmt::format("    {:<40} n={}{}\n", t.name, t.n_samples, parts);
     }
+    out += fmt::format("  ranges: quantiles {}..{} over {} scaling tasks\n", ranges.lo_quantile,
+                       ranges.hi_quantile, ranges.scaling_subset.size());
   } else if (kind == "distances") {
-    for (const auto& metric : distance_store_metrics(path)) {
-      auto m = read_distance_matrix(path, metric);
-      std::cout << fmt::format("  matrix {}: {} sources x {} targets\n", metric, m.sources.size(),
+    std::vector<DistanceMatrix> matrices;
+    for (const auto& metric : distance_store_metrics(path))
+      matrices.push_back(read_distance_matrix(path, metric));
+    std::cout << out;
+    for (const auto& m : matrices) {
+      std::cout << fmt::format("  matrix {}: {} sources x {} targets\n", m.metric, m.sources.size(),
                                m.targets.size());
       if (top > 0) print_nearest(m, top);
     }
+    return;
   } else {
-    throw InputError(fmt::format("'{}' is not a taskfp store", path));
+    throw InputError(fmt::format("'{}' is a '{}' store, which taskfp does not read", path, kind));
   }
+  std::cout << out;
 }
 
 }  // namespace

@@ -3,11 +3,14 @@
 #include "io/hdf5.hpp"
 #include "io/hdf5_detail.hpp"
 
+#include <dlfcn.h>
 #include <hdf5.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <type_traits>
@@ -76,19 +79,47 @@ void write_raw(hid loc, const std::string& name, const T* data, std::vector<hsiz
 
 namespace detail {
 
-// The innermost reason HDF5 recorded for its last failure (for the OS: the errno text).
-std::string last_reason() {
-  std::string reason;
+namespace {
+
+// What HDF5's error stack says about its last failure: the innermost reason, and the two causes
+// of a failed open that are no fault of the file.
+struct FailureStack {
+  std::string innermost;
+  // flock/fcntl refused: another process holds the file, or the file system has no locks
+  bool lock_failed = false;
+  int lock_errno = 0;
+  bool open_for_write = false;  // superblock v3's "file is open for writing" flag is set
+};
+
+FailureStack read_failure_stack() {
+  FailureStack stack;
   H5Ewalk2(
       H5E_DEFAULT, H5E_WALK_UPWARD,
       [](unsigned n, const H5E_error2_t* e, void* data) -> herr_t {
-        auto& out = *static_cast<std::string*>(data);
-        if (n == 0 && e->desc) out = e->desc;
+        auto& s = *static_cast<FailureStack*>(data);
+        const std::string desc = e->desc ? e->desc : "";
+        if (n == 0) s.innermost = desc;
+        // Every version since locking came (1.10.0) says "unable to lock"; later ones also use
+        // the minor code H5E_CANTLOCKFILE.
+        bool lock = desc.find("unable to lock") != std::string::npos;
+#ifdef H5E_CANTLOCKFILE
+        lock = lock || e->min_num == H5E_CANTLOCKFILE;
+#endif
+        if (lock) {
+          s.lock_failed = true;
+          if (const auto at = desc.find("errno = "); at != std::string::npos && s.lock_errno == 0)
+            s.lock_errno = std::atoi(desc.c_str() + at + 8);
+        }
+        if (desc.find("already open for write") != std::string::npos) s.open_for_write = true;
         return 0;
       },
-      &reason);
+      &stack);
   H5Eclear2(H5E_DEFAULT);
-  // The OS's own words, where HDF5 quotes them ("..., error message = 'No space left on device'").
+  return stack;
+}
+
+// The OS's own words, where HDF5 quotes them ("..., error message = 'No space left on device'").
+std::string shortened(std::string reason) {
   const auto at = reason.find("error message = '");
   if (at != std::string::npos) {
     const auto start = at + 17, end = reason.find('\'', start);
@@ -96,6 +127,124 @@ std::string last_reason() {
   }
   if (reason.size() > 200) reason = reason.substr(0, 200) + "...";
   return reason;
+}
+
+}  // namespace
+
+// The innermost reason HDF5 recorded for its last failure (for the OS: the errno text).
+std::string last_reason() {
+  return shortened(read_failure_stack().innermost);
+}
+
+[[noreturn]] void fail_open(const std::string& path, const std::string& what) {
+  const FailureStack stack = read_failure_stack();
+  if (stack.lock_failed) {
+    const int e = stack.lock_errno;
+    if (e == 0 || e == EAGAIN || e == EWOULDBLOCK || e == EACCES)
+      throw StoreAccessError(fmt::format(
+          "'{}' is locked by another process (HDF5 file locking: a program, such as h5py with "
+          "File(..., 'w'), has it open for writing); wait until it closes the file, or, where that "
+          "writer is known to be done or the file system's locks are unreliable, set "
+          "HDF5_USE_FILE_LOCKING=FALSE to read it without locking",
+          path));
+    throw StoreAccessError(fmt::format(
+        "'{}' cannot be locked for reading ({}): the file system does not support HDF5's file "
+        "locking; set HDF5_USE_FILE_LOCKING=FALSE to read it without locking (no program may still "
+        "be writing it)",
+        path, std::strerror(e)));
+  }
+  if (stack.open_for_write)
+    throw StoreAccessError(fmt::format(
+        "'{}' is marked as open for writing (an HDF5 writer using the latest file format has it "
+        "open, or stopped without closing it); wait until the writer closes it, or, where no "
+        "writer is left, clear the mark with `h5clear -s '{}'` (Debian: hdf5-tools)",
+        path, path));
+  const std::string reason = shortened(stack.innermost);
+  throw InputError(fmt::format("{} failed{}", what, reason.empty() ? "" : ": " + reason));
+}
+
+namespace {
+
+// Filters h5py and the common plugin collections write, for messages: what a filter id is, and
+// which Debian package decodes it where it is no part of libhdf5 itself.
+struct KnownFilter {
+  H5Z_filter_t id;
+  const char* name;
+  const char* debian_package;  // nullptr: built into libhdf5, or not packaged
+  // A library the packaged plugin uses without linking it: Debian's hdf5-plugin-lzf (bookworm,
+  // 3.7.0-8) loads only into a process that has liblzf already, as h5py has.
+  const char* plugin_needs = nullptr;
+};
+constexpr KnownFilter kKnownFilters[] = {
+    {H5Z_FILTER_DEFLATE, "gzip", nullptr},
+    {H5Z_FILTER_SHUFFLE, "shuffle", nullptr},
+    {H5Z_FILTER_FLETCHER32, "Fletcher32 checksum", nullptr},
+    {H5Z_FILTER_SZIP, "SZIP", nullptr},
+    {H5Z_FILTER_NBIT, "N-bit", nullptr},
+    {H5Z_FILTER_SCALEOFFSET, "scale-offset", nullptr},
+    {307, "bzip2", "hdf5-filter-plugin"},
+    {32000, "LZF, h5py's", "hdf5-plugin-lzf", "liblzf.so.1"},
+    {32001, "Blosc", "hdf5-filter-plugin-blosc-serial"},
+    {32004, "LZ4", "hdf5-filter-plugin"},
+    {32008, "bitshuffle", "hdf5-filter-plugin"},
+    {32013, "ZFP", "hdf5-filter-plugin-zfp-serial"},
+    {32015, "Zstandard", nullptr},
+};
+
+}  // namespace
+
+void require_filters_available(hid dcpl, hid loc, const std::string& name) {
+  const int n = H5Pget_nfilters(dcpl);
+  if (n < 0) fail(loc, "reading the filters of " + name);
+  for (int i = 0; i < n; ++i) {
+    unsigned flags = 0, config = 0;
+    char stored_name[128] = "";
+    const H5Z_filter_t id = H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, nullptr, nullptr,
+                                           sizeof stored_name, stored_name, &config);
+    if (id < 0) fail(loc, "reading the filters of " + name);
+    const KnownFilter* known = nullptr;
+    for (const auto& k : kKnownFilters)
+      if (k.id == id) known = &k;
+    // H5Zfilter_avail loads a plugin from HDF5_PLUGIN_PATH (or the library's default folder).
+    const auto decodes = [id] {
+      unsigned info = 0;
+      const bool yes = H5Zfilter_avail(id) > 0 && H5Zget_filter_info(id, &info) >= 0 &&
+                       (info & H5Z_FILTER_CONFIG_DECODE_ENABLED) != 0;
+      H5Eclear2(H5E_DEFAULT);
+      return yes;
+    };
+    if (decodes()) continue;
+    // Loaded for good (the plugin keeps using it), and only where a dataset needs the filter.
+    if (known && known->plugin_needs && dlopen(known->plugin_needs, RTLD_NOW | RTLD_GLOBAL) &&
+        decodes())
+      continue;
+    stored_name[sizeof stored_name - 1] = '\0';
+    const std::string what = known            ? known->name
+                             : stored_name[0] ? fmt::format("'{}'", stored_name)
+                                              : "unnamed";
+    std::string remedy;
+    if (known && id < H5Z_FILTER_RESERVED)
+      remedy = "use a libhdf5 built with it";
+    else if (known && known->debian_package)
+      remedy = fmt::format(
+          "install its plugin (Debian: apt-get install {}) or name the folder holding it in "
+          "HDF5_PLUGIN_PATH",
+          known->debian_package);
+    else
+      remedy = "name the folder holding its plugin in HDF5_PLUGIN_PATH";
+    throw StoreAccessError(fmt::format(
+        "{} is stored with filter {} ({}), which is not available in this HDF5 library: {}, or "
+        "rewrite the store with gzip (h5py: compression='gzip'; or h5repack -f GZIP=4 <in> <out> "
+        "where the filter is available)",
+        where(loc, name), id, what, remedy));
+  }
+}
+
+std::string fixed_string(const char* bytes, std::size_t size, H5T_str_t pad) {
+  std::string s(bytes, size);
+  s.resize(std::strlen(s.c_str()));
+  if (pad == H5T_STR_SPACEPAD) s.erase(s.find_last_not_of(' ') + 1);
+  return s;
 }
 
 // A file as the user knows it: the output's own name for the temporary it is written under.
@@ -207,6 +356,7 @@ OpenDataset open_dataset(hid loc, const std::string& name) {
   d.type_class = H5Tget_class(type.get());
   const std::uint64_t declared = element_count(d.dims) * std::max<std::size_t>(1, H5Tget_size(type.get()));
   Handle dcpl(checked(H5Dget_create_plist(d.ds.get()), loc, "reading the layout of " + name));
+  require_filters_available(dcpl.get(), loc, name);
   const hsize_t stored = H5Dget_storage_size(d.ds.get());
   // Variable-length values live in the file's heap; the dataset stores references to them.
   if (d.type_class == H5T_VLEN || H5Tis_variable_str(type.get()) > 0) return d;
@@ -265,7 +415,7 @@ std::string file_name(hid obj) {
 Handle open_read(const std::string& path) {
   validate_file(path);
   hid id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (id < 0) fail(-1, fmt::format("opening '{}'", path));
+  if (id < 0) fail_open(path, fmt::format("opening '{}'", path));
   return Handle(id);
 }
 
@@ -386,17 +536,32 @@ std::vector<std::string> read_strings(hid loc, const std::string& name) {
   auto d = open_dataset(loc, name);
   require(d.type_class == H5T_STRING, "{} holds {}, expected strings", where(loc, name), class_name(d.type_class));
   require(d.dims.size() == 1, "{} has rank {}, expected a list of strings", where(loc, name), d.dims.size());
-  Handle type = vlen_string_type();
-  std::vector<char*> ptrs(d.dims[0], nullptr);
-  if (!ptrs.empty())
+  Handle stored(checked(H5Dget_type(d.ds.get()), loc, "reading the type of " + name));
+  std::vector<std::string> out;
+  out.reserve(d.dims[0]);
+  if (d.dims[0] == 0) return out;
+  if (H5Tis_variable_str(stored.get()) > 0) {  // what taskfp writes; h5py's str
+    Handle type = vlen_string_type(H5Tget_cset(stored.get()));
+    std::vector<char*> ptrs(d.dims[0], nullptr);
     check(H5Dread(d.ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), loc,
           "reading " + name);
-  std::vector<std::string> out;
-  out.reserve(ptrs.size());
-  for (char* p : ptrs) {
-    out.emplace_back(p ? p : "");
-    H5free_memory(p);
+    for (char* p : ptrs) {
+      out.emplace_back(p ? p : "");
+      H5free_memory(p);
+    }
+    return out;
   }
+  // Fixed-length (h5py's numpy 'S' arrays): read as stored, no conversion; HDF5 converts none
+  // between fixed and variable length.
+  const std::size_t size = H5Tget_size(stored.get());
+  require(size > 0 && size <= 65536, "{} holds strings of {} bytes: the file is damaged",
+          where(loc, name), size);
+  std::vector<char> bytes(d.dims[0] * size);
+  check(H5Dread(d.ds.get(), stored.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()), loc,
+        "reading " + name);
+  const H5T_str_t pad = H5Tget_strpad(stored.get());
+  for (std::size_t i = 0; i < d.dims[0]; ++i)
+    out.push_back(fixed_string(bytes.data() + i * size, size, pad));
   return out;
 }
 
@@ -471,10 +636,9 @@ std::string attr_string(hid obj, const std::string& name) {
   const std::size_t size = H5Tget_size(a.type.get());
   require(size > 0 && size <= 65536, "attribute '{}' of '{}' has a string of {} bytes: the file is damaged",
           name, file_name(obj), size);
-  std::string out(size, '\0');
-  check(H5Aread(a.attr.get(), a.type.get(), out.data()), obj, "reading attribute " + name);
-  out.resize(std::strlen(out.c_str()));
-  return out;
+  std::string bytes(size, '\0');
+  check(H5Aread(a.attr.get(), a.type.get(), bytes.data()), obj, "reading attribute " + name);
+  return fixed_string(bytes.data(), size, H5Tget_strpad(a.type.get()));
 }
 
 std::int64_t attr_int(hid obj, const std::string& name) {

@@ -45,15 +45,19 @@ class Handle {
 };
 
 /// Opens an existing file read-only after validate_file() (once per file and process).
-/// InputError when it is missing, not HDF5, or damaged.
+/// InputError when it is missing, not HDF5, or damaged, or when another process holds it locked
+/// or marked open for writing (the message names HDF5_USE_FILE_LOCKING, or h5clear).
 Handle open_read(const std::string& path);
 
 /// Reads every attribute and string dataset of the file, checks every contiguous dataset and
-/// every chunk of a chunked one against the file's size and decodes one chunk per dataset, in a
-/// child process limited to max(2 GiB, 4 x the file's size) of memory and 5 s + 1 s per 100 MB of
-/// CPU time (TASKFP_STORE_CHECK_MEMORY_GB and TASKFP_STORE_CHECK_SECONDS change them; ten times
-/// that of waiting on the disk). InputError "invalid store '<file>': <what>" when the walk fails,
-/// crashes, loops, or runs out of memory.
+/// every chunk of a chunked one against the file's size and decodes one chunk per dataset of
+/// numbers or fixed-length strings through its filters, in a child process limited to
+/// max(2 GiB, 4 x the file's size) of memory and 5 s + 1 s per 100 MB of CPU time
+/// (TASKFP_STORE_CHECK_MEMORY_GB and TASKFP_STORE_CHECK_SECONDS change them; ten times that of
+/// waiting on the disk). InputError "invalid store '<file>': <what>" when the walk fails,
+/// crashes, loops, or runs out of memory. What is no fault of the file comes as the readers
+/// report it: a filter this HDF5 library lacks (named, with where to get it; the readers check
+/// the same for every dataset they open), a lock held by another process.
 void validate_file(const std::string& path);
 
 /// Creates (truncates) a file for writing.

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <mutex>
 #include <set>
@@ -34,7 +35,7 @@ namespace {
 
 struct Walk {
   std::uint64_t file_size = 0;
-  std::string error;
+  std::exception_ptr error;  // what stopped the walk, kept with its type (StoreAccessError)
 };
 
 void walk_attribute(hid obj, const char* name) {
@@ -83,15 +84,20 @@ void walk_dataset(hid loc, const char* name, const Walk& walk) {
             "{} lies outside the file: the file is truncated or damaged", where(loc, name));
     return;
   }
-  if (layout == H5D_COMPACT || (d.type_class != H5T_INTEGER && d.type_class != H5T_FLOAT)) return;
+  // Fixed-size values taskfp reads: numbers, and fixed-length strings (h5py's numpy 'S' arrays).
+  const bool number = d.type_class == H5T_INTEGER || d.type_class == H5T_FLOAT;
+  if (layout == H5D_COMPACT || !(number || d.type_class == H5T_STRING)) return;
   // Chunked: every entry of the chunk index must lie inside the file and be no larger than its
-  // chunk could compress to; the first chunk is decoded through the filters as a reader would.
-  // (Decoding all of them would cost as much as the read itself; zlib refuses damaged streams.)
+  // chunk could compress to; the first chunk is decoded through the filters (gzip, shuffle, LZF,
+  // any plugin's: open_dataset checked that each is available) as a reader would. (Decoding all
+  // of them would cost as much as the read itself; zlib refuses damaged streams.) A chunk that a
+  // filter could not shrink is stored unfiltered, no larger than its data.
   const int rank = static_cast<int>(d.dims.size());
   std::vector<hsize_t> chunk(d.dims.size());
   require(rank > 0 && H5Pget_chunk(dcpl.get(), rank, chunk.data()) == rank,
           "{} has an unreadable chunk layout: the file is damaged", where(loc, name));
-  std::uint64_t expected = 1, chunk_bytes = std::max<std::size_t>(1, H5Tget_size(type.get()));
+  const std::size_t value_bytes = std::max<std::size_t>(1, H5Tget_size(type.get()));
+  std::uint64_t expected = 1, chunk_bytes = value_bytes;
   for (int k = 0; k < rank; ++k) {
     require(chunk[k] > 0, "{} has chunks of size 0: the file is damaged", where(loc, name));
     expected *= (d.dims[k] + chunk[k] - 1) / chunk[k];
@@ -123,8 +129,11 @@ void walk_dataset(hid loc, const char* name, const Walk& walk) {
   check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
         loc, std::string("selecting the first chunk of ") + name);
   Handle mem_space(H5Screate_simple(rank, count.data(), nullptr));
-  std::vector<double> buffer(values);
-  check(H5Dread(d.ds.get(), H5T_NATIVE_DOUBLE, mem_space.get(), file_space.get(), H5P_DEFAULT, buffer.data()),
+  // Numbers as the readers convert them; strings as stored (the readers convert none).
+  Handle mem_type(number ? H5Tcopy(H5T_NATIVE_DOUBLE) : H5Tcopy(type.get()));
+  std::vector<char> buffer(values * (number ? sizeof(double) : value_bytes));
+  check(H5Dread(d.ds.get(), mem_type.get(), mem_space.get(), file_space.get(), H5P_DEFAULT,
+                buffer.data()),
         loc, std::string("reading ") + name);
 }
 
@@ -143,17 +152,19 @@ herr_t walk_object(hid obj, const char* name, const H5O_info_t* info, void* data
       walk_attribute(o.get(), attr.c_str());
     }
     if (info->type == H5O_TYPE_DATASET) walk_dataset(obj, name, walk);
-  } catch (const Error& e) {
-    walk.error = e.what();
+  } catch (const Error&) {
+    walk.error = std::current_exception();
     return -1;
   }
   return 0;
 }
 
 void walk_file(const std::string& path, std::uint64_t file_size) {
-  require(H5Fis_hdf5(path.c_str()) > 0, "not an HDF5 file");
+  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+  if (is_hdf5 < 0) fail_open(path, "opening it");
+  require(is_hdf5 > 0, "not an HDF5 file");
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (file.get() < 0) fail(-1, "opening it");
+  if (file.get() < 0) fail_open(path, "opening it");
   Walk walk;
   walk.file_size = file_size;
 #if H5_VERSION_GE(1, 12, 0)
@@ -170,7 +181,7 @@ void walk_file(const std::string& path, std::uint64_t file_size) {
   const herr_t status = H5Ovisit2(file.get(), H5_INDEX_NAME, H5_ITER_INC, walk_object, &walk,
                                   H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS);
 #endif
-  if (!walk.error.empty()) throw InputError(walk.error);
+  if (walk.error) std::rethrow_exception(walk.error);
   if (status < 0) fail(file.get(), "walking its groups");
 }
 
@@ -255,6 +266,9 @@ void validate_file(const std::string& path) {
     int code = 0;
     try {
       walk_file(path, size);
+    } catch (const StoreAccessError& e) {  // not the file's fault: passed on as it is
+      message = e.what();
+      code = 5;
     } catch (const std::bad_alloc&) {
       message = fmt::format("reading it needs more than {} GiB of memory (a damaged size field; "
                             "TASKFP_STORE_CHECK_MEMORY_GB raises the limit for genuine stores)",
@@ -300,6 +314,7 @@ void validate_file(const std::string& path) {
   if (WIFSIGNALED(status))
     throw invalid(fmt::format("reading it crashed libhdf5 ({}): the file is damaged or not a valid HDF5 file",
                               signal_name(WTERMSIG(status))));
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 5) throw StoreAccessError(message);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     // The child's messages name the file already; keep them, minus a repeated prefix.
     const std::string prefix = "'" + path + "': ";

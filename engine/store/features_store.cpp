@@ -72,19 +72,43 @@ void write_features_store(const std::string& path, const FeatureSet& set) {
   out.commit();
 }
 
-FeatureSet read_features_store(const std::string& path, const FeatureLoadOptions& options) {
+void visit_features_store(const std::string& path, const FeatureLoadOptions& options,
+                          const std::function<void(const Provenance&, TaskFeatures&&)>& visit) {
   h5::Handle file = h5::open_read(path);
   h5::Handle root = h5::group(file.get(), "/");
-  FeatureSet set;
-  set.provenance = read_header(root.get(), path, "features", kFeaturesSchemaVersion);
+  const Provenance provenance = read_header(root.get(), path, "features", kFeaturesSchemaVersion);
   auto available = h5::children(file.get(), "tasks");
   auto wanted = options.tasks.value_or(available);
   require_tasks_present(wanted, available, "features store '" + path + "'");
+  const std::string where = "features store '" + path + "'";
+  require(!wanted.empty(), "{} holds no tasks", where);
+  // validate_features, a task at a time: each task alone, then what holds across tasks.
+  std::set<std::string> seen;
+  std::string first;
+  std::size_t d = 0;
   for (const auto& name : wanted) {
+    FeatureSet one;
+    one.provenance = provenance;
     h5::Handle g = h5::group(file.get(), "tasks/" + name);
-    set.tasks.push_back({name, h5::read_f32(g.get(), "features")});
+    one.tasks.push_back({name, h5::read_f32(g.get(), "features")});
+    validate_features(one, options.min_samples, where);
+    const std::size_t cols = one.tasks.front().values.cols;
+    require(seen.insert(name).second, "{}: task '{}' appears twice", where, name);
+    require(first.empty() || cols == d,
+            "{}: task '{}' has {} features per sample, task '{}' has {}; all tasks need the same "
+            "backbone output size",
+            where, name, cols, first, d);
+    if (first.empty()) first = name, d = cols;
+    visit(provenance, std::move(one.tasks.front()));
   }
-  validate_features(set, options.min_samples, "features store '" + path + "'");
+}
+
+FeatureSet read_features_store(const std::string& path, const FeatureLoadOptions& options) {
+  FeatureSet set;
+  visit_features_store(path, options, [&](const Provenance& provenance, TaskFeatures&& task) {
+    set.provenance = provenance;
+    set.tasks.push_back(std::move(task));
+  });
   return set;
 }
 

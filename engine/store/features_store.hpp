@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,11 @@ void validate_features(const FeatureSet& set, std::size_t min_samples, const std
 
 void write_features_store(const std::string& path, const FeatureSet& set);
 FeatureSet read_features_store(const std::string& path, const FeatureLoadOptions& options = {});
+/// Reads a features store one task at a time, each checked as read_features_store checks it,
+/// and hands each to `visit` with the store's provenance: for looking through stores larger than
+/// memory (`taskfp inspect`) with the readers' own checks.
+void visit_features_store(const std::string& path, const FeatureLoadOptions& options,
+                          const std::function<void(const Provenance&, TaskFeatures&&)>& visit);
 
 /// Imports the paper's layout `<dir>/<task name>/features_0001.npy` (one folder per task; folder
 /// names may contain spaces; any dtype io/npy.hpp reads, as float32). Provenance is unknown unless

@@ -275,7 +275,11 @@ def features_scalar_dataset(env, d):
 def attribute_array(env, d):
     p = env.copy("features.h5", d)
     edit(p, lambda f: f["tasks/fam0_task0"].attrs.create("n_samples", np.arange(3, dtype="i8")))
-    return [expect2(d, ["inspect", "in/features.h5"], ["features.h5"], "inspect")]
+    # No reader needs a features store's n_samples (a task's rows are its samples): inspect, which
+    # reads stores as the other commands do, accepts the store as fingerprint does.
+    return [expect0(d, ["inspect", "in/features.h5"], "inspect"),
+            expect0(d, ["fingerprint", "-f", "in/features.h5", "-o", "OUT/fp.h5", "--bins", "10",
+                        "--scaling-subset", "all", "--backend", "cpu"], "fingerprint", outputs=("OUT/fp.h5",))]
 
 
 @case("stores", "a root attribute of another type (weights_checksum an integer array): `inspect` crashes "
