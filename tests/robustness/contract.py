@@ -32,7 +32,11 @@ from pathlib import Path
 
 ERROR_PREFIX = "taskfp: error: "
 WARNING_PREFIX = "taskfp: warning: "
-DEFAULT_TIMEOUT_S = 10.0
+# Wall seconds before a run counts as a hang. A store that makes libhdf5 loop is stopped by the
+# store check's CPU limit (5 s of CPU, io/hdf5_check.cpp), which takes two to three times that in
+# wall time on a loaded 2-core machine: the margin keeps such runs from being taken for hangs,
+# and a real hang still never ends.
+DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_ADDRESS_SPACE = 4 << 30  # bytes: allocations beyond it fail
 DEFAULT_RSS_LIMIT = 1 << 30      # bytes of peak resident memory: the inputs here are tiny
 OUTPUT_CAP = 1 << 20             # bytes of stdout/stderr kept per run

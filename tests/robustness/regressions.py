@@ -122,7 +122,7 @@ class Env:
         return dst
 
 
-def expect2(d: Path, args: list[str], names: list[str], label: str = "", timeout: float = 20,
+def expect2(d: Path, args: list[str], names: list[str], label: str = "", timeout: float = 30,
             extra: Callable[[Outcome], list[str]] | None = None, env: dict | None = None) -> Check:
     """A run that must fail with status 2 and a message naming one of `names`."""
     out = d / "out"
@@ -375,7 +375,7 @@ def global_heap_free_object_size_zero(env, d):
     second = g + 16 + 16 + (first_size + 7) // 8 * 8
     poke(p, second, "<H", 0)
     poke(p, second + 8, "<Q", 0)
-    return [expect2(d, ["inspect", "in/d.h5", "--top", "1"], ["d.h5"], "inspect", timeout=10)]
+    return [expect2(d, ["inspect", "in/d.h5", "--top", "1"], ["d.h5"], "inspect", timeout=30)]
 
 
 @case("hdf5-internals", "a corrupted store: an error is printed, then libhdf5 crashes on the way out "
