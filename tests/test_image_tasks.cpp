@@ -206,7 +206,7 @@ TEST(ImageTaskSet, ClassFoldersListImagesAndCountWhatTheyIgnore) {
     ADD_FAILURE() << "a class folder without images was accepted";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("'" + (base / "owl").string() +
-                                         "' has no PNG, JPEG or TIFF images (only 1 "
+                                         "' has no images (PNG, JPEG, TIFF or NIfTI files) (only 1 "
                                          "other file or folder)"),
               std::string::npos)
         << e.what();
@@ -262,7 +262,7 @@ TEST(ImageTaskSet, BadTaskSetsAreClearErrors) {
       EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
     }
   };
-  expect_error("tasks:\n  - name: a\n    root: t\n", "has no PNG, JPEG or TIFF images");
+  expect_error("tasks:\n  - name: a\n    root: t\n", "has no images (PNG");
   expect_error("tasks:\n  - name: a\n    root: none\n", "no class folders");
   expect_error("tasks:\n  - name: a\n    root: missing\n", "not a readable folder");
   expect_error("tasks:\n  - name: a\n", "needs exactly one of root, manifest and idx");

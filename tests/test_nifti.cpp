@@ -24,6 +24,7 @@
 
 #include "core/error.hpp"
 #include "core/text.hpp"
+#include "images/image_taskset.hpp"
 #include "images/nifti.hpp"
 #include "test_util.hpp"
 
@@ -253,6 +254,45 @@ TEST(Nifti, RampSlicesAreCutAsDocumented) {
             (std::vector<std::int64_t>{1, 2}));
   EXPECT_EQ(nifti_slices(path, options("{axis: sagittal, slices: {central: 0.1}}")),
             (std::vector<std::int64_t>{0}));  // at least one: (2 - 1) / 2 = 0
+}
+
+// Task sets: the volumes of a class folder or manifest are their selected slices, named by
+// file and slice, decoded with the task's options, the mapping recorded for the provenance.
+TEST(NiftiTaskSet, VolumesInFoldersAndManifestsAreTheirSelectedSlices) {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir.path() / "root" / "a");
+  std::filesystem::create_directories(dir.path() / "root" / "b");
+  write_file(dir.file("root/a/one.nii"), nifti_bytes(ramp()));
+  write_file(dir.file("root/b/two.nii.gz"), gzip(nifti_bytes(ramp())));
+  std::ofstream(dir.file("m.csv")) << "path,label,split\nroot/a/one.nii,x,train\n";
+  std::ofstream(dir.file("s.yaml"))
+      << "tasks:\n  - name: f\n    root: root\n    nifti: {slices: {central: 0.5}, intensity: minmax}\n"
+      << "  - name: m\n    manifest: m.csv\n";
+  const auto specs = read_image_taskset(dir.file("s.yaml"));
+  ASSERT_EQ(specs.size(), 2u);
+  const auto f = list_task_images(specs[0]);
+  EXPECT_EQ(f.classes, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(f.index, (std::vector<std::int64_t>{1, 2, 1, 2}));
+  EXPECT_EQ(f.labels, (std::vector<int>{0, 0, 1, 1}));
+  EXPECT_EQ(f.describe(1), dir.file("root/a/one.nii") + " [slice 2]");
+  const auto mm = options("{intensity: minmax}");
+  EXPECT_EQ(f.read(3).unit, read_nifti_slice(dir.file("root/a/one.nii"), 2, mm).unit);
+  EXPECT_NE(f.inputs.find("central fraction 0.5"), std::string::npos) << f.inputs;
+  EXPECT_NE(f.inputs.find("min-max"), std::string::npos) << f.inputs;
+  // The manifest's task has the defaults: every slice, percentiles.
+  const auto m = list_task_images(specs[1]);
+  EXPECT_EQ(m.index, (std::vector<std::int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(m.read(0).unit, read_nifti_slice(dir.file("root/a/one.nii"), 0, NiftiOptions{}).unit);
+  EXPECT_NE(m.inputs.find("percentiles [0.5, 99.5]"), std::string::npos) << m.inputs;
+  // A bad `nifti:` value names the task set and the task.
+  std::ofstream(dir.file("bad.yaml")) << "tasks:\n  - name: f\n    root: root\n    nifti: {axis: diagonal}\n";
+  try {
+    read_image_taskset(dir.file("bad.yaml"));
+    ADD_FAILURE() << "accepted axis: diagonal";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.yaml"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("task 'f'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Nifti, FlippedAndPermutedAxesComeOutCanonical) {

@@ -255,7 +255,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
       throw;
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    for (const auto& line : rep.extract.ignored) info(g, line);
+    for (const auto& line : rep.extract.listed) info(g, line);
     if (!rep.extract.notes.empty()) {  // one note per image, however often it was drawn
       const std::set<std::string> notes(rep.extract.notes.begin(), rep.extract.notes.end());
       if (g.verbose) {

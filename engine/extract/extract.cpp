@@ -133,9 +133,11 @@ Matrix<float> RangeFeatures::matrix() const {
 
 std::string device_kind(const std::string& device) { return device.substr(0, device.find(':')); }
 
-std::string ignored_line(const TaskImages& images) {
-  const auto summary = images.ignored.summary();
-  return summary.empty() ? summary : fmt::format("task '{}': {}", images.name, summary);
+std::string listing_line(const TaskImages& images) {
+  std::vector<std::string> parts;
+  if (!images.inputs.empty()) parts.push_back(images.inputs);
+  if (auto summary = images.ignored.summary(); !summary.empty()) parts.push_back(std::move(summary));
+  return parts.empty() ? std::string() : fmt::format("task '{}': {}", images.name, fmt::join(parts, "; "));
 }
 
 Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& o, std::size_t dim) {
@@ -151,10 +153,10 @@ Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions&
 }
 
 void note_run(Provenance& p, const std::vector<std::string>& skipped,
-              const std::vector<std::string>& ignored, const std::vector<std::string>& devices) {
+              const std::vector<std::string>& listed, const std::vector<std::string>& devices) {
   if (!skipped.empty())
     p.origin += fmt::format("; {} unreadable images skipped: {}", skipped.size(), fmt::join(skipped, "; "));
-  for (const auto& line : ignored) p.origin += "; " + line;
+  for (const auto& line : listed) p.origin += "; " + line;
   p.origin += fmt::format("; computed on {}", fmt::join(devices, " and "));
 }
 
@@ -189,13 +191,12 @@ FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& b
         rep.images += r.kept;
         rep.skipped.insert(rep.skipped.end(), r.skipped.begin(), r.skipped.end());
         rep.notes.insert(rep.notes.end(), r.notes.begin(), r.notes.end());
-        if (auto line = ignored_line(*job.images); !line.empty())
-          rep.ignored.push_back(std::move(line));
+        if (auto line = listing_line(*job.images); !line.empty()) rep.listed.push_back(std::move(line));
         out.tasks[job.tag] = {tasks[job.tag].name, r.matrix()};
       });
   out.provenance =
       extraction_provenance(backbone.info(), o, out.tasks.empty() ? 0 : out.tasks.front().values.cols);
-  note_run(out.provenance, rep.skipped, rep.ignored, {device_kind(backbone.info().device)});
+  note_run(out.provenance, rep.skipped, rep.listed, {device_kind(backbone.info().device)});
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

@@ -35,9 +35,9 @@ struct ExtractReport {
   /// "'<file>': <warning>" for every image decoded despite damage (libjpeg's warnings) or with
   /// parts left out (a TIFF's further pages); an image drawn twice is listed twice.
   std::vector<std::string> notes;
-  /// "task '<name>': ignored ..." (IgnoredFiles::summary) for each task whose class folders hold
-  /// files or folders that are not read, once per task: by whoever computes its first chunk.
-  std::vector<std::string> ignored;
+  /// listing_line for each task whose listing has something to say, once per task: by whoever
+  /// computes its first chunk.
+  std::vector<std::string> listed;
   std::size_t images = 0;            ///< images run through the backbone
   double seconds = 0;
 };
@@ -76,11 +76,13 @@ std::string device_kind(const std::string& device);
 /// The provenance of extracted features, the same for every chunk of a run.
 Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions& options, std::size_t dim);
 /// Adds what a whole run learnt to its provenance: the images it skipped, what the listing of
-/// each task ignored (ExtractReport::ignored) and the device kinds it ran on.
+/// each task learnt (ExtractReport::listed) and the device kinds it ran on.
 void note_run(Provenance& provenance, const std::vector<std::string>& skipped,
-              const std::vector<std::string>& ignored, const std::vector<std::string>& devices);
-/// ExtractReport::ignored's line for a task ("" when nothing was ignored).
-std::string ignored_line(const TaskImages& images);
+              const std::vector<std::string>& listed, const std::vector<std::string>& devices);
+/// What listing a task learnt that its features' provenance keeps: "task '<name>': <how its
+/// files became images (TaskImages::inputs)>; <what its class folders held that was not read
+/// (IgnoredFiles::summary)>"; "" when neither applies.
+std::string listing_line(const TaskImages& images);
 
 /// Features of every task: n x feature_dim float32 per task, rows in draw order. InputError for
 /// a bad image (file and reason) unless skip_bad; for an empty task; for a task whose every

@@ -192,7 +192,7 @@ ExtractPlan plan_extraction(const std::vector<ImageTaskSpec>& tasks, const Backb
   std::string names;
   for (std::size_t t = 0; t < tasks.size(); ++t) {
     plan.tasks.push_back(tasks[t].name);
-    names += tasks[t].name + "\n";
+    names += tasks[t].name + "\t" + tasks[t].describe_inputs() + "\n";
     for (std::size_t first = 0; first < o.samples; first += chunk_size)
       plan.chunks.push_back({t, first, std::min(chunk_size, o.samples - first)});
   }
@@ -303,9 +303,10 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
     h5::set_attr(root.get(), "dim", static_cast<std::int64_t>(r.dim));
     h5::set_attr(root.get(), "device", device);
     h5::write(out.file(), "skipped", r.skipped);
-    // What listing the task ignored, once per task: on its first chunk (merge_parts reads it).
-    const auto ignored = c.first == 0 ? ignored_line(*job.images) : std::string();
-    if (!ignored.empty()) h5::set_attr(root.get(), "ignored", ignored);
+    // What listing the task learnt (its input mapping, what it ignored), once per task: on its
+    // first chunk (merge_parts reads it).
+    const auto listed = c.first == 0 ? listing_line(*job.images) : std::string();
+    if (!listed.empty()) h5::set_attr(root.get(), "listing", listed);
     write_header(root.get(), "features-part", 1, extraction_provenance(backbone.info(), o, r.dim),
                  static_cast<std::int64_t>(r.dim));
     out.commit();
@@ -313,7 +314,7 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
     rep.extract.images += r.kept;
     rep.extract.skipped.insert(rep.extract.skipped.end(), r.skipped.begin(), r.skipped.end());
     rep.extract.notes.insert(rep.extract.notes.end(), r.notes.begin(), r.notes.end());
-    if (!ignored.empty()) rep.extract.ignored.push_back(ignored);
+    if (!listed.empty()) rep.extract.listed.push_back(listed);
   };
   extract_ranges(next_job, backbone, o, on_batch, write_part);
   return rep;
@@ -362,7 +363,7 @@ FeatureSet merge_parts(const std::string& parts_dir) {
     out.provenance = read_header(root.get(), path, "features-part", 1);
     out.provenance.feature_dim = static_cast<std::int64_t>(dim);  // the first part may have no rows
   }
-  std::vector<std::string> skipped, ignored;
+  std::vector<std::string> skipped, listed;
   std::set<std::string> devices;  // where the chunks ran
   for (std::size_t t = 0; t < plan.tasks.size(); ++t) {
     RangeFeatures task;
@@ -374,14 +375,14 @@ FeatureSet merge_parts(const std::string& parts_dir) {
       const auto m = h5::read_f32(file.get(), "features");
       if (m.rows > 0) task.add(m.data.data(), m.rows, m.cols);
       for (auto& s : h5::read_strings(file.get(), "skipped")) skipped.push_back(std::move(s));
-      if (c.first == 0 && h5::has_attr(root.get(), "ignored"))
-        ignored.push_back(h5::attr_string(root.get(), "ignored"));
+      if (c.first == 0 && h5::has_attr(root.get(), "listing"))
+        listed.push_back(h5::attr_string(root.get(), "listing"));
       devices.insert(h5::attr_string(root.get(), "device"));
     }
     require(task.kept > 0, "task '{}': none of its drawn images could be read", plan.tasks[t]);
     out.tasks.push_back({plan.tasks[t], task.matrix()});
   }
-  note_run(out.provenance, skipped, ignored, {devices.begin(), devices.end()});
+  note_run(out.provenance, skipped, listed, {devices.begin(), devices.end()});
   return out;
 }
 

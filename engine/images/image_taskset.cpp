@@ -23,6 +23,7 @@ namespace taskfp {
 namespace {
 
 bool is_image_file(const fs::path& p) {
+  if (looks_like_nifti(p.string())) return true;
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".tif" || ext == ".tiff";
@@ -68,6 +69,15 @@ std::vector<fs::path> class_images(const fs::path& dir, IgnoredFiles& ignored) {
   return files;
 }
 
+// One listed file as the task's images: a NIfTI volume's selected slices, else the file.
+void add_image_file(TaskImages& t, const ImageTaskSpec& spec, std::string file, int label) {
+  if (looks_like_nifti(file)) {
+    for (const auto slice : nifti_slices(file, spec.nifti)) t.add(file, slice, label, ImageKind::nifti_slice);
+    return;
+  }
+  t.add(std::move(file), -1, label);
+}
+
 TaskImages from_folders(const ImageTaskSpec& spec) {
   const fs::path root(spec.root);
   require(fs::is_directory(root), "task '{}': root '{}' is not a readable folder", spec.name, spec.root);
@@ -85,7 +95,7 @@ TaskImages from_folders(const ImageTaskSpec& spec) {
     }
     const std::size_t before = t.ignored.count();
     const auto files = class_images(class_dir, t.ignored);
-    require(!files.empty(), "task '{}': class folder '{}' has no PNG, JPEG or TIFF images{}",
+    require(!files.empty(), "task '{}': class folder '{}' has no images (PNG, JPEG, TIFF or NIfTI files){}",
             spec.name, class_dir.string(),
             t.ignored.count() > before
                 ? fmt::format(" (only {} other file{} or folder{})", t.ignored.count() - before,
@@ -94,7 +104,7 @@ TaskImages from_folders(const ImageTaskSpec& spec) {
                 : std::string());
     const int label = static_cast<int>(t.classes.size());
     t.classes.push_back(class_dir.filename().string());
-    for (const auto& f : files) t.add(f.string(), -1, label);
+    for (const auto& f : files) add_image_file(t, spec, f.string(), label);
   }
   require(!t.files.empty(), "task '{}': no class folders with images under '{}'", spec.name, base.string());
   return t;
@@ -131,7 +141,7 @@ TaskImages from_manifest(const ImageTaskSpec& spec) {
   std::sort(rows.begin(), rows.end());
   for (const auto& [label, path] : rows) {
     if (t.classes.empty() || t.classes.back() != label) t.classes.push_back(label);
-    t.add(path, -1, static_cast<int>(t.classes.size()) - 1);
+    add_image_file(t, spec, path, static_cast<int>(t.classes.size()) - 1);
   }
   return t;
 }
@@ -158,7 +168,7 @@ TaskImages from_idx(const ImageTaskSpec& spec, std::uint64_t max_pixels) {
     if (class_of[static_cast<std::size_t>(label)] < 0) continue;
     for (std::int64_t k = 0; k < t.idx->count; ++k)
       if (t.idx->labels[static_cast<std::size_t>(k)] == label) {
-        t.add(spec.idx.images, k, class_of[static_cast<std::size_t>(label)]);
+        t.add(spec.idx.images, k, class_of[static_cast<std::size_t>(label)], ImageKind::idx_item);
         ++per_class[static_cast<std::size_t>(class_of[static_cast<std::size_t>(label)])];
       }
   }
@@ -217,6 +227,11 @@ class TaskSetReader {
       if (node["root"]) s.root = resolve(text(node, "root", where));
       if (node["manifest"]) s.manifest = resolve(text(node, "manifest", where));
       if (node["idx"]) s.idx = idx_source(node["idx"], where, resolve);
+      if (node["nifti"]) {
+        require(s.idx.images.empty(), "task set '{}': {}: an IDX task has no NIfTI volumes ('nifti')", path_,
+                where);
+        s.nifti = parse_nifti_options(node["nifti"], fmt::format("task set '{}': {}", path_, where));
+      }
       if (node["split"]) {
         require(s.idx.images.empty(),
                 "task set '{}': {}: an IDX task has no 'split' (its files are one split: name the "
@@ -313,9 +328,9 @@ class TaskSetReader {
     for (const auto& kv : task) {
       const auto key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
       require(key == "name" || key == "root" || key == "manifest" || key == "idx" || key == "split" ||
-                  key == "shrink",
+                  key == "shrink" || key == "nifti",
               "task set '{}': {}: unknown key '{}' (a task has name, root, manifest or idx, split, "
-              "shrink)",
+              "shrink, nifti)",
               path_, where, key);
       require(keys.insert(key).second, "task set '{}': {}: key '{}' appears twice", path_, where,
               key);
@@ -350,25 +365,44 @@ std::vector<ImageTaskSpec> read_image_taskset(const std::string& path) {
   }
 }
 
-void TaskImages::add(std::string file, std::int64_t item, int label) {
+void TaskImages::add(std::string file, std::int64_t item, int label, ImageKind kind) {
   files.push_back(std::move(file));
   index.push_back(item);
+  kinds.push_back(kind);
   labels.push_back(label);
 }
 
 std::string TaskImages::describe(std::size_t k) const {
-  return index[k] < 0 ? files[k] : fmt::format("{} [item {}]", files[k], index[k]);
+  switch (kinds[k]) {
+    case ImageKind::idx_item: return fmt::format("{} [item {}]", files[k], index[k]);
+    case ImageKind::nifti_slice: return fmt::format("{} [slice {}]", files[k], index[k]);
+    case ImageKind::file: break;
+  }
+  return files[k];
 }
 
 Image TaskImages::read(std::size_t k, std::uint64_t max_pixels) const {
-  if (idx && files[k] == idx->images_path) return idx->image(index[k]);
+  switch (kinds[k]) {
+    case ImageKind::idx_item: return idx->image(index[k]);
+    case ImageKind::nifti_slice: return read_nifti_slice(files[k], index[k], nifti, max_pixels);
+    case ImageKind::file: break;
+  }
   return read_image(files[k], max_pixels);
+}
+
+std::string ImageTaskSpec::describe_inputs() const {
+  // The listing is not known here: a folder or manifest task states its NIfTI mapping whether or
+  // not it holds volumes (TaskImages::inputs says it only where it does).
+  return idx.images.empty() ? nifti.describe() : std::string();
 }
 
 TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed, std::uint64_t max_pixels) {
   TaskImages t = !spec.idx.images.empty() ? from_idx(spec, max_pixels)
                  : spec.manifest.empty()  ? from_folders(spec)
                                           : from_manifest(spec);
+  t.nifti = spec.nifti;
+  if (std::find(t.kinds.begin(), t.kinds.end(), ImageKind::nifti_slice) != t.kinds.end())
+    t.inputs = t.nifti.describe();
   if (spec.shrink > 0 && spec.shrink < t.files.size()) {
     // The subset is the task's own: seeded by the base task's name, kept in listing order.
     const auto base = spec.name.substr(0, spec.name.find(" --shrink_train"));
@@ -379,7 +413,9 @@ TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed, std::
     s.classes = t.classes;
     s.idx = t.idx;
     s.ignored = t.ignored;
-    for (auto k : keep) s.add(t.files[k], t.index[k], t.labels[k]);
+    s.nifti = t.nifti;
+    s.inputs = t.inputs;
+    for (auto k : keep) s.add(t.files[k], t.index[k], t.labels[k], t.kinds[k]);
     return s;
   }
   return t;

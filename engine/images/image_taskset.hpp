@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "images/idx.hpp"
+#include "images/nifti.hpp"
 
 namespace taskfp {
 
@@ -26,21 +27,31 @@ struct IgnoredFiles {
   [[nodiscard]] std::string summary() const;
 };
 
+/// What an image of a task is: a whole file (PNG, JPEG, TIFF), an item of an IDX file, or a
+/// slice of a NIfTI volume.
+enum class ImageKind : std::uint8_t { file, idx_item, nifti_slice };
+
 /// One task's images of one split, in a fixed order (class, then file name, then the image's
-/// index within its file). A file can hold several images (the items of an IDX file); image k is
-/// files[k], item index[k] of it (-1: the file is one image).
+/// index within its file). A file can hold several images (the items of an IDX file, the slices
+/// of a NIfTI volume); image k is files[k], item index[k] of it (-1: the file is one image).
 struct TaskImages {
   std::string name;
   std::vector<std::string> files;
-  std::vector<std::int64_t> index;        ///< per image: its item in the file, or -1
+  std::vector<std::int64_t> index;        ///< per image: its item or slice in the file, or -1
+  std::vector<ImageKind> kinds;           ///< per image
   std::vector<int> labels;                ///< index into classes
   std::vector<std::string> classes;
   std::shared_ptr<const IdxImages> idx;   ///< the task's IDX files, read once when listed
+  NiftiOptions nifti;                     ///< how the task's NIfTI volumes become slices
+  /// How files became images where that was a choice ("nifti: ...", NiftiOptions::describe,
+  /// when the task holds volumes); empty for plain images.
+  std::string inputs;
   IgnoredFiles ignored;                   ///< class folders only (a manifest names its images)
 
   /// Adds image `file` (item `item`, -1 for a whole file) of class `label`.
-  void add(std::string file, std::int64_t item, int label);
-  /// "<file>" or "<file> [item <k>]": image k as messages and the provenance name it.
+  void add(std::string file, std::int64_t item, int label, ImageKind kind = ImageKind::file);
+  /// "<file>", "<file> [item <k>]" or "<file> [slice <k>]": image k as messages and the
+  /// provenance name it.
   [[nodiscard]] std::string describe(std::size_t k) const;
   /// Decodes image k. InputError naming it (describe(k)) for an unreadable image.
   [[nodiscard]] Image read(std::size_t k, std::uint64_t max_pixels = kDefaultMaxImagePixels) const;
@@ -66,11 +77,17 @@ struct ImageTaskSpec {
   IdxSource idx;  ///< idx.images empty: not an IDX task
   std::string split = "train";
   std::size_t shrink = 0;
+  NiftiOptions nifti;  ///< the task's `nifti:` map: slicing and intensity mapping of its volumes
+
+  /// How the task's files become images where that is a choice (NIfTI slicing and intensity
+  /// mapping), one line with every number; empty for IDX tasks. Part of the extraction plan's
+  /// key, so that parts made under another mapping are not reused.
+  [[nodiscard]] std::string describe_inputs() const;
 };
 
 /// Reads a task set file (YAML): `tasks:` a list of {name, root | manifest | idx, split, shrink:
-/// [n, ...]}, where idx is {images: file, labels: file, classes: [label, ...], names: [name,
-/// ...]}; each shrink count adds the task "<name> --shrink_train <n>". Paths relative to the
+/// [n, ...], nifti: {...}}, where idx is {images: file, labels: file, classes: [label, ...],
+/// names: [name, ...]} and nifti as parse_nifti_options reads it; each shrink count adds the task "<name> --shrink_train <n>". Paths relative to the
 /// file. InputError naming the file (and the task and key) for a malformed file, a value of the
 /// wrong YAML type, an unknown or repeated key, a task without exactly one source, a task name
 /// that cannot be stored ('/', '.', '..', empty: checked here, before any image is read),
