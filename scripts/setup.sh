@@ -12,6 +12,7 @@ PACKAGES=(
   libcli11-dev libyaml-cpp-dev libfmt-dev
   libgtest-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin libpng-dev libjpeg62-turbo-dev libtorch-dev libxxhash-dev
+  libgdcm-dev zlib1g-dev
 )
 # Callers add their own (scripts/test.sh: what the tests' reference scripts import).
 read -r -a extra <<< "${TASKFP_EXTRA_PACKAGES:-}"
