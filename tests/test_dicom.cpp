@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 
@@ -218,6 +219,119 @@ TEST_F(DicomFixtures, ImagesWithoutAReferenceDecodeToTheirShape) {
     EXPECT_EQ(img.width, std::stoi(c[4])) << c[1];
     EXPECT_EQ(img.channels, std::stoi(c[5])) << c[1];
   }
+}
+
+// Seeded mutants of every kind of file above (native, big endian, implicit, deflated, RLE,
+// JPEG baseline, lossless and 12-bit, JPEG-LS, JPEG 2000, palette, enhanced multi-frame): each
+// is read or refused with an InputError, and a decoded image is whole, finite and in [0, 1].
+// Byte flips anywhere, flips in the first kilobytes (the header) and after each codestream's
+// start marker, integer fields set to extreme values, truncations, cut-out chunks.
+// TASKFP_DICOM_FUZZ_MUTANTS sets the count (default 600, about 2 s), TASKFP_DICOM_FUZZ_SEED the
+// seed.
+TEST_F(DicomFixtures, MutantsAreReadOrRefused) {
+  const std::string data = fs::path(path(lines("shape").at(0)[2])).parent_path().string();
+  std::vector<std::string> seeds;
+  for (const char* name :
+       {"ct_rescale.dcm", "ct_big_endian.dcm", "ct_implicit.dcm", "ct_deflated.dcm",
+        "multiframe.dcm", "rle_multiframe.dcm", "rgb_planar1.dcm", "ybr_full_422.dcm",
+        "palette.dcm", "enhanced.dcm", "modality_lut.dcm", "voi_lut.dcm"})
+    seeds.push_back(path(name));
+  for (const char* name :
+       {"SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_rgb_jpeg_gdcm.dcm",
+        "JPGExtended.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm",
+        "SC_rgb_gdcm_KY.dcm", "693_J2KI.dcm", "MR_small_RLE.dcm", "rtdose_rle.dcm",
+        "liver_1frame.dcm", "image_dfl.dcm", "SC_rgb_jpeg.dcm"})
+    seeds.push_back(data + "/" + name);
+  const char* env = std::getenv("TASKFP_DICOM_FUZZ_MUTANTS");
+  const int mutants = env ? std::atoi(env) : 600;
+  const char* seed_env = std::getenv("TASKFP_DICOM_FUZZ_SEED");
+  std::mt19937_64 rng(seed_env ? std::strtoull(seed_env, nullptr, 10) : 20240611);
+  const auto pick = [&](std::size_t n) {
+    return static_cast<std::size_t>(rng() % std::max<std::size_t>(n, 1));
+  };
+  const std::string mutant = dir_->file("mutant.dcm");
+  int read = 0, refused = 0;
+  ::testing::internal::CaptureStderr();
+  for (int m = 0; m < mutants; ++m) {
+    const std::string& seed = seeds[static_cast<std::size_t>(m) % seeds.size()];
+    std::ifstream in(seed, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(bytes.size(), 132u) << seed;
+    std::string how;
+    switch (rng() % 6) {
+      case 0:  // a few bytes anywhere
+        for (std::size_t k = 0, n = 1 + pick(8); k < n; ++k)
+          bytes[pick(bytes.size())] = static_cast<char>(rng());
+        how = "flips";
+        break;
+      case 1:  // a few bytes of the header
+        for (std::size_t k = 0, n = 1 + pick(4); k < n; ++k)
+          bytes[132 + pick(std::min<std::size_t>(bytes.size(), 2048) - 132)] =
+              static_cast<char>(rng());
+        how = "header flips";
+        break;
+      case 2: {  // a 16 or 32-bit field of the header set to an extreme value
+        static constexpr std::uint32_t kExtreme[] = {
+            0,      1,      2,      3,       7,          8,          12,         15,
+            16,     17,     31,     32,      33,         0x7F,       0x80,       0xFF,
+            0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF};
+        const std::uint32_t v = kExtreme[pick(std::size(kExtreme))];
+        const std::size_t at = 132 + pick(std::min<std::size_t>(bytes.size(), 2048) - 136);
+        const std::size_t width = rng() % 2 ? 2 : 4;
+        for (std::size_t k = 0; k < width; ++k) bytes[at + k] = static_cast<char>(v >> (8 * k));
+        how = "field";
+        break;
+      }
+      case 3: {  // bytes right after a codestream's start (JPEG SOI, JPEG 2000 SOC, RLE header)
+        std::vector<std::size_t> starts;
+        for (std::size_t i = 132; i + 2 < bytes.size(); ++i) {
+          const auto a = static_cast<unsigned char>(bytes[i]),
+                     b = static_cast<unsigned char>(bytes[i + 1]);
+          if (a == 0xFF && (b == 0xD8 || b == 0x4F)) starts.push_back(i);
+        }
+        const std::size_t base = starts.empty()
+                                     ? bytes.size() - std::min<std::size_t>(bytes.size(), 512)
+                                     : starts[pick(starts.size())];
+        for (std::size_t k = 0, n = 1 + pick(4); k < n; ++k) {
+          const std::size_t at = base + pick(96);
+          if (at < bytes.size()) bytes[at] = static_cast<char>(rng());
+        }
+        how = "codestream flips";
+        break;
+      }
+      case 4:  // truncated
+        bytes.resize(132 + pick(bytes.size() - 132));
+        how = "truncated";
+        break;
+      default: {  // a chunk cut out
+        const std::size_t at = 132 + pick(bytes.size() - 132);
+        bytes.erase(at, 1 + pick(std::min<std::size_t>(64, bytes.size() - at)));
+        how = "cut";
+      }
+    }
+    std::ofstream(mutant, std::ios::binary | std::ios::trunc) << bytes;
+    SCOPED_TRACE(fmt::format("mutant {} of {} ({})", m, seed, how));
+    try {
+      const std::int64_t frames = dicom_frame_count(mutant);
+      for (const std::int64_t frame : {std::int64_t{0}, frames - 1}) {
+        const Image img = read_dicom(mutant, frame, DicomOptions{}, 4u << 20);
+        ASSERT_EQ(img.unit.size(), static_cast<std::size_t>(img.width) *
+                                       static_cast<std::size_t>(img.height) *
+                                       static_cast<std::size_t>(img.channels));
+        for (float v : img.unit) ASSERT_TRUE(v >= 0.0f && v <= 1.0f) << v;
+      }
+      ++read;
+    } catch (const InputError& e) {
+      ASSERT_NE(std::string(e.what()).find(mutant), std::string::npos) << e.what();
+      ++refused;
+    }
+  }
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(printed, "") << "the decoders printed to stderr";
+  EXPECT_GT(read, mutants / 10);
+  EXPECT_GT(refused, mutants / 10);
+  RecordProperty("read", read);
+  RecordProperty("refused", refused);
 }
 
 TEST(DicomOptionsTest, ParseEveryFormAndRefuseTheRest) {

@@ -415,9 +415,7 @@ std::int64_t dicom_frame_count(const std::string& path) {
   return out_of_memory_as_error(fmt::format("reading '{}'", path), [&] {
     DicomFile file(path);
     const PixelLayout l = file.pixel_layout();
-    // Native pixel data must hold every frame (the check needs no decoding).
-    if (!file.dataset().find(tags::kPixelData)->encapsulated)
-      (void)dicom::frame_samples(file, l, 0);
+    dicom::check_pixel_data(file, l);
     return l.frames;
   });
 }

@@ -1,12 +1,17 @@
-// One encapsulated frame decoded by GDCM's codecs (JPEG through its IJG 8/12/16-bit builds,
-// JPEG-LS through CharLS, JPEG 2000 through OpenJPEG). The only file that includes GDCM.
+// One encapsulated frame of JPEG, JPEG-LS or JPEG 2000: its codestream header checked against
+// the image, then decoded by libjpeg-turbo (8-bit lossy JPEG, dicom_jpeg.cpp) or by GDCM's codecs
+// (12-bit and lossless JPEG through GDCM's IJG builds, JPEG-LS through CharLS, JPEG 2000 through
+// OpenJPEG). The only file that includes GDCM.
 //
-// GDCM's codec glue trusts the codestream where it disagrees with the DICOM attributes: its
-// JPEG path asserts that the frame sizes match (Debian's build keeps assertions, which abort),
-// its JPEG 2000 path copies the decoded components into a buffer sized from the attributes
-// (an overflow when the codestream is larger), and its JPEG-LS path allocates what the
-// codestream claims. So the codestream's own header (JPEG SOF, JPEG-LS SOF55, JPEG 2000 SIZ) is
-// read here first and must agree with the image before GDCM sees a byte of it.
+// GDCM's codec glue trusts the codestream and asserts on it, and Debian's build keeps
+// assertions (an abort): its JPEG path asserts that the frame size matches and that libjpeg
+// raised no warning while reading the header (garbage between two markers is one), its JPEG 2000
+// path copies the decoded components into a buffer sized from the DICOM attributes (an overflow
+// when the codestream is larger) and asserts on JP2 box lengths, its JPEG-LS path allocates what
+// the codestream claims. So the codestream's header (JPEG markers up to the first scan, JPEG-LS
+// SOF55, JPEG 2000 SIZ and JP2 boxes) is walked here first and must be well formed and agree
+// with the image before GDCM sees it.
+#include <dlfcn.h>
 #include <gdcmDataElement.h>
 #include <gdcmFragment.h>
 #include <gdcmJPEG2000Codec.h>
@@ -18,6 +23,7 @@
 #include <gdcmTrace.h>
 #include <gdcmTransferSyntax.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -50,6 +56,64 @@ void quiet_gdcm() {
   });
 }
 
+// GDCM's codecs let their libraries print to stderr: its IJG builds through libjpeg's default
+// output_message, OpenJPEG through the error handler GDCM installs (an fprintf). taskfp reports
+// one line per error, so the two functions GDCM calls to set these up are defined here as well:
+// an executable's definitions come before those of the shared libraries it loads, so GDCM calls
+// these, which call the libraries' own (dlsym RTLD_NEXT) and then drop the messages (a failed
+// decode becomes taskfp's own error). IJG's jpeg_error_mgr starts with these three methods in
+// every version.
+struct IjgErrorManagerStart {
+  void (*error_exit)(void*);
+  void (*emit_message)(void*, int);
+  void (*output_message)(void*);
+};
+void ignore_ijg_message(void*) {}
+void ignore_opj_message(const char*, void*) {}
+
+template <typename Fn>
+Fn next_definition(const char* name) {
+  void* f = dlsym(RTLD_NEXT, name);
+  if (!f) std::abort();  // GDCM without its own libraries: cannot happen where it links
+  return reinterpret_cast<Fn>(f);
+}
+
+void* quiet_jpeg_std_error(void* (*real)(void*), void* err) {
+  void* mgr = real(err);
+  static_cast<IjgErrorManagerStart*>(mgr)->output_message = ignore_ijg_message;
+  return mgr;
+}
+
+}  // namespace
+}  // namespace taskfp::dicom
+
+extern "C" {
+void* gdcmjpeg8_jpeg_std_error(void* err) {
+  static const auto real =
+      taskfp::dicom::next_definition<void* (*)(void*)>("gdcmjpeg8_jpeg_std_error");
+  return taskfp::dicom::quiet_jpeg_std_error(real, err);
+}
+void* gdcmjpeg12_jpeg_std_error(void* err) {
+  static const auto real =
+      taskfp::dicom::next_definition<void* (*)(void*)>("gdcmjpeg12_jpeg_std_error");
+  return taskfp::dicom::quiet_jpeg_std_error(real, err);
+}
+void* gdcmjpeg16_jpeg_std_error(void* err) {
+  static const auto real =
+      taskfp::dicom::next_definition<void* (*)(void*)>("gdcmjpeg16_jpeg_std_error");
+  return taskfp::dicom::quiet_jpeg_std_error(real, err);
+}
+// OpenJPEG 2: OPJ_BOOL opj_set_error_handler(opj_codec_t*, opj_msg_callback, void*).
+int opj_set_error_handler(void* codec, void (*)(const char*, void*), void* user_data) {
+  using Fn = int (*)(void*, void (*)(const char*, void*), void*);
+  static const auto real = taskfp::dicom::next_definition<Fn>("opj_set_error_handler");
+  return real(codec, taskfp::dicom::ignore_opj_message, user_data);
+}
+}
+
+namespace taskfp::dicom {
+namespace {
+
 // What a codestream's header says about its image.
 struct StreamHeader {
   std::int64_t width = 0;
@@ -58,6 +122,8 @@ struct StreamHeader {
   int precision = 0;        // bits per sample
   bool is_signed = false;   // JPEG 2000 only
   bool subsampled = false;  // JPEG 2000: a component with XRsiz or YRsiz != 1
+  bool lossless = false;    // JPEG: a lossless frame (SOF3, SOF7, SOF11, SOF15)
+  bool strict = true;       // JPEG: markers back to back, known, with sane values up to the scan
 };
 
 std::uint16_t be16(const std::uint8_t* p) {
@@ -67,34 +133,63 @@ std::uint32_t be32(const std::uint8_t* p) {
   return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
 }
 
-// JPEG (ITU T.81 B.2) and JPEG-LS (T.87): markers from SOI up to the first frame header.
+// JPEG (ITU T.81 B.2) and JPEG-LS (T.87): markers from SOI up to the first scan. `strict` stays
+// true when nothing there would make libjpeg warn while reading the header (bytes between
+// markers, an unknown marker, a JFIF version other than 1.x, an Adobe transform other than 0-2,
+// scan parameters that do not fit the frame).
 bool jpeg_header(const std::uint8_t* p, std::size_t n, bool jpeg_ls, StreamHeader& h) {
   if (n < 4 || p[0] != 0xFF || p[1] != 0xD8) return false;
   std::size_t i = 2;
+  bool frame = false;
   while (i + 4 <= n) {
-    if (p[i] != 0xFF) return false;
+    if (p[i] != 0xFF) {  // garbage between segments: libjpeg skips it, with a warning
+      h.strict = false;
+      while (i < n && p[i] != 0xFF) ++i;
+      continue;
+    }
     const std::uint8_t m = p[i + 1];
     if (m == 0xFF) {  // fill byte
       ++i;
       continue;
     }
     if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {  // no length
+      h.strict = false;
       i += 2;
       continue;
     }
     const std::size_t length = be16(p + i + 2);
     if (length < 2 || i + 2 + length > n) return false;
+    const std::uint8_t* seg = p + i + 4;
+    const std::size_t size = length - 2;
     const bool sof =
         jpeg_ls ? m == 0xF7 : (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC);
     if (sof) {
-      if (length < 8) return false;
-      h.precision = p[i + 4];
-      h.height = be16(p + i + 5);
-      h.width = be16(p + i + 7);
-      h.components = p[i + 9];
+      if (frame || size < 6) return false;
+      frame = true;
+      h.precision = seg[0];
+      h.height = be16(seg + 1);
+      h.width = be16(seg + 3);
+      h.components = seg[5];
+      h.lossless = m == 0xC3 || m == 0xC7 || m == 0xCB || m == 0xCF;
+      if (size != 6 + 3 * static_cast<std::size_t>(h.components)) h.strict = false;
+    } else if (m == 0xDA) {  // the first scan: its header ends the walk
+      if (!frame || size < 1 || size != 4 + 2 * static_cast<std::size_t>(seg[0])) return false;
+      if (!jpeg_ls) {
+        const std::uint8_t* q = seg + 1 + 2 * seg[0];  // Ss Se Ah/Al
+        const int ss = q[0], se = q[1], ah = q[2] >> 4, al = q[2] & 15;
+        const bool ok = h.lossless ? ss >= 1 && ss <= 7 && se == 0 && ah == 0 && al < h.precision
+                                   : ss == 0 && se == 63 && ah == 0 && al == 0;
+        if (!ok) h.strict = false;
+      }
       return true;
+    } else if (m == 0xE0 && size >= 7 && std::memcmp(seg, "JFIF\0", 5) == 0) {
+      if (seg[5] != 1) h.strict = false;
+    } else if (m == 0xEE && size >= 12 && std::memcmp(seg, "Adobe", 5) == 0) {
+      if (seg[11] > 2) h.strict = false;
+    } else if (!((m >= 0xE0 && m <= 0xEF) || m == 0xFE || m == 0xDB || m == 0xC4 || m == 0xCC ||
+                 m == 0xDD || (jpeg_ls && (m == 0xF8)))) {
+      h.strict = false;  // a marker libjpeg does not expect here
     }
-    if (m == 0xDA || m == 0xD9) return false;  // scan or end before a frame header
     i += 2 + length;
   }
   return false;
@@ -159,13 +254,12 @@ bool j2k_header(const std::uint8_t* p, std::size_t n, StreamHeader& h) {
 
 }  // namespace
 
-bool gdcm_decodes(const std::string& transfer_syntax) {
+bool decodes_encapsulated(const std::string& transfer_syntax) {
   return family(transfer_syntax) != Family::none;
 }
 
-void decode_with_gdcm(const DicomFile& file, const PixelLayout& l,
-                      const std::vector<Span>& fragments, FrameSamples& out) {
-  quiet_gdcm();
+void decode_encapsulated(const DicomFile& file, const PixelLayout& l,
+                         const std::vector<Span>& fragments, FrameSamples& out) {
   const Family kind = family(file.transfer_syntax());
   // A frame's codestream is its fragments, joined.
   std::vector<std::uint8_t> stream;
@@ -190,6 +284,16 @@ void decode_with_gdcm(const DicomFile& file, const PixelLayout& l,
   if (h.precision > max_precision || h.precision > std::max(l.bits_allocated, 8))
     file.fail(fmt::format("its {} codestream holds {}-bit samples, more than Bits Allocated {}",
                           what, h.precision, l.bits_allocated));
+  if (kind == Family::jpeg && !h.lossless && h.precision == 8) {
+    decode_jpeg8(file, l, stream, out);
+    return;
+  }
+  if (kind == Family::jpeg && !h.strict)
+    file.fail(
+        fmt::format("its {} codestream has stray bytes or unexpected values before its first scan "
+                    "(damaged)",
+                    what));
+  quiet_gdcm();
 
   // The codec is told the codestream's sample size: GDCM picks its 8, 12 or 16-bit JPEG build
   // from Bits Allocated (12 for 12-bit JPEG) and sizes its JPEG 2000 output from it.

@@ -1,6 +1,6 @@
 // The DICOM file walker (PS3.10 file meta, PS3.5 chapter 7 data elements, annex A.4 encapsulated
 // pixel data) and one frame's stored samples: native data in place, RLE (PS3.5 annex G) decoded
-// here, JPEG, JPEG-LS and JPEG 2000 handed to GDCM (dicom_codec.cpp).
+// here, JPEG, JPEG-LS and JPEG 2000 in dicom_codec.cpp.
 #include "images/dicom_file.hpp"
 
 #include <fcntl.h>
@@ -28,9 +28,11 @@ constexpr Tag kItemDelimiter = tag(0xFFFE, 0xE00D);
 constexpr Tag kSequenceDelimiter = tag(0xFFFE, 0xE0DD);
 constexpr int kMaxDepth = 64;
 constexpr std::size_t kMaxElements = std::size_t{1} << 20;
-// Deflated files are inflated in memory; beyond this they are refused (a few kilobytes of
-// deflate can claim gigabytes).
-constexpr std::size_t kMaxInflatedBytes = std::size_t{1} << 30;
+// Deflated files are inflated in memory, up to 64 MiB or 64 times the file's size (deflate can
+// reach 1000: a few kilobytes of it can claim gigabytes); beyond that they are refused.
+std::size_t max_inflated_bytes(std::size_t deflated) {
+  return std::max<std::size_t>(std::size_t{64} << 20, 64 * deflated);
+}
 
 std::string hex_tag(Tag t) {
   return fmt::format("({:04X},{:04X})", t >> 16, t & 0xFFFF);
@@ -281,6 +283,7 @@ std::string trimmed(std::string s) {
 
 std::vector<std::uint8_t> inflate_raw(const DicomFile& file, const std::uint8_t* data,
                                       std::size_t size) {
+  const std::size_t limit = max_inflated_bytes(size);
   std::vector<std::uint8_t> out;
   z_stream z{};
   if (inflateInit2(&z, -MAX_WBITS) != Z_OK) file.fail("cannot start zlib to inflate it");
@@ -288,21 +291,23 @@ std::vector<std::uint8_t> inflate_raw(const DicomFile& file, const std::uint8_t*
   std::size_t consumed = 0;
   int status = Z_OK;
   while (status != Z_STREAM_END) {
-    if (out.size() >= kMaxInflatedBytes) {
+    if (out.size() >= limit) {
       inflateEnd(&z);
-      file.fail(
-          fmt::format("its deflated data set inflates to more than {} bytes", kMaxInflatedBytes));
+      file.fail(fmt::format(
+          "its deflated data set inflates to more than {} bytes (64 times the file)", limit));
     }
     const std::size_t before = out.size();
-    out.resize(std::min(kMaxInflatedBytes, std::max<std::size_t>(before * 2, 1 << 16)));
+    out.resize(std::min(limit, std::max<std::size_t>(before * 2, 1 << 16)));
     z.next_out = out.data() + before;
-    z.avail_out = static_cast<uInt>(out.size() - before);
+    z.avail_out = static_cast<uInt>(
+        std::min<std::size_t>(out.size() - before, std::numeric_limits<uInt>::max()));
     const std::size_t chunk =
         std::min<std::size_t>(size - consumed, std::numeric_limits<uInt>::max());
     z.avail_in = static_cast<uInt>(chunk);
+    const std::size_t room = z.avail_out;
     status = inflate(&z, Z_NO_FLUSH);
     consumed += chunk - z.avail_in;
-    out.resize(out.size() - z.avail_out);
+    out.resize(before + (room - z.avail_out));
     if (status == Z_BUF_ERROR && consumed == size) status = Z_DATA_ERROR;  // input ended early
     if (status != Z_OK && status != Z_STREAM_END) {
       inflateEnd(&z);
@@ -400,7 +405,8 @@ DicomFile::DicomFile(const std::string& path) : path_(path), mapping_(std::make_
     inflated_.insert(inflated_.end(), rest.begin(), rest.end());
     bytes_ = inflated_.data();
     size_ = inflated_.size();
-  } else if (ts != "1.2.840.10008.1.2.1" && ts != "1.2.840.10008.1.2.5" && !gdcm_decodes(ts)) {
+  } else if (ts != "1.2.840.10008.1.2.1" && ts != "1.2.840.10008.1.2.5" &&
+             !decodes_encapsulated(ts)) {
     fail(fmt::format("unsupported transfer syntax {} ({})", ts, transfer_syntax_name(ts)));
   }
   // Some writers label an Implicit VR data set as Explicit VR (pydicom's SC_rgb_jpeg.dcm): the
@@ -620,6 +626,12 @@ void decode_rle(const DicomFile& file, const PixelLayout& l, std::int64_t frame,
     file.fail(fmt::format("frame {}: RLE data has {} segments, {} samples of {} bits need {}",
                           frame, segments, l.samples_per_pixel, l.bits_allocated, segments_needed));
   const std::size_t pixels = static_cast<std::size_t>(l.rows) * static_cast<std::size_t>(l.columns);
+  // PackBits turns 2 bytes into at most 128: data too short for the frame is refused before the
+  // frame is allocated.
+  if (size - 64 < segments_needed * ((pixels + 127) / 128) * 2)
+    file.fail(fmt::format(
+        "frame {}: {} bytes of RLE data cannot hold {} x {} pixels (truncated or damaged)", frame,
+        size, l.columns, l.rows));
   out.owned.assign(pixels * segments_needed, 0);
   for (std::uint32_t s = 0; s < segments; ++s) {
     const std::size_t begin = u32(data + 4 + 4 * s, false);
@@ -713,6 +725,7 @@ void expand_422(const DicomFile& file, const PixelLayout& l, const std::uint8_t*
                 FrameSamples& out) {
   if (l.bits_allocated != 8) file.fail("YBR_FULL_422 with more than 8 bits is not supported");
   if (l.planar) file.fail("YBR_FULL_422 with Planar Configuration 1 is not allowed");
+  if (l.columns % 2 != 0) file.fail("YBR_FULL_422 with an odd number of columns");
   const std::size_t rows = static_cast<std::size_t>(l.rows),
                     cols = static_cast<std::size_t>(l.columns);
   out.owned.resize(rows * cols * 3);
@@ -737,7 +750,37 @@ void expand_422(const DicomFile& file, const PixelLayout& l, const std::uint8_t*
 
 }  // namespace
 
+namespace {
+
+// Units of one native frame: bits for 1-bit pixels (frames need not start on a byte), else bytes.
+std::uint64_t native_frame_units(const PixelLayout& l) {
+  const std::uint64_t samples = static_cast<std::uint64_t>(l.rows) *
+                                static_cast<std::uint64_t>(l.columns) *
+                                static_cast<std::uint64_t>(l.samples_per_pixel);
+  if (l.bits_allocated == 1) return samples;
+  if (l.photometric == "YBR_FULL_422") return samples / 3 * 2;  // Y Y Cb Cr per two pixels
+  return samples * static_cast<std::uint64_t>(l.bits_allocated / 8);
+}
+
+}  // namespace
+
+void check_pixel_data(const DicomFile& file, const PixelLayout& l) {
+  const Element& pixels = *file.dataset().find(tags::kPixelData);
+  if (pixels.encapsulated) {
+    (void)frame_fragments(file, pixels, l, l.frames - 1);  // the frames can be told apart
+    return;
+  }
+  const std::uint64_t units = native_frame_units(l);
+  const std::uint64_t have = pixels.value.length;
+  const std::uint64_t have_units = l.bits_allocated == 1 ? have * 8 : have;
+  if (static_cast<std::uint64_t>(l.frames) > have_units / units)
+    file.fail(fmt::format(
+        "truncated: its pixel data holds {} bytes, {} frame{} of {} {} each are needed", have,
+        l.frames, l.frames == 1 ? "" : "s", units, l.bits_allocated == 1 ? "bits" : "bytes"));
+}
+
 FrameSamples frame_samples(const DicomFile& file, const PixelLayout& l, std::int64_t frame) {
+  check_pixel_data(file, l);
   const Element& pixels = *file.dataset().find(tags::kPixelData);
   FrameSamples out;
   out.pixels = static_cast<std::size_t>(l.rows) * static_cast<std::size_t>(l.columns);
@@ -746,25 +789,8 @@ FrameSamples frame_samples(const DicomFile& file, const PixelLayout& l, std::int
   out.is_signed = l.is_signed;
   out.photometric = l.photometric;
   if (!pixels.encapsulated) {
-    const std::uint64_t samples =
-        static_cast<std::uint64_t>(out.pixels) * static_cast<std::uint64_t>(l.samples_per_pixel);
+    const std::uint64_t frame_units = native_frame_units(l);
     const bool sub422 = l.photometric == "YBR_FULL_422";
-    // Bytes of one frame (1-bit frames are counted in bits: they need not start on a byte).
-    const std::uint64_t frame_units =
-        l.bits_allocated == 1 ? samples
-        : sub422              ? out.pixels * 2 * 1
-                              : samples * static_cast<std::uint64_t>(l.bits_allocated / 8);
-    const std::uint64_t have = pixels.value.length;
-    const std::uint64_t frames = static_cast<std::uint64_t>(l.frames);
-    const std::uint64_t have_units = l.bits_allocated == 1 ? have * 8 : have;
-    if (frames > have_units / frame_units)
-      file.fail(fmt::format(
-          "truncated: its pixel data holds {} bytes, {} frame{} of {} x {} x {} samples of {} "
-          "bits need {}",
-          have, frames, frames == 1 ? "" : "s", l.rows, l.columns, l.samples_per_pixel,
-          l.bits_allocated,
-          l.bits_allocated == 1 ? (frames * frame_units + 7) / 8
-                                : static_cast<double>(frames) * static_cast<double>(frame_units)));
     const std::uint8_t* start = file.bytes() + pixels.value.offset;
     out.big_endian = pixels.big_endian;
     out.shift = l.high_bit + 1 - l.bits_stored;
@@ -792,7 +818,7 @@ FrameSamples frame_samples(const DicomFile& file, const PixelLayout& l, std::int
   if (file.transfer_syntax() == "1.2.840.10008.1.2.5") {
     decode_rle(file, l, frame, pieces, out);
   } else {
-    decode_with_gdcm(file, l, pieces, out);
+    decode_encapsulated(file, l, pieces, out);
   }
   out.shift = 0;  // decoders give the stored bits from bit 0
   if (out.photometric == "YBR_FULL_422") out.photometric = "YBR_FULL";  // codecs upsample

@@ -208,19 +208,29 @@ struct FrameSamples {
   }
 };
 
+/// Checks, without decoding, that the pixel data holds every frame: native data long enough,
+/// encapsulated fragments that can be told apart as frames. InputError naming the file.
+void check_pixel_data(const DicomFile& file, const PixelLayout& layout);
+
 /// The stored samples of frame `frame` (0-based, checked by the caller); InputError naming the
 /// file for truncated pixel data, frames that cannot be told apart, a damaged or mismatching
 /// codec stream.
 FrameSamples frame_samples(const DicomFile& file, const PixelLayout& layout, std::int64_t frame);
 
-/// Decodes one frame of JPEG, JPEG-LS or JPEG 2000 with GDCM (dicom_codec.cpp, the only file
-/// that includes GDCM): `fragments` are the frame's pieces of the file. Fills `out.owned` with
-/// little-endian words of layout.bits_allocated bits, interleaved, and out's description.
-void decode_with_gdcm(const DicomFile& file, const PixelLayout& layout,
-                      const std::vector<Span>& fragments, FrameSamples& out);
+/// Decodes one frame of JPEG, JPEG-LS or JPEG 2000 (dicom_codec.cpp): `fragments` are the
+/// frame's pieces of the file. Fills `out.owned` with little-endian interleaved samples and
+/// `out`'s description of them; InputError naming the file for a codestream whose header is
+/// damaged or disagrees with the image, or that does not decode.
+void decode_encapsulated(const DicomFile& file, const PixelLayout& layout,
+                         const std::vector<Span>& fragments, FrameSamples& out);
 
-/// True for the transfer syntaxes decode_with_gdcm takes.
-bool gdcm_decodes(const std::string& transfer_syntax);
+/// True for the transfer syntaxes decode_encapsulated takes.
+bool decodes_encapsulated(const std::string& transfer_syntax);
+
+/// An 8-bit lossy JPEG codestream (baseline, extended) through libjpeg-turbo (dicom_jpeg.cpp),
+/// its frame header already checked against `layout`.
+void decode_jpeg8(const DicomFile& file, const PixelLayout& layout,
+                  const std::vector<std::uint8_t>& stream, FrameSamples& out);
 
 /// A readable name for a transfer syntax UID ("JPEG 2000", "RLE Lossless", ...), or the UID.
 std::string transfer_syntax_name(const std::string& uid);
