@@ -131,7 +131,7 @@ TEST_F(DicomFixtures, ImagesEqualPydicomsReference) {
 TEST_F(DicomFixtures, JpegExtendedHasTheValuesReadInOsirix) {
   // spot <label> <file> <frame> <window> <row> <col> <channel> <value> <tolerance>
   const auto cases = lines("spot");
-  ASSERT_EQ(cases.size(), 4u);
+  ASSERT_EQ(cases.size(), 8u);
   for (const auto& c : cases) {
     SCOPED_TRACE(c[1]);
     const Image img = read_dicom(path(c[2]), std::stoll(c[3]), options_for(c[4]));

@@ -135,8 +135,7 @@ std::uint32_t be32(const std::uint8_t* p) {
 
 // JPEG (ITU T.81 B.2) and JPEG-LS (T.87): markers from SOI up to the first scan. `strict` stays
 // true when nothing there would make libjpeg warn while reading the header (bytes between
-// markers, an unknown marker, a JFIF version other than 1.x, an Adobe transform other than 0-2,
-// scan parameters that do not fit the frame).
+// markers, an unknown marker, a JFIF version other than 1.x, an Adobe transform other than 0-2).
 bool jpeg_header(const std::uint8_t* p, std::size_t n, bool jpeg_ls, StreamHeader& h) {
   if (n < 4 || p[0] != 0xFF || p[1] != 0xD8) return false;
   std::size_t i = 2;
@@ -174,13 +173,6 @@ bool jpeg_header(const std::uint8_t* p, std::size_t n, bool jpeg_ls, StreamHeade
       if (size != 6 + 3 * static_cast<std::size_t>(h.components)) h.strict = false;
     } else if (m == 0xDA) {  // the first scan: its header ends the walk
       if (!frame || size < 1 || size != 4 + 2 * static_cast<std::size_t>(seg[0])) return false;
-      if (!jpeg_ls) {
-        const std::uint8_t* q = seg + 1 + 2 * seg[0];  // Ss Se Ah/Al
-        const int ss = q[0], se = q[1], ah = q[2] >> 4, al = q[2] & 15;
-        const bool ok = h.lossless ? ss >= 1 && ss <= 7 && se == 0 && ah == 0 && al < h.precision
-                                   : ss == 0 && se == 63 && ah == 0 && al == 0;
-        if (!ok) h.strict = false;
-      }
       return true;
     } else if (m == 0xE0 && size >= 7 && std::memcmp(seg, "JFIF\0", 5) == 0) {
       if (seg[5] != 1) h.strict = false;
