@@ -182,9 +182,9 @@ TEST_F(DicomFixtures, ErrorsNameTheFileAndTheReason) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("--max-image-pixels"), std::string::npos) << e.what();
   }
-  EXPECT_THROW((void)read_dicom(path("ct_rescale.dcm"), 0, DicomOptions{}, 11 * 13 - 1),
+  EXPECT_THROW((void)read_dicom(path("ct_rescale.dcm"), 0, DicomOptions{}, 11u * 13u - 1u),
                InputError);
-  EXPECT_NO_THROW((void)read_dicom(path("ct_rescale.dcm"), 0, DicomOptions{}, 11 * 13));
+  EXPECT_NO_THROW((void)read_dicom(path("ct_rescale.dcm"), 0, DicomOptions{}, 11u * 13u));
   EXPECT_THROW((void)read_dicom(dir_->file("missing.dcm"), 0, DicomOptions{}), InputError);
 }
 

@@ -230,7 +230,7 @@ bool j2k_header(const std::uint8_t* p, std::size_t n, StreamHeader& h) {
   h.height = ysiz - yo;
   h.components = csiz;
   for (int c = 0; c < csiz; ++c) {
-    const std::uint8_t* comp = siz + 38 + 3 * c;
+    const std::uint8_t* comp = siz + 38 + 3 * static_cast<std::size_t>(c);
     const int precision = (comp[0] & 0x7F) + 1;
     const bool is_signed = (comp[0] & 0x80) != 0;
     if (c == 0) {

@@ -87,7 +87,6 @@ const char* dictionary_vr(Tag t) {
     case tags::kPerFrameFunctionalGroups:
       return "SQ";
     case tags::kExtendedOffsetTable:
-      return "OV";
     case tags::kExtendedOffsetTableLengths:
       return "OV";
     default:
@@ -586,7 +585,8 @@ bool unpack_bits(const std::uint8_t* in, std::size_t in_size, std::uint8_t* out,
                  std::size_t out_size, std::size_t stride) {
   std::size_t i = 0, o = 0;
   while (o < out_size && i < in_size) {
-    const int header = static_cast<std::int8_t>(in[i++]);
+    const int header = in[i] < 128 ? in[i] : in[i] - 256;  // a signed byte
+    ++i;
     if (header >= 0) {
       const std::size_t n = static_cast<std::size_t>(header) + 1;
       if (i + n > in_size || o + n > out_size) return false;
@@ -618,7 +618,8 @@ void decode_rle(const DicomFile& file, const PixelLayout& l, std::int64_t frame,
     size = joined.size();
   }
   const int bytes = l.bits_allocated / 8;
-  const std::size_t segments_needed = static_cast<std::size_t>(l.samples_per_pixel * bytes);
+  const std::size_t segments_needed =
+      static_cast<std::size_t>(l.samples_per_pixel) * static_cast<std::size_t>(bytes);
   if (l.bits_allocated == 1) file.fail("RLE with 1-bit pixels is not supported");
   if (size < 64) file.fail(fmt::format("frame {}: its RLE header is truncated", frame));
   const std::uint32_t segments = u32(data, false);
@@ -634,8 +635,8 @@ void decode_rle(const DicomFile& file, const PixelLayout& l, std::int64_t frame,
         size, l.columns, l.rows));
   out.owned.assign(pixels * segments_needed, 0);
   for (std::uint32_t s = 0; s < segments; ++s) {
-    const std::size_t begin = u32(data + 4 + 4 * s, false);
-    const std::size_t stop = s + 1 < segments ? u32(data + 8 + 4 * s, false) : size;
+    const std::size_t begin = u32(data + 4 + 4 * std::size_t{s}, false);
+    const std::size_t stop = s + 1 < segments ? u32(data + 8 + 4 * std::size_t{s}, false) : size;
     if (begin < 64 || begin > stop || stop > size)
       file.fail(fmt::format("frame {}: RLE segment {} lies outside its data (damaged offsets)",
                             frame, s));
@@ -659,7 +660,7 @@ void decode_rle(const DicomFile& file, const PixelLayout& l, std::int64_t frame,
 std::vector<Span> frame_fragments(const DicomFile& file, const Element& pixels,
                                   const PixelLayout& l, std::int64_t frame) {
   if (pixels.fragments.size() < 2) file.fail("the encapsulated pixel data holds no fragment");
-  const std::vector<Span> all(pixels.fragments.begin() + 1, pixels.fragments.end());
+  std::vector<Span> all(pixels.fragments.begin() + 1, pixels.fragments.end());
   const std::size_t frames = static_cast<std::size_t>(l.frames);
   const std::size_t f = static_cast<std::size_t>(frame);
   // Offsets count from the first byte of the first fragment's item tag.
