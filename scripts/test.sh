@@ -5,8 +5,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # The backbone test makes its reference features with Debian's torchvision (random weights); the
 # robustness tests (tests/robustness/) make their inputs with numpy, h5py and PIL; the DICOM test
-# makes its files and expected images with pydicom (its test files, decoded through PIL).
-TASKFP_EXTRA_PACKAGES="python3-torchvision python3-h5py python3-pil python3-pydicom ${TASKFP_EXTRA_PACKAGES:-}" \
+# makes its files and expected images with pydicom and numpy (pydicom recommends numpy only).
+TASKFP_EXTRA_PACKAGES="python3-torchvision python3-h5py python3-pil python3-pydicom python3-numpy ${TASKFP_EXTRA_PACKAGES:-}" \
   BUILD_DIR=$BUILD_DIR "$ROOT/scripts/setup.sh" -DTASKFP_BUILD_TESTS=ON
 cd "$BUILD_DIR"
 # The suite runs as a user's machine has it: OpenBLAS and OpenMP choose kernels and threads for
