@@ -12,7 +12,7 @@ PACKAGES=(
   libcli11-dev libyaml-cpp-dev libfmt-dev
   libgtest-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin libpng-dev libjpeg62-turbo-dev libtiff-dev zlib1g-dev libtorch-dev libxxhash-dev
-  libnifti2-dev
+  libnifti2-dev libgdcm-dev
   # h5py's LZF filter (id 32000) for stores written with compression="lzf": the plugin, in
   # libhdf5's default plugin folder, and the liblzf it uses without linking it (io/hdf5.cpp
   # loads that where a store needs the filter).

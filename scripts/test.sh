@@ -8,8 +8,9 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # the robustness tests (tests/robustness/) make their inputs with numpy, h5py and PIL; the NIfTI test
 # its volumes and expected slices with nibabel, and checks Colin27 from mricron-data; the store
 # tests write stores as other tools do with h5py (tests/fixtures/make_h5py_stores.py); the IDX
-# test reads the packaged Fashion-MNIST.
-TASKFP_EXTRA_PACKAGES="python3-torchvision python3-h5py python3-pil python3-numpy libturbojpeg0 python3-nibabel mricron-data dataset-fashion-mnist ${TASKFP_EXTRA_PACKAGES:-}" \
+# test reads the packaged Fashion-MNIST; the DICOM test makes its files and expected images with
+# pydicom and numpy (pydicom recommends numpy only).
+TASKFP_EXTRA_PACKAGES="python3-torchvision python3-h5py python3-pil python3-numpy libturbojpeg0 python3-nibabel mricron-data dataset-fashion-mnist python3-pydicom ${TASKFP_EXTRA_PACKAGES:-}" \
   BUILD_DIR=$BUILD_DIR "$ROOT/scripts/setup.sh" -DTASKFP_BUILD_TESTS=ON
 cd "$BUILD_DIR"
 # The suite runs as a user's machine has it: OpenBLAS and OpenMP choose kernels and threads for
