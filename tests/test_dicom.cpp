@@ -16,6 +16,7 @@
 
 #include "core/error.hpp"
 #include "images/dicom.hpp"
+#include "images/image_taskset.hpp"
 #include "test_util.hpp"
 
 namespace taskfp {
@@ -207,6 +208,48 @@ TEST_F(DicomFixtures, SeriesFilesAreOrderedAndSingleSeries) {
     }
   }
   EXPECT_THROW(dicom_series_files(dir_->file("no-such-folder")), InputError);
+}
+
+// Task sets: a class folder's DICOM files (with or without the .dcm name) are their frames, or
+// the chosen frame; a manifest row may name a series folder; each frame decodes with the task's
+// window, and the window goes into the provenance.
+TEST_F(DicomFixtures, TaskSetsListFramesOfFilesAndSeries) {
+  test::TempDir dir;
+  fs::create_directories(dir.path() / "root" / "multi");
+  fs::create_directories(dir.path() / "root" / "single");
+  fs::copy_file(path("multiframe.dcm"), dir.path() / "root" / "multi" / "m.dcm");
+  fs::copy_file(path("ct_rescale.dcm"), dir.path() / "root" / "single" / "IM0001");  // no extension
+  std::ofstream(dir.file("m.csv")) << "path,label,split\n" << path("series_instances") << ",s,train\n";
+  std::ofstream(dir.file("s.yaml")) << "tasks:\n  - name: all\n    root: root\n    dicom: {window: minmax}\n"
+                                    << "  - name: second\n    root: root/multi/..\n    dicom: {frame: 1}\n"
+                                    << "  - name: series\n    manifest: m.csv\n";
+  const auto specs = read_image_taskset(dir.file("s.yaml"));
+  ASSERT_EQ(specs.size(), 3u);
+  const auto all = list_task_images(specs[0]);
+  EXPECT_EQ(all.classes, (std::vector<std::string>{"multi", "single"}));
+  EXPECT_EQ(all.index, (std::vector<std::int64_t>{0, 1, 2, 0}));
+  EXPECT_EQ(all.describe(2), dir.file("root/multi/m.dcm") + " [frame 2]");
+  const auto minmax = options_for("minmax");
+  EXPECT_EQ(all.read(2).unit, read_dicom(dir.file("root/multi/m.dcm"), 2, minmax).unit);
+  EXPECT_EQ(all.read(3).unit, read_dicom(dir.file("root/single/IM0001"), 0, minmax).unit);
+  EXPECT_NE(all.inputs.find(minmax.describe()), std::string::npos) << all.inputs;
+  // frame: 1 takes that frame of every file; a file without it is an error naming it.
+  try {
+    (void)list_task_images(specs[1]);
+    ADD_FAILURE() << "a one-frame file gave frame 1";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("IM0001"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no frame 1"), std::string::npos) << e.what();
+  }
+  fs::remove(dir.path() / "root" / "single" / "IM0001");
+  fs::remove(dir.path() / "root" / "single");
+  const auto second = list_task_images(specs[1]);
+  EXPECT_EQ(second.index, (std::vector<std::int64_t>{1}));
+  // A series folder in a manifest: its files in series order, each file's frames.
+  const auto series = list_task_images(specs[2]);
+  const auto want = dicom_series_files(path("series_instances"));
+  ASSERT_EQ(series.files.size(), want.size());
+  for (std::size_t k = 0; k < want.size(); ++k) EXPECT_EQ(series.files[k], want[k]);
 }
 
 TEST_F(DicomFixtures, ImagesWithoutAReferenceDecodeToTheirShape) {

@@ -206,7 +206,7 @@ TEST(ImageTaskSet, ClassFoldersListImagesAndCountWhatTheyIgnore) {
     ADD_FAILURE() << "a class folder without images was accepted";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("'" + (base / "owl").string() +
-                                         "' has no images (PNG, JPEG, TIFF or NIfTI files) (only 1 "
+                                         "' has no images (PNG, JPEG, TIFF, NIfTI or DICOM files) (only 1 "
                                          "other file or folder)"),
               std::string::npos)
         << e.what();

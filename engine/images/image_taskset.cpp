@@ -23,7 +23,7 @@ namespace taskfp {
 namespace {
 
 bool is_image_file(const fs::path& p) {
-  if (looks_like_nifti(p.string())) return true;
+  if (looks_like_nifti(p.string()) || looks_like_dicom(p.string())) return true;
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".tif" || ext == ".tiff";
@@ -69,10 +69,26 @@ std::vector<fs::path> class_images(const fs::path& dir, IgnoredFiles& ignored) {
   return files;
 }
 
-// One listed file as the task's images: a NIfTI volume's selected slices, else the file.
+// One listed file as the task's images: a NIfTI volume's selected slices, a DICOM file's frames
+// (or the chosen one), else the file. A folder (a manifest's DICOM series): its files' frames.
 void add_image_file(TaskImages& t, const ImageTaskSpec& spec, std::string file, int label) {
   if (looks_like_nifti(file)) {
     for (const auto slice : nifti_slices(file, spec.nifti)) t.add(file, slice, label, ImageKind::nifti_slice);
+    return;
+  }
+  if (fs::is_directory(file)) {
+    for (auto& f : dicom_series_files(file)) add_image_file(t, spec, std::move(f), label);
+    return;
+  }
+  if (looks_like_dicom(file)) {
+    const auto frames = dicom_frame_count(file);
+    if (spec.dicom.frame) {
+      require(*spec.dicom.frame < frames, "task '{}': DICOM file '{}' has {} frame{}, no frame {} (dicom: frame)",
+              spec.name, file, frames, frames == 1 ? "" : "s", *spec.dicom.frame);
+      t.add(std::move(file), *spec.dicom.frame, label, ImageKind::dicom_frame);
+      return;
+    }
+    for (std::int64_t f = 0; f < frames; ++f) t.add(file, f, label, ImageKind::dicom_frame);
     return;
   }
   t.add(std::move(file), -1, label);
@@ -95,7 +111,7 @@ TaskImages from_folders(const ImageTaskSpec& spec) {
     }
     const std::size_t before = t.ignored.count();
     const auto files = class_images(class_dir, t.ignored);
-    require(!files.empty(), "task '{}': class folder '{}' has no images (PNG, JPEG, TIFF or NIfTI files){}",
+    require(!files.empty(), "task '{}': class folder '{}' has no images (PNG, JPEG, TIFF, NIfTI or DICOM files){}",
             spec.name, class_dir.string(),
             t.ignored.count() > before
                 ? fmt::format(" (only {} other file{} or folder{})", t.ignored.count() - before,
@@ -232,6 +248,10 @@ class TaskSetReader {
                 where);
         s.nifti = parse_nifti_options(node["nifti"], fmt::format("task set '{}': {}", path_, where));
       }
+      if (node["dicom"]) {
+        require(s.idx.images.empty(), "task set '{}': {}: an IDX task has no DICOM files ('dicom')", path_, where);
+        s.dicom = parse_dicom_options(node["dicom"], fmt::format("task set '{}': {}", path_, where));
+      }
       if (node["split"]) {
         require(s.idx.images.empty(),
                 "task set '{}': {}: an IDX task has no 'split' (its files are one split: name the "
@@ -328,9 +348,9 @@ class TaskSetReader {
     for (const auto& kv : task) {
       const auto key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
       require(key == "name" || key == "root" || key == "manifest" || key == "idx" || key == "split" ||
-                  key == "shrink" || key == "nifti",
+                  key == "shrink" || key == "nifti" || key == "dicom",
               "task set '{}': {}: unknown key '{}' (a task has name, root, manifest or idx, split, "
-              "shrink, nifti)",
+              "shrink, nifti, dicom)",
               path_, where, key);
       require(keys.insert(key).second, "task set '{}': {}: key '{}' appears twice", path_, where,
               key);
@@ -376,6 +396,7 @@ std::string TaskImages::describe(std::size_t k) const {
   switch (kinds[k]) {
     case ImageKind::idx_item: return fmt::format("{} [item {}]", files[k], index[k]);
     case ImageKind::nifti_slice: return fmt::format("{} [slice {}]", files[k], index[k]);
+    case ImageKind::dicom_frame: return fmt::format("{} [frame {}]", files[k], index[k]);
     case ImageKind::file: break;
   }
   return files[k];
@@ -385,6 +406,7 @@ Image TaskImages::read(std::size_t k, std::uint64_t max_pixels) const {
   switch (kinds[k]) {
     case ImageKind::idx_item: return idx->image(index[k]);
     case ImageKind::nifti_slice: return read_nifti_slice(files[k], index[k], nifti, max_pixels);
+    case ImageKind::dicom_frame: return read_dicom(files[k], index[k], dicom, max_pixels);
     case ImageKind::file: break;
   }
   return read_image(files[k], max_pixels);
@@ -393,7 +415,7 @@ Image TaskImages::read(std::size_t k, std::uint64_t max_pixels) const {
 std::string ImageTaskSpec::describe_inputs() const {
   // The listing is not known here: a folder or manifest task states its NIfTI mapping whether or
   // not it holds volumes (TaskImages::inputs says it only where it does).
-  return idx.images.empty() ? nifti.describe() : std::string();
+  return idx.images.empty() ? nifti.describe() + "; " + dicom.describe() : std::string();
 }
 
 TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed, std::uint64_t max_pixels) {
@@ -401,8 +423,12 @@ TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed, std::
                  : spec.manifest.empty()  ? from_folders(spec)
                                           : from_manifest(spec);
   t.nifti = spec.nifti;
-  if (std::find(t.kinds.begin(), t.kinds.end(), ImageKind::nifti_slice) != t.kinds.end())
-    t.inputs = t.nifti.describe();
+  t.dicom = spec.dicom;
+  const auto holds = [&](ImageKind kind) { return std::find(t.kinds.begin(), t.kinds.end(), kind) != t.kinds.end(); };
+  std::vector<std::string> inputs;
+  if (holds(ImageKind::nifti_slice)) inputs.push_back(t.nifti.describe());
+  if (holds(ImageKind::dicom_frame)) inputs.push_back(t.dicom.describe());
+  t.inputs = fmt::format("{}", fmt::join(inputs, "; "));
   if (spec.shrink > 0 && spec.shrink < t.files.size()) {
     // The subset is the task's own: seeded by the base task's name, kept in listing order.
     const auto base = spec.name.substr(0, spec.name.find(" --shrink_train"));
@@ -414,6 +440,7 @@ TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed, std::
     s.idx = t.idx;
     s.ignored = t.ignored;
     s.nifti = t.nifti;
+    s.dicom = t.dicom;
     s.inputs = t.inputs;
     for (auto k : keep) s.add(t.files[k], t.index[k], t.labels[k], t.kinds[k]);
     return s;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "images/dicom.hpp"
 #include "images/idx.hpp"
 #include "images/nifti.hpp"
 
@@ -27,13 +28,14 @@ struct IgnoredFiles {
   [[nodiscard]] std::string summary() const;
 };
 
-/// What an image of a task is: a whole file (PNG, JPEG, TIFF), an item of an IDX file, or a
-/// slice of a NIfTI volume.
-enum class ImageKind : std::uint8_t { file, idx_item, nifti_slice };
+/// What an image of a task is: a whole file (PNG, JPEG, TIFF), an item of an IDX file, a slice
+/// of a NIfTI volume, or a frame of a DICOM file.
+enum class ImageKind : std::uint8_t { file, idx_item, nifti_slice, dicom_frame };
 
 /// One task's images of one split, in a fixed order (class, then file name, then the image's
 /// index within its file). A file can hold several images (the items of an IDX file, the slices
-/// of a NIfTI volume); image k is files[k], item index[k] of it (-1: the file is one image).
+/// of a NIfTI volume, the frames of a DICOM file); image k is files[k], item index[k] of it (-1:
+/// the file is one image).
 struct TaskImages {
   std::string name;
   std::vector<std::string> files;
@@ -43,15 +45,17 @@ struct TaskImages {
   std::vector<std::string> classes;
   std::shared_ptr<const IdxImages> idx;   ///< the task's IDX files, read once when listed
   NiftiOptions nifti;                     ///< how the task's NIfTI volumes become slices
+  DicomOptions dicom;                     ///< how the task's DICOM frames become unit images
   /// How files became images where that was a choice ("nifti: ...", NiftiOptions::describe,
+  /// "dicom: ...", DicomOptions::describe,
   /// when the task holds volumes); empty for plain images.
   std::string inputs;
   IgnoredFiles ignored;                   ///< class folders only (a manifest names its images)
 
   /// Adds image `file` (item `item`, -1 for a whole file) of class `label`.
   void add(std::string file, std::int64_t item, int label, ImageKind kind = ImageKind::file);
-  /// "<file>", "<file> [item <k>]" or "<file> [slice <k>]": image k as messages and the
-  /// provenance name it.
+  /// "<file>", "<file> [item <k>]", "<file> [slice <k>]" or "<file> [frame <k>]": image k as
+  /// messages and the provenance name it.
   [[nodiscard]] std::string describe(std::size_t k) const;
   /// Decodes image k. InputError naming it (describe(k)) for an unreadable image.
   [[nodiscard]] Image read(std::size_t k, std::uint64_t max_pixels = kDefaultMaxImagePixels) const;
@@ -78,16 +82,18 @@ struct ImageTaskSpec {
   std::string split = "train";
   std::size_t shrink = 0;
   NiftiOptions nifti;  ///< the task's `nifti:` map: slicing and intensity mapping of its volumes
+  DicomOptions dicom;  ///< the task's `dicom:` map: window and frames of its DICOM files
 
   /// How the task's files become images where that is a choice (NIfTI slicing and intensity
-  /// mapping), one line with every number; empty for IDX tasks. Part of the extraction plan's
+  /// mapping, DICOM windowing and frames), one line with every number; empty for IDX tasks. Part of the extraction plan's
   /// key, so that parts made under another mapping are not reused.
   [[nodiscard]] std::string describe_inputs() const;
 };
 
 /// Reads a task set file (YAML): `tasks:` a list of {name, root | manifest | idx, split, shrink:
-/// [n, ...], nifti: {...}}, where idx is {images: file, labels: file, classes: [label, ...],
-/// names: [name, ...]} and nifti as parse_nifti_options reads it; each shrink count adds the task "<name> --shrink_train <n>". Paths relative to the
+/// [n, ...], nifti: {...}, dicom: {...}}, where idx is {images: file, labels: file, classes:
+/// [label, ...], names: [name, ...]}, nifti as parse_nifti_options and dicom as
+/// parse_dicom_options read them; each shrink count adds the task "<name> --shrink_train <n>". Paths relative to the
 /// file. InputError naming the file (and the task and key) for a malformed file, a value of the
 /// wrong YAML type, an unknown or repeated key, a task without exactly one source, a task name
 /// that cannot be stored ('/', '.', '..', empty: checked here, before any image is read),
