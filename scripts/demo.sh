@@ -1,45 +1,77 @@
 #!/usr/bin/env bash
-# Sets up (packages, build) and runs the main job on built-in data: synthetic features of
-# related task families -> fingerprints -> the paper's distances -> CSV matrices, then prints
-# each target's closest sources. Where the paper's cache folder is present (PAPER_CACHE, default
-# ../shared/paper-cache), it also evaluates bKLD against the paper's baselines on the released
-# transfer outcomes. Output goes to ${DEMO_OUT:-demo-out}.
+# Sets up (packages, build) and runs the main job: real image tasks from Debian packages
+# (Fashion-MNIST, scikit-learn's digits, a T1 brain MRI cut by an anatomical atlas, DICOM files)
+# -> ResNet34 features -> fingerprints -> bKLD, printing each task's closest tasks; then the
+# paper's distances on synthetic task families, and, where the paper's cache folder is present
+# (PAPER_CACHE, default ../shared/paper-cache), bKLD against the paper's baselines on its
+# released transfer outcomes. Output goes to ${DEMO_OUT:-demo-out}.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 OUT=${DEMO_OUT:-$ROOT/demo-out}
 PAPER_CACHE=${PAPER_CACHE:-$ROOT/../shared/paper-cache}
-BUILD_DIR=$BUILD_DIR "$ROOT/scripts/setup.sh"
+# The real images come from Debian packages; the task builder runs on Debian's Python.
+TASKFP_EXTRA_PACKAGES="dataset-fashion-mnist mricron-data python3-sklearn python3-pydicom python3-nibabel \
+  python3-pil python3-numpy ${TASKFP_EXTRA_PACKAGES:-}" BUILD_DIR=$BUILD_DIR "$ROOT/scripts/setup.sh"
 TASKFP="$BUILD_DIR/engine/taskfp"
 mkdir -p "$OUT"
 
-echo "== 1. features: 8 families x 4 related tasks, 2,000 samples x 256 features each"
-"$TASKFP" synth --families 8 --tasks-per-family 4 --samples 2000 --dim 256 -o "$OUT/features.h5"
-
-echo "== 2. fingerprints: ranges from the first task of each family, 100 and 1000 bins"
-"$TASKFP" fingerprint -f "$OUT/features.h5" -o "$OUT/fingerprints.h5" --bins 100,1000 \
-  --scaling-subset "fam0_task0,fam1_task0,fam2_task0,fam3_task0,fam4_task0,fam5_task0,fam6_task0,fam7_task0"
-
-echo "== 3. distances: bKLD small and large, and the paper's baselines"
-"$TASKFP" distance -f "$OUT/fingerprints.h5" -o "$OUT/distances.h5" --csv-dir "$OUT/csv" \
-  -m bkld-small -m bkld-large -m KLD-PP:NN -m VDNA-PP:NN-1000-BINS -m FID -m COS-PP:NN-100-BINS
-
-# Per matrix: for how many targets is the closest other task a sibling (same family prefix)?
+# Per matrix: for how many targets is the closest other task a sibling (same name prefix up to
+# the separator $2)?
 family_summary() {
   for csv in "$1"/*.csv; do
-    awk -F, -v metric="$(basename "$csv" .csv)" '
+    awk -F, -v metric="$(basename "$csv" .csv)" -v sep="$2" '
       NR == 1 { for (c = 2; c <= NF; c++) target[c] = $c; ncol = NF; next }
       { for (c = 2; c <= ncol; c++) if ($1 != target[c] && $c != "" && (!(c in best) || $c + 0 < best[c])) { best[c] = $c + 0; src[c] = $1 } }
       END {
         hits = 0
-        for (c = 2; c <= ncol; c++) { split(target[c], t, "_"); split(src[c], s, "_"); hits += (t[1] == s[1]) }
+        for (c = 2; c <= ncol; c++) { split(target[c], t, sep); split(src[c], s, sep); hits += (t[1] == s[1]) }
         printf "  %-28s closest source in the same family for %d of %d targets\n", metric, hits, ncol - 1
       }' "$csv"
   done
 }
 
-echo "== 4. summary: is each target's closest source one of its own family? (synthetic truth)"
-family_summary "$OUT/csv"
+echo "== 1. real image tasks from Debian packages (scripts/make_real_tasks.py)"
+echo "   Fashion-MNIST (4 tasks), scikit-learn digits (2), Colin27 brain MRI cubes labelled by the"
+echo "   AAL atlas, read as NIfTI axial slices (3), pydicom's and nibabel's DICOM files by modality (1)"
+/usr/bin/python3 "$ROOT/scripts/make_real_tasks.py" "$OUT/real"
+
+echo
+echo "== 2. features: ResNet34, 128 images per task at 64 x 64"
+echo "   The backbone's weights are RANDOM (no Debian package ships ImageNet weights, and the demo"
+echo "   downloads nothing): random convolutional features still tell image statistics apart"
+echo "   (grey levels, textures, sizes), so tasks from one source tend to be close, but they are"
+echo "   not the paper's features. Where there is internet, scripts/export_backbone.py writes the"
+echo "   ImageNet weights once; give them with --weights (see README)."
+"$TASKFP" extract -t "$OUT/real/taskset.yaml" -o "$OUT/real-features.h5" --random-weights \
+  -n 128 --size 64 --batch 32 2>&1 | grep -v "NOT PRETRAINED" || true
+[ -s "$OUT/real-features.h5" ] || { echo "demo: extraction failed"; exit 1; }
+"$TASKFP" -q fingerprint -f "$OUT/real-features.h5" -o "$OUT/real-fingerprints.h5" --bins 100 \
+  --scaling-subset all
+"$TASKFP" -q distance -f "$OUT/real-fingerprints.h5" -m bkld-small -o "$OUT/real-distances.h5" \
+  --csv-dir "$OUT/real-csv"
+
+echo
+echo "== 3. each real task's closest tasks (bKLD, smaller is closer)"
+"$TASKFP" inspect "$OUT/real-distances.h5" --top 3 | sed -n '/closest sources per target/,$p'
+family_summary "$OUT/real-csv" "-"
+echo "   (families: fashion, digits, mri, dicom; dicom-modality has no sibling task, so at most 9 of"
+echo "   10 can hit; with random weights, small grey images such as fashion and digits may mix)"
+
+echo
+echo "== 4. synthetic features: 8 families x 4 related tasks, 2,000 samples x 256 features each"
+"$TASKFP" synth --families 8 --tasks-per-family 4 --samples 2000 --dim 256 -o "$OUT/features.h5"
+
+echo "== 5. fingerprints: ranges from the first task of each family, 100 and 1000 bins"
+"$TASKFP" fingerprint -f "$OUT/features.h5" -o "$OUT/fingerprints.h5" --bins 100,1000 \
+  --scaling-subset "fam0_task0,fam1_task0,fam2_task0,fam3_task0,fam4_task0,fam5_task0,fam6_task0,fam7_task0"
+
+echo "== 6. distances: bKLD small and large, and the paper's baselines"
+"$TASKFP" distance -f "$OUT/fingerprints.h5" -o "$OUT/distances.h5" --csv-dir "$OUT/csv" \
+  -m bkld-small -m bkld-large -m KLD-PP:NN -m VDNA-PP:NN-1000-BINS -m FID -m COS-PP:NN-100-BINS
+
+echo "== 7. summary: is each target's closest source one of its own family? (synthetic truth)"
+family_summary "$OUT/csv" "_"
 echo
 "$TASKFP" inspect "$OUT/distances.h5" --top 3 | grep -A 8 "closest sources per target (KLD-PP:NS-W:TS-100-BINS)"
 echo "  ..."
@@ -49,25 +81,13 @@ echo "  pandas.read_csv('$OUT/csv/KLD-PP:NS-W:TS-100-BINS.csv', index_col=0)"
 
 echo
 if [ -d "$PAPER_CACHE/exp" ]; then
-  echo "== 5. the paper's evaluation: its distances against its released transfer outcomes"
+  echo "== 8. the paper's evaluation: its distances against its released transfer outcomes"
   echo "   (validation targets, AUROC and BA, mean over seeds, top-3 sources)"
   "$TASKFP" evaluate --cache "$PAPER_CACHE" --output "$OUT/evaluation"
   echo "Tables, report.md and figures in $OUT/evaluation/"
 else
-  echo "== 5. (skipped) the paper's evaluation needs its released outcomes: clone the public"
+  echo "== 8. (skipped) the paper's evaluation needs its released outcomes: clone the public"
   echo "   repository IMSY-DKFZ/task-fingerprinting and run"
   echo "   PAPER_CACHE=/path/to/task-fingerprinting/cache scripts/demo.sh"
 fi
 
-echo
-echo "== 6. images: procedural image tasks -> ResNet34 features -> fingerprints -> bKLD"
-echo "   (random backbone weights, NOT pretrained: this shows the pipeline, not the method;"
-echo "   give --weights from scripts/export_backbone.py for real features)"
-"$TASKFP" -q synth-images -o "$OUT/images" --families 4 --tasks-per-family 3 --classes 3 --images-per-class 8
-"$TASKFP" extract -t "$OUT/images/taskset.yaml" -o "$OUT/image-features.h5" --random-weights \
-  -n 48 --size 96 --batch 16 2>&1 | grep -v "NOT PRETRAINED" || true
-[ -s "$OUT/image-features.h5" ] || { echo "demo: extraction failed"; exit 1; }
-"$TASKFP" -q fingerprint -f "$OUT/image-features.h5" -o "$OUT/image-fingerprints.h5" --bins 100 \
-  --scaling-subset all
-"$TASKFP" -q distance -f "$OUT/image-fingerprints.h5" -m bkld-small --csv-dir "$OUT/image-csv"
-family_summary "$OUT/image-csv"
