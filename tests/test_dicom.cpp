@@ -270,7 +270,8 @@ TEST_F(DicomFixtures, ImagesWithoutAReferenceDecodeToTheirShape) {
 // Byte flips anywhere, flips in the first kilobytes (the header) and after each codestream's
 // start marker, integer fields set to extreme values, truncations, cut-out chunks.
 // TASKFP_DICOM_FUZZ_MUTANTS sets the count (default 600, about 2 s), TASKFP_DICOM_FUZZ_SEED the
-// seed.
+// seed, TASKFP_DICOM_FUZZ_FILES the files mutated (comma-separated; names without a folder are
+// pydicom's test files).
 TEST_F(DicomFixtures, MutantsAreReadOrRefused) {
   const std::string data = fs::path(path(lines("shape").at(0)[2])).parent_path().string();
   std::vector<std::string> seeds;
@@ -285,6 +286,12 @@ TEST_F(DicomFixtures, MutantsAreReadOrRefused) {
         "SC_rgb_gdcm_KY.dcm", "693_J2KI.dcm", "MR_small_RLE.dcm", "rtdose_rle.dcm",
         "liver_1frame.dcm", "image_dfl.dcm", "SC_rgb_jpeg.dcm"})
     seeds.push_back(data + "/" + name);
+  if (const char* list = std::getenv("TASKFP_DICOM_FUZZ_FILES")) {  // a campaign on other seeds
+    seeds.clear();
+    std::istringstream names(list);
+    for (std::string name; std::getline(names, name, ',');)
+      if (!name.empty()) seeds.push_back(fs::path(name).is_absolute() ? name : data + "/" + name);
+  }
   const char* env = std::getenv("TASKFP_DICOM_FUZZ_MUTANTS");
   const int mutants = env ? std::atoi(env) : 600;
   const char* seed_env = std::getenv("TASKFP_DICOM_FUZZ_SEED");

@@ -297,9 +297,12 @@ void decode_encapsulated(const DicomFile& file, const PixelLayout& l,
                             : allocated <= 16 ? 2
                                               : 4;  // bytes per decoded sample
   const bool is_signed = kind == Family::jpeg2000 ? h.is_signed : l.is_signed;
-  const gdcm::PixelFormat pf(static_cast<unsigned short>(l.samples_per_pixel), allocated,
-                             static_cast<unsigned short>(h.precision),
-                             static_cast<unsigned short>(h.precision - 1), is_signed ? 1 : 0);
+  // GDCM's JPEG post-processing asserts that 8-bit samples have 8 bits stored: JPEG's 2 to 7-bit
+  // (lossless) samples are given to it as 8-bit ones.
+  const auto stored =
+      static_cast<unsigned short>(kind == Family::jpeg && allocated == 8 ? 8 : h.precision);
+  const gdcm::PixelFormat pf(static_cast<unsigned short>(l.samples_per_pixel), allocated, stored,
+                             static_cast<unsigned short>(stored - 1), is_signed ? 1 : 0);
   gdcm::PhotometricInterpretation pi(
       gdcm::PhotometricInterpretation::GetPIType(l.photometric.c_str()));
   const unsigned int dims[3] = {static_cast<unsigned int>(l.columns),
