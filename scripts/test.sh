@@ -9,8 +9,9 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # its volumes and expected slices with nibabel, and checks Colin27 from mricron-data; the store
 # tests write stores as other tools do with h5py (tests/fixtures/make_h5py_stores.py); the IDX
 # test reads the packaged Fashion-MNIST; the DICOM test makes its files and expected images with
-# pydicom and numpy (pydicom recommends numpy only).
-TASKFP_EXTRA_PACKAGES="python3-torchvision python3-h5py python3-pil python3-numpy libturbojpeg0 python3-nibabel mricron-data dataset-fashion-mnist python3-pydicom ${TASKFP_EXTRA_PACKAGES:-}" \
+# pydicom and numpy (pydicom recommends numpy only); the real-data test builds the demo's tasks
+# (scripts/make_real_tasks.py) with scikit-learn's digits besides.
+TASKFP_EXTRA_PACKAGES="python3-torchvision python3-h5py python3-pil python3-numpy libturbojpeg0 python3-nibabel mricron-data dataset-fashion-mnist python3-pydicom python3-sklearn ${TASKFP_EXTRA_PACKAGES:-}" \
   BUILD_DIR=$BUILD_DIR "$ROOT/scripts/setup.sh" -DTASKFP_BUILD_TESTS=ON
 cd "$BUILD_DIR"
 # The suite runs as a user's machine has it: OpenBLAS and OpenMP choose kernels and threads for

@@ -250,6 +250,23 @@ TEST_F(DicomFixtures, TaskSetsListFramesOfFilesAndSeries) {
   const auto want = dicom_series_files(path("series_instances"));
   ASSERT_EQ(series.files.size(), want.size());
   for (std::size_t k = 0; k < want.size(); ++k) EXPECT_EQ(series.files[k], want[k]);
+  // A file whose header cannot be read stops the listing naming it; with skip_bad it is left out
+  // and noted, the other files listed.
+  {
+    std::ifstream in(path("multiframe.dcm"), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(dir.file("root/multi/cut.dcm"), std::ios::binary) << bytes.substr(0, 200);
+  }
+  try {
+    (void)list_task_images(specs[0]);
+    ADD_FAILURE() << "a truncated DICOM file was listed";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.dcm"), std::string::npos) << e.what();
+  }
+  const auto skipping = list_task_images(specs[0], 0, kDefaultMaxImagePixels, true);
+  EXPECT_EQ(skipping.index, (std::vector<std::int64_t>{0, 1, 2}));
+  ASSERT_EQ(skipping.unreadable.size(), 1u);
+  EXPECT_NE(skipping.unreadable[0].find("cut.dcm"), std::string::npos) << skipping.unreadable[0];
 }
 
 TEST_F(DicomFixtures, ImagesWithoutAReferenceDecodeToTheirShape) {

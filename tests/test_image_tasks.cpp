@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <set>
 
 #include <zlib.h>
@@ -474,6 +475,55 @@ TEST(ImageTaskSet, BadIdxFilesAndEntriesAreErrorsNamingTheFile) {
   expect_file_error("tasks:\n  - name: t\n    idx: {images: images, labels: labels}\n    root: .\n",
                     "exactly one of");
   expect_file_error("tasks:\n  - name: t\n    idx: {images: missing, labels: labels}\n", "cannot open IDX file");
+}
+
+// Mutated IDX pairs (seeded byte flips, header sizes set to extremes, truncations, gzip of a
+// mutant) are read or refused with InputError: never a crash, another exception or a
+// runaway allocation.
+TEST(ImageTaskSet, MutatedIdxFilesAreReadOrRefused) {
+  IdxFixture fx;
+  const auto read_bytes = [](const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string images = read_bytes(fx.dir.file("images")), labels = read_bytes(fx.dir.file("labels"));
+  std::mt19937_64 rng(2026);
+  int refused = 0, read = 0;
+  for (int m = 0; m < 300; ++m) {
+    std::string a = images, b = labels;
+    std::string& target = (m % 3 == 0) ? b : a;
+    switch (m % 5) {
+      case 0:  // byte flips anywhere
+        for (int k = 0; k < 3; ++k) target[rng() % target.size()] ^= static_cast<char>(1 + rng() % 255);
+        break;
+      case 1:  // a header size set to an extreme
+        for (int k = 0; k < 4; ++k)
+          target[4 + 4 * (rng() % (&target == &a ? 3 : 1)) + static_cast<std::size_t>(k)] =
+              static_cast<char>(rng() % 2 ? 0xff : 0x00);
+        break;
+      case 2:  // truncated
+        target.resize(rng() % target.size());
+        break;
+      case 3:  // bytes appended
+        target.append(1 + rng() % 40, static_cast<char>(rng()));
+        break;
+      default:  // the magic's type or dimension count changed
+        target[2 + rng() % 2] = static_cast<char>(rng());
+    }
+    std::ofstream(fx.dir.file("mi"), std::ios::binary) << a;
+    std::ofstream(fx.dir.file("ml"), std::ios::binary) << b;
+    try {
+      const auto idx = read_idx(fx.dir.file("mi"), fx.dir.file("ml"));
+      ASSERT_EQ(idx->pixels.size(), static_cast<std::size_t>(idx->count * idx->rows * idx->columns));
+      ASSERT_EQ(idx->labels.size(), static_cast<std::size_t>(idx->count));
+      ++read;
+    } catch (const InputError& e) {
+      ASSERT_NE(std::string(e.what()).find(fx.dir.file("m")), std::string::npos) << e.what();
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 100);
+  EXPECT_GT(read, 10);  // flipped pixel bytes are still images
 }
 
 // The packaged Fashion-MNIST (Debian dataset-fashion-mnist), where installed: 60,000 training

@@ -136,6 +136,9 @@ std::string device_kind(const std::string& device) { return device.substr(0, dev
 std::string listing_line(const TaskImages& images) {
   std::vector<std::string> parts;
   if (!images.inputs.empty()) parts.push_back(images.inputs);
+  if (!images.unreadable.empty())
+    parts.push_back(fmt::format("left out {} unreadable file{}: {}", images.unreadable.size(),
+                                images.unreadable.size() == 1 ? "" : "s", fmt::join(images.unreadable, "; ")));
   if (auto summary = images.ignored.summary(); !summary.empty()) parts.push_back(std::move(summary));
   return parts.empty() ? std::string() : fmt::format("task '{}': {}", images.name, fmt::join(parts, "; "));
 }
@@ -175,7 +178,7 @@ FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& b
       [&]() -> std::optional<RangeJob> {
         if (next == tasks.size()) return std::nullopt;
         const auto& spec = tasks[next];
-        auto images = std::make_shared<const TaskImages>(list_task_images(spec, o.seed, o.max_image_pixels));
+        auto images = std::make_shared<const TaskImages>(list_task_images(spec, o.seed, o.max_image_pixels, o.skip_bad));
         auto draw = std::make_shared<const std::vector<std::size_t>>(
             draw_samples(images->files.size(), o.samples, o.seed, spec.name));
         const std::size_t count = draw->size();

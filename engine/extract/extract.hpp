@@ -80,8 +80,8 @@ Provenance extraction_provenance(const BackboneInfo& info, const ExtractOptions&
 void note_run(Provenance& provenance, const std::vector<std::string>& skipped,
               const std::vector<std::string>& listed, const std::vector<std::string>& devices);
 /// What listing a task learnt that its features' provenance keeps: "task '<name>': <how its
-/// files became images (TaskImages::inputs)>; <what its class folders held that was not read
-/// (IgnoredFiles::summary)>"; "" when neither applies.
+/// files became images (TaskImages::inputs)>; <files left out as unreadable (skip_bad)>; <what
+/// its class folders held that was not read (IgnoredFiles::summary)>"; "" when none applies.
 std::string listing_line(const TaskImages& images);
 
 /// Features of every task: n x feature_dim float32 per task, rows in draw order. InputError for

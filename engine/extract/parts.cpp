@@ -277,7 +277,7 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
         continue;
       }
       if (listed_task != c.task) {
-        images = std::make_shared<const TaskImages>(list_task_images(tasks[c.task], o.seed, o.max_image_pixels));
+        images = std::make_shared<const TaskImages>(list_task_images(tasks[c.task], o.seed, o.max_image_pixels, o.skip_bad));
         draw = std::make_shared<const std::vector<std::size_t>>(
             draw_samples(images->files.size(), o.samples, o.seed, tasks[c.task].name));
         listed_task = c.task;

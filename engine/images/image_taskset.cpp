@@ -71,12 +71,28 @@ std::vector<fs::path> class_images(const fs::path& dir, IgnoredFiles& ignored) {
 
 // One listed file as the task's images: a NIfTI volume's selected slices, a DICOM file's frames
 // (or the chosen one), else the file. A folder (a manifest's DICOM series): its files' frames.
+void add_image_file(TaskImages& t, const ImageTaskSpec& spec, std::string file, int label);
+
+// The same, where a file whose header cannot be read is left out and noted (skip_bad) instead of
+// stopping the listing.
+void add_listed_file(TaskImages& t, const ImageTaskSpec& spec, std::string file, int label, bool skip_bad) {
+  if (!skip_bad) return add_image_file(t, spec, std::move(file), label);
+  const std::size_t before = t.files.size();
+  try {
+    add_image_file(t, spec, file, label);
+  } catch (const InputError& e) {
+    t.files.resize(before), t.index.resize(before), t.kinds.resize(before), t.labels.resize(before);
+    t.unreadable.push_back(e.what());
+  }
+}
+
 void add_image_file(TaskImages& t, const ImageTaskSpec& spec, std::string file, int label) {
   if (looks_like_nifti(file)) {
     for (const auto slice : nifti_slices(file, spec.nifti)) t.add(file, slice, label, ImageKind::nifti_slice);
     return;
   }
-  if (fs::is_directory(file)) {
+  std::error_code ec;  // a name the system refuses (too long) is no folder: read_image names it
+  if (fs::is_directory(file, ec)) {
     for (auto& f : dicom_series_files(file)) add_image_file(t, spec, std::move(f), label);
     return;
   }
@@ -94,7 +110,7 @@ void add_image_file(TaskImages& t, const ImageTaskSpec& spec, std::string file, 
   t.add(std::move(file), -1, label);
 }
 
-TaskImages from_folders(const ImageTaskSpec& spec) {
+TaskImages from_folders(const ImageTaskSpec& spec, bool skip_bad) {
   const fs::path root(spec.root);
   require(fs::is_directory(root), "task '{}': root '{}' is not a readable folder", spec.name, spec.root);
   const fs::path split = root / spec.split;
@@ -120,13 +136,13 @@ TaskImages from_folders(const ImageTaskSpec& spec) {
                 : std::string());
     const int label = static_cast<int>(t.classes.size());
     t.classes.push_back(class_dir.filename().string());
-    for (const auto& f : files) add_image_file(t, spec, f.string(), label);
+    for (const auto& f : files) add_listed_file(t, spec, f.string(), label, skip_bad);
   }
   require(!t.files.empty(), "task '{}': no class folders with images under '{}'", spec.name, base.string());
   return t;
 }
 
-TaskImages from_manifest(const ImageTaskSpec& spec) {
+TaskImages from_manifest(const ImageTaskSpec& spec, bool skip_bad) {
   const auto lines = read_csv_file(spec.manifest);
   require(!lines.empty(), "manifest '{}' is empty (needs a header path,label,split)", spec.manifest);
   const auto& header = lines.front().fields;
@@ -157,7 +173,7 @@ TaskImages from_manifest(const ImageTaskSpec& spec) {
   std::sort(rows.begin(), rows.end());
   for (const auto& [label, path] : rows) {
     if (t.classes.empty() || t.classes.back() != label) t.classes.push_back(label);
-    add_image_file(t, spec, path, static_cast<int>(t.classes.size()) - 1);
+    add_listed_file(t, spec, path, static_cast<int>(t.classes.size()) - 1, skip_bad);
   }
   return t;
 }
@@ -418,10 +434,13 @@ std::string ImageTaskSpec::describe_inputs() const {
   return idx.images.empty() ? nifti.describe() + "; " + dicom.describe() : std::string();
 }
 
-TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed, std::uint64_t max_pixels) {
+TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed, std::uint64_t max_pixels,
+                            bool skip_bad) {
   TaskImages t = !spec.idx.images.empty() ? from_idx(spec, max_pixels)
-                 : spec.manifest.empty()  ? from_folders(spec)
-                                          : from_manifest(spec);
+                 : spec.manifest.empty()  ? from_folders(spec, skip_bad)
+                                          : from_manifest(spec, skip_bad);
+  require(!t.files.empty(), "task '{}': none of its {} files could be read, e.g. {}", spec.name, t.unreadable.size(),
+          t.unreadable.empty() ? std::string("-") : t.unreadable.front());
   t.nifti = spec.nifti;
   t.dicom = spec.dicom;
   const auto holds = [&](ImageKind kind) { return std::find(t.kinds.begin(), t.kinds.end(), kind) != t.kinds.end(); };
@@ -442,6 +461,7 @@ TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed, std::
     s.nifti = t.nifti;
     s.dicom = t.dicom;
     s.inputs = t.inputs;
+    s.unreadable = t.unreadable;
     for (auto k : keep) s.add(t.files[k], t.index[k], t.labels[k], t.kinds[k]);
     return s;
   }

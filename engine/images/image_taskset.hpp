@@ -51,6 +51,9 @@ struct TaskImages {
   /// when the task holds volumes); empty for plain images.
   std::string inputs;
   IgnoredFiles ignored;                   ///< class folders only (a manifest names its images)
+  /// "<file>: <reason>" for each file left out because its header could not be read (a DICOM
+  /// file or NIfTI volume listed with skip_bad).
+  std::vector<std::string> unreadable;
 
   /// Adds image `file` (item `item`, -1 for a whole file) of class `label`.
   void add(std::string file, std::int64_t item, int label, ImageKind kind = ImageKind::file);
@@ -100,14 +103,17 @@ struct ImageTaskSpec {
 /// duplicate names.
 std::vector<ImageTaskSpec> read_image_taskset(const std::string& path);
 
-/// Lists a task's images: PNG, JPEG and TIFF files (.png, .jpg, .jpeg, .tif, .tiff, any case;
-/// in class folders, what else they hold is counted in `ignored`), or the items of its IDX files
+/// Lists a task's images: PNG, JPEG and TIFF files (.png, .jpg, .jpeg, .tif, .tiff, any case),
+/// the selected slices of NIfTI volumes (.nii, .nii.gz) and the frames of DICOM files (.dcm, or
+/// 'DICM' at byte 128; a manifest path may name a series folder), whose headers are read here (in
+/// class folders, what else they hold is counted in `ignored`); or the items of its IDX files
 /// (read here, whole). InputError naming the root for an unreadable root, a class folder without
 /// images, a task without images, a manifest row that is malformed or lacks a path or label,
-/// unreadable IDX files or kept labels that none of its images has. Shrunk variants keep
-/// `shrink` images, drawn with the seed.
+/// unreadable IDX files or kept labels that none of its images has, and a DICOM or NIfTI header
+/// that cannot be read (with `skip_bad`: the file is left out and noted in `unreadable`, unless
+/// no file is left). Shrunk variants keep `shrink` images, drawn with the seed.
 TaskImages list_task_images(const ImageTaskSpec& spec, std::uint64_t seed = 0,
-                            std::uint64_t max_pixels = kDefaultMaxImagePixels);
+                            std::uint64_t max_pixels = kDefaultMaxImagePixels, bool skip_bad = false);
 
 /// Indices of the n images to extract from `count`: without replacement (a seeded shuffle's
 /// first n) when count >= n, else n draws with replacement; the seed is combined with the task
