@@ -20,18 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void write_npy_raw(const std::string& path, const std::string& header, const std::string& payload) {
-  std::string dict = header;
-  const std::size_t total = 10 + dict.size() + 1;
-  dict.append((64 - total % 64) % 64, ' ');
-  dict.push_back('\n');
-  std::ofstream out(path, std::ios::binary);
-  out.write("\x93NUMPY\x01\x00", 8);
-  const unsigned char len[2] = {static_cast<unsigned char>(dict.size() & 0xff),
-                                static_cast<unsigned char>(dict.size() >> 8)};
-  out.write(reinterpret_cast<const char*>(len), 2);
-  out << dict << payload;
-}
 
 template <typename T>
 std::string bytes_of(const std::vector<T>& values, bool big_endian) {
@@ -97,7 +85,7 @@ TEST(Npy, EveryFloat16ConvertsExactly) {
   std::vector<std::uint16_t> bits(65536);
   for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = static_cast<std::uint16_t>(i);
   for (const bool big : {false, true}) {
-    write_npy_raw(dir.file("h.npy"),
+    test::write_npy_raw(dir.file("h.npy"),
                   fmt::format("{{'descr': '{}f2', 'fortran_order': False, 'shape': (256, 256), }}",
                               big ? '>' : '<'),
                   bytes_of(bits, big));
@@ -120,7 +108,7 @@ TEST(Npy, EveryFloat16ConvertsExactly) {
 // the reader, naming sample and feature.
 TEST(Npy, NonFiniteValuesAreRefused) {
   test::TempDir dir;
-  write_npy_raw(dir.file("big.npy"), "{'descr': '>f8', 'fortran_order': True, 'shape': (2, 2), }",
+  test::write_npy_raw(dir.file("big.npy"), "{'descr': '>f8', 'fortran_order': True, 'shape': (2, 2), }",
                 bytes_of(std::vector<double>{1.0, 2.0, 3.0, 1e39}, true));
   try {
     read_npy(dir.file("big.npy"));
@@ -135,7 +123,7 @@ TEST(Npy, NonFiniteValuesAreRefused) {
         {std::string(">f4"), bytes_of(std::vector<float>{1.0f, INFINITY, 1.0f, 2.0f}, true)},
         {std::string("<f8"), bytes_of(std::vector<double>{1.0, -INFINITY, 1.0, 2.0}, false)}}) {
     fs::create_directories(dir.path() / "set" / "task_a");
-    write_npy_raw((dir.path() / "set" / "task_a" / "features_0001.npy").string(),
+    test::write_npy_raw((dir.path() / "set" / "task_a" / "features_0001.npy").string(),
                   "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (2, 2), }", payload);
     const auto m = read_npy_matrix((dir.path() / "set" / "task_a" / "features_0001.npy").string());
     EXPECT_FALSE(std::isfinite(m(0, 1))) << descr;
@@ -162,7 +150,7 @@ TEST(Npy, SizesAreCheckedForEveryWidth) {
             "too large"},
            {"{'descr': '<i8', 'fortran_order': False, 'shape': (1000000, 1000000), }", "truncated"},
        }) {
-    write_npy_raw(dir.file("s.npy"), header, eight);
+    test::write_npy_raw(dir.file("s.npy"), header, eight);
     try {
       read_npy(dir.file("s.npy"));
       ADD_FAILURE() << header << " was accepted";
@@ -174,7 +162,7 @@ TEST(Npy, SizesAreCheckedForEveryWidth) {
   for (const auto& header : {"{'descr': '|u1', 'fortran_order': False, 'shape': (8, 1), }",
                              "{'descr': '>i2', 'fortran_order': True, 'shape': (2, 2), }",
                              "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), }"}) {
-    write_npy_raw(dir.file("s.npy"), header, eight);
+    test::write_npy_raw(dir.file("s.npy"), header, eight);
     EXPECT_NO_THROW(read_npy(dir.file("s.npy"))) << header;
   }
 }

@@ -112,18 +112,6 @@ TEST(FeaturesStore, WrongKindOfFileIsRefused) {
   EXPECT_THROW(read_features_store(dir.file("fp.h5")), InputError);  // a fingerprint store
 }
 
-void write_npy_raw(const std::string& path, const std::string& header, const std::string& payload) {
-  std::string dict = header;
-  std::size_t total = 10 + dict.size() + 1;
-  dict.append((64 - total % 64) % 64, ' ');
-  dict.push_back('\n');
-  std::ofstream out(path, std::ios::binary);
-  out.write("\x93NUMPY\x01\x00", 8);
-  const unsigned char len[2] = {static_cast<unsigned char>(dict.size() & 0xff),
-                                static_cast<unsigned char>(dict.size() >> 8)};
-  out.write(reinterpret_cast<const char*>(len), 2);
-  out << dict << payload;
-}
 
 TEST(NpyImport, PaperLayoutWithSpacesInNames) {
   test::TempDir dir;
@@ -143,7 +131,7 @@ TEST(NpyImport, Float64AndFortranOrder) {
   // 2 x 3 array [[1, 2, 3], [4, 5, 6]] stored as float64 in Fortran order: 1 4 2 5 3 6.
   std::string payload;
   for (double v : {1.0, 4.0, 2.0, 5.0, 3.0, 6.0}) payload.append(reinterpret_cast<const char*>(&v), 8);
-  write_npy_raw(dir.file("a.npy"), "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }", payload);
+  test::write_npy_raw(dir.file("a.npy"), "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }", payload);
   auto m = read_npy_matrix(dir.file("a.npy"));
   ASSERT_EQ(m.rows, 2u);
   ASSERT_EQ(m.cols, 3u);
@@ -170,7 +158,7 @@ TEST(NpyImport, LargeArraysInEveryLayoutReadValueForValue) {
       }
       const std::string header = fmt::format("{{'descr': '<f{}', 'fortran_order': {}, 'shape': ({}, {}), }}",
                                              f64 ? 8 : 4, fortran ? "True" : "False", n, d);
-      write_npy_raw(dir.file("big.npy"), header, payload);
+      test::write_npy_raw(dir.file("big.npy"), header, payload);
       const auto m = read_npy_matrix(dir.file("big.npy"));
       ASSERT_EQ(m.rows, n);
       ASSERT_EQ(m.cols, d);
@@ -179,7 +167,7 @@ TEST(NpyImport, LargeArraysInEveryLayoutReadValueForValue) {
         for (std::size_t c = 0; c < d; ++c) wrong += m(r, c) != value(r, c);
       EXPECT_EQ(wrong, 0u) << header;
       // One byte short: an error naming the file, whichever piece runs short.
-      write_npy_raw(dir.file("big.npy"), header, payload.substr(0, payload.size() - 1));
+      test::write_npy_raw(dir.file("big.npy"), header, payload.substr(0, payload.size() - 1));
       EXPECT_THROW(read_npy_matrix(dir.file("big.npy")), InputError) << header;
     }
 }
@@ -187,11 +175,11 @@ TEST(NpyImport, LargeArraysInEveryLayoutReadValueForValue) {
 TEST(NpyImport, BadFilesAreClearErrors) {
   test::TempDir dir;
   std::string four(16, '\0');
-  write_npy_raw(dir.file("complex.npy"),
+  test::write_npy_raw(dir.file("complex.npy"),
                 "{'descr': '<c8', 'fortran_order': False, 'shape': (2, 1), }", four);
-  write_npy_raw(dir.file("rank1.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", four);
-  write_npy_raw(dir.file("rank3.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }", four);
-  write_npy_raw(dir.file("short.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", four);
+  test::write_npy_raw(dir.file("rank1.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", four);
+  test::write_npy_raw(dir.file("rank3.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }", four);
+  test::write_npy_raw(dir.file("short.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", four);
   std::ofstream(dir.file("junk.npy")) << "hello";
   for (auto [file, words] : {std::pair{"complex.npy", "dtype"},
                              {"rank1.npy", "rank 1"},
@@ -236,7 +224,7 @@ TEST(NpyImport, HeaderSizesAreCheckedAgainstTheFileBeforeAllocating) {
            {"{'descr': '<f4', 'fortran_order': False, 'shape': (5, 1), }", "truncated"},
            {"{'descr': '<f8', 'fortran_order': True, 'shape': (1, 3), }", "truncated"},
        }) {
-    write_npy_raw(dir.file("huge.npy"), c.header, sixteen);
+    test::write_npy_raw(dir.file("huge.npy"), c.header, sixteen);
     try {
       const auto m = read_npy_matrix(dir.file("huge.npy"));
       ADD_FAILURE() << c.header << " was read as " << m.rows << " x " << m.cols;
@@ -248,10 +236,10 @@ TEST(NpyImport, HeaderSizesAreCheckedAgainstTheFileBeforeAllocating) {
     }
   }
   // The 16 bytes as exactly the 2 x 2 float32 or 2 x 1 float64 the header says: read.
-  write_npy_raw(dir.file("ok.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }",
+  test::write_npy_raw(dir.file("ok.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }",
                 sixteen);
   EXPECT_EQ(read_npy_matrix(dir.file("ok.npy")).rows, 2u);
-  write_npy_raw(dir.file("ok.npy"), "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 1), }",
+  test::write_npy_raw(dir.file("ok.npy"), "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 1), }",
                 sixteen);
   EXPECT_EQ(read_npy_matrix(dir.file("ok.npy")).rows, 2u);
 }
@@ -299,7 +287,7 @@ TEST(NpyImport, HeaderFieldsAreCheckedStrictly) {
            // 16 bytes where the header says 8: the shape does not describe the data.
            {"{'descr': '<f4', " + order + "'shape': (1, 2), }", "after"},
        }) {
-    write_npy_raw(dir.file("bad.npy"), c.header, sixteen);
+    test::write_npy_raw(dir.file("bad.npy"), c.header, sixteen);
     try {
       read_npy_matrix(dir.file("bad.npy"));
       ADD_FAILURE() << c.header << " was accepted";
@@ -316,7 +304,7 @@ TEST(NpyImport, HeaderFieldsAreCheckedStrictly) {
        {"{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (2, 2,)}",
         "{'shape': (2, 2), 'fortran_order': False, 'descr': '<f4'}",
         "{'descr':'<f4','fortran_order':False,'shape':(2,2)}"}) {
-    write_npy_raw(dir.file("ok.npy"), header, sixteen);
+    test::write_npy_raw(dir.file("ok.npy"), header, sixteen);
     const auto m = read_npy_matrix(dir.file("ok.npy"));
     EXPECT_EQ(m.rows, 2u) << header;
     EXPECT_EQ(m.cols, 2u) << header;

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 
@@ -32,6 +33,22 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// Writes a .npy file (format 1.0) with the given header dict (e.g. "{'descr': '<f4',
+/// 'fortran_order': False, 'shape': (2, 3), }") padded as numpy pads it, then `payload` as is:
+/// for files numpy would not write (bad headers, short payloads).
+inline void write_npy_raw(const std::string& path, const std::string& header, const std::string& payload) {
+  std::string dict = header;
+  const std::size_t total = 10 + dict.size() + 1;
+  dict.append((64 - total % 64) % 64, ' ');
+  dict.push_back('\n');
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const unsigned char len[2] = {static_cast<unsigned char>(dict.size() & 0xff),
+                                static_cast<unsigned char>(dict.size() >> 8)};
+  out.write(reinterpret_cast<const char*>(len), 2);
+  out << dict << payload;
+}
 
 inline std::string paper_cache() { return TASKFP_PAPER_CACHE; }
 inline bool have_paper_cache() { return std::filesystem::exists(paper_cache() + "/distances"); }
