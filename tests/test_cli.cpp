@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "h5py_stores.hpp"
 #include "io/npy.hpp"
@@ -81,6 +83,28 @@ TEST(Cli, PipelineFromSyntheticFeaturesToCsv) {
   ASSERT_EQ(taskfp_cli("fingerprint -q -f " + d + "/f.h5 -o " + d + "/fp2.h5 --ranges " + d + "/fp.h5 --bins 10,100").code, 0);
   ASSERT_EQ(taskfp_cli("distance -q -f " + d + "/fp2.h5 -m bkld-small --csv-dir " + d + "/csv2 --targets fam0_task0,fam1_task1").code, 0);
   EXPECT_EQ(read_distance_csv(d + "/csv2/KLD-PP:NS-W:TS-100-BINS.csv").values.data, m.values.data);
+}
+
+// The same inputs give the same store files, byte for byte, at any time: HDF5 keeps no object
+// timestamps in taskfp's stores (checksums of stores can be compared).
+TEST(Cli, StoresAreTheSameBytesWhenMadeAgainLater) {
+  test::TempDir dir;
+  const auto d = dir.path().string();
+  const auto bytes = [](const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (const std::string run : {"1", "2"}) {
+    if (run == "2") std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // HDF5 times are in seconds
+    ASSERT_EQ(taskfp_cli("synth -q --families 2 --tasks-per-family 2 --samples 100 --dim 8 -o " + d + "/f" + run + ".h5").code, 0);
+    ASSERT_EQ(taskfp_cli("fingerprint -q -f " + d + "/f1.h5 -o " + d + "/fp" + run + ".h5 --scaling-subset all --bins 100").code, 0);
+    ASSERT_EQ(taskfp_cli("distance -q -f " + d + "/fp1.h5 -m bkld-small -o " + d + "/d" + run + ".h5").code, 0);
+  }
+  for (const char* kind : {"/f", "/fp", "/d"}) {
+    const auto a = bytes(d + kind + "1.h5"), b = bytes(d + kind + "2.h5");
+    EXPECT_FALSE(a.empty()) << kind;
+    EXPECT_TRUE(a == b) << kind << "1.h5 and " << kind << "2.h5 differ";
+  }
 }
 
 TEST(Cli, UserErrorsExitNonZeroWithAMessageAndWriteNothing) {

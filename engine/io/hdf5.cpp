@@ -56,6 +56,7 @@ void write_raw(hid loc, const std::string& name, const T* data, std::vector<hsiz
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
   H5Pset_create_intermediate_group(lcpl.get(), 1);
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl.get(), 0);  // no timestamps: the same store, the same bytes
   std::size_t total = 1;
   for (auto d : dims) total *= d;
   // float64 arrays (fingerprints: many empty bins) are chunked and compressed. float32 arrays
@@ -450,6 +451,7 @@ Handle group(hid loc, const std::string& path, bool create_it) {
     H5Pset_create_intermediate_group(lcpl.get(), 1);
     Handle gcpl(H5Pcreate(H5P_GROUP_CREATE));
     H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    H5Pset_obj_track_times(gcpl.get(), 0);
     return Handle(checked(H5Gcreate2(loc, path.c_str(), lcpl.get(), gcpl.get(), H5P_DEFAULT), loc,
                           "creating group " + path));
   }
@@ -500,7 +502,9 @@ void write(hid loc, const std::string& name, const std::vector<std::string>& str
   Handle space(H5Screate_simple(1, dims, nullptr));
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
   H5Pset_create_intermediate_group(lcpl.get(), 1);
-  Handle ds(checked(H5Dcreate2(loc, name.c_str(), type.get(), space.get(), lcpl.get(), H5P_DEFAULT,
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl.get(), 0);
+  Handle ds(checked(H5Dcreate2(loc, name.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(),
                                H5P_DEFAULT),
                     loc, "creating dataset " + name));
   if (!strings.empty())
