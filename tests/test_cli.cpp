@@ -306,6 +306,15 @@ TEST(Cli, ExtractFromImagesThenFingerprint) {
   const auto skipped = read_features_store(d + "/h.h5");
   EXPECT_LT(skipped.tasks.at(0).values.rows, 12u);  // 12 draws from 6 images: the bad one drawn
   EXPECT_NE(skipped.provenance.origin.find("0000.png"), std::string::npos) << skipped.provenance.origin;
+  // A run that fails after finishing chunks of other tasks keeps them and says so; a rerun with
+  // other options names the option that differs.
+  const auto two = extract + "-n 4 --chunk 4 --tasks imgfam1_task0,imgfam0_task0 -o " + d + "/k.h5";
+  const auto kept = taskfp_cli(two);
+  EXPECT_TRUE(is_user_error(kept, "k.h5.parts")) << kept.output;
+  EXPECT_NE(kept.output.find("0000.png"), std::string::npos) << kept.output;
+  EXPECT_NE(kept.output.find("a rerun with the same options resumes"), std::string::npos) << kept.output;
+  const auto other = taskfp_cli(two + " --skip-bad");
+  EXPECT_TRUE(is_user_error(other, "skip_bad=0 there, 1 now")) << other.output;
   // LibTorch is loaded only by the commands that run a backbone (a plugin), and a missing plugin
   // is a clear error that writes nothing.
   EXPECT_EQ(taskfp_cli("--version", "LD_DEBUG=libs").output.find("libtorch_cpu"), std::string::npos);

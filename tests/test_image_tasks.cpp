@@ -271,6 +271,7 @@ TEST(ImageTaskSet, BadTaskSetsAreClearErrors) {
   expect_error("tasks:\n  - name: a\n    manifest: m.csv\n", "no column 'path'");
   expect_error("tasks: [", "cannot read task set");
   expect_error("other: 1\n", "needs a 'tasks:' list");
+  expect_error("tasks: []\n", "lists no tasks");
 }
 
 // Every key's YAML type is checked: a wrong one is an error naming the file, the task and the key

@@ -248,9 +248,16 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     ShardReport rep;
     try {
       rep = run_shard(plan, specs, *net, o->extract, parts, shard, shards, shared.get());
-    } catch (...) {
+    } catch (const InputError& e) {
       // A single run that fails before finishing any chunk leaves nothing behind; finished
-      // chunks stay for the rerun to resume from.
+      // chunks stay for the rerun to resume from, and the message says so.
+      if (!parts_existed && !world.distributed()) remove_unfinished_parts(parts);
+      if (world.distributed() || !std::filesystem::exists(parts)) throw;
+      throw InputError(fmt::format(
+          "{}; the chunks finished so far are kept in '{}': a rerun with the same options resumes "
+          "from them (remove the folder to start afresh or to change options)",
+          e.what(), parts));
+    } catch (...) {
       if (!parts_existed && !world.distributed()) remove_unfinished_parts(parts);
       throw;
     }
@@ -267,9 +274,15 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
                          notes.size(), notes.size() == 1 ? "image was" : "images were"));
       }
     }
+    if (!rep.extract.unreadable_files.empty()) {
+      warn(fmt::format("{} unreadable {} left out when listing the tasks (recorded in the store's provenance):",
+                       rep.extract.unreadable_files.size(),
+                       rep.extract.unreadable_files.size() == 1 ? "file was" : "files were"));
+      for (const auto& s : rep.extract.unreadable_files) std::cerr << "  " + s + '\n';
+    }
     if (!rep.extract.skipped.empty()) {
-      warn(fmt::format("{} unreadable images were skipped (recorded in the store's provenance):",
-                       rep.extract.skipped.size()));
+      warn(fmt::format("{} unreadable {} skipped (drawn images; recorded in the store's provenance):",
+                       rep.extract.skipped.size(), rep.extract.skipped.size() == 1 ? "image was" : "images were"));
       for (const auto& s : rep.extract.skipped) std::cerr << "  " + s + '\n';
     }
     shared.reset();  // collective: every rank is through its chunks
@@ -288,8 +301,8 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     const auto features = merge_into(parts, o->out, o->keep_parts);
     std::size_t rows = 0;  // every rank's images (and those of an earlier, resumed run)
     for (const auto& t : features.tasks) rows += t.values.rows;
-    info(g, fmt::format("wrote features of {} tasks ({} images; this run computed {} in {:.1f} s{}) to {}",
-                        features.tasks.size(), rows,
+    info(g, fmt::format("wrote features of {} task{} ({} images; this run computed {} in {:.1f} s{}) to {}",
+                        features.tasks.size(), features.tasks.size() == 1 ? "" : "s", rows,
                         world.distributed() ? fmt::format("{} on rank 0", rep.extract.images)
                                             : std::to_string(rep.extract.images),
                         secs, world.distributed() ? fmt::format(", {} ranks", world.size) : std::string(), o->out));

@@ -195,6 +195,8 @@ FeatureSet extract_features(const std::vector<ImageTaskSpec>& tasks, Backbone& b
         rep.skipped.insert(rep.skipped.end(), r.skipped.begin(), r.skipped.end());
         rep.notes.insert(rep.notes.end(), r.notes.begin(), r.notes.end());
         if (auto line = listing_line(*job.images); !line.empty()) rep.listed.push_back(std::move(line));
+        rep.unreadable_files.insert(rep.unreadable_files.end(), job.images->unreadable.begin(),
+                                    job.images->unreadable.end());
         out.tasks[job.tag] = {tasks[job.tag].name, r.matrix()};
       });
   out.provenance =

@@ -38,6 +38,9 @@ struct ExtractReport {
   /// listing_line for each task whose listing has something to say, once per task: by whoever
   /// computes its first chunk.
   std::vector<std::string> listed;
+  /// "<file>: <reason>" for every file listing left out as unreadable (skip_bad; TaskImages::
+  /// unreadable), once per task as `listed`.
+  std::vector<std::string> unreadable_files;
   std::size_t images = 0;            ///< images run through the backbone
   double seconds = 0;
 };

@@ -235,8 +235,34 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
     bool any_part = false;
     for (const auto& e : fs::directory_iterator(parts_dir))
       any_part |= e.path().filename().string().rfind("task", 0) == 0 && e.path().extension() == ".h5";
-    require(!any_part, "'{}' holds parts of a different extraction ({}); remove it or choose another output",
-            parts_dir, old_key);
+    if (any_part) {
+      // Name the options that differ (the keys are "name=value" words), not two long keys.
+      const auto words = [](const std::string& key) {  // "name=value" fields; values may hold spaces
+        std::vector<std::string> out;
+        std::istringstream in(key);
+        for (std::string w; in >> w;) {
+          const auto eq = w.find('=');
+          const bool starts = eq != std::string::npos && eq > 0 &&
+                              std::all_of(w.begin(), w.begin() + static_cast<std::ptrdiff_t>(eq),
+                                          [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+          if (starts || out.empty()) out.push_back(w);
+          else out.back() += " " + w;
+        }
+        return out;
+      };
+      const auto now = words(plan.key), then = words(old_key);
+      std::vector<std::string> differ;
+      for (const auto& w : then)
+        if (std::find(now.begin(), now.end(), w) == now.end()) {
+          const auto name = w.substr(0, w.find('='));
+          const auto here = std::find_if(now.begin(), now.end(), [&](const std::string& x) { return x.rfind(name + "=", 0) == 0; });
+          differ.push_back(here == now.end() ? w : fmt::format("{} there, {} now", w, here->substr(name.size() + 1)));
+        }
+      throw InputError(fmt::format(
+          "'{}' holds finished parts of an extraction with other options ({}): rerun with its options to "
+          "resume it, or remove the folder (or choose another output) to start afresh",
+          parts_dir, differ.empty() ? old_key : fmt::format("{}", fmt::join(differ, "; "))));
+    }
     fresh = true;
   }
   // The same key means the same plan; a plan of this key that reads differently (lines lost or
@@ -315,6 +341,9 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
     rep.extract.skipped.insert(rep.extract.skipped.end(), r.skipped.begin(), r.skipped.end());
     rep.extract.notes.insert(rep.extract.notes.end(), r.notes.begin(), r.notes.end());
     if (!listed.empty()) rep.extract.listed.push_back(listed);
+    if (c.first == 0)
+      rep.extract.unreadable_files.insert(rep.extract.unreadable_files.end(), job.images->unreadable.begin(),
+                                          job.images->unreadable.end());
   };
   extract_ranges(next_job, backbone, o, on_batch, write_part);
   return rep;

@@ -138,7 +138,8 @@ TaskImages from_folders(const ImageTaskSpec& spec, bool skip_bad) {
     t.classes.push_back(class_dir.filename().string());
     for (const auto& f : files) add_listed_file(t, spec, f.string(), label, skip_bad);
   }
-  require(!t.files.empty(), "task '{}': no class folders with images under '{}'", spec.name, base.string());
+  require(!t.files.empty() || !t.unreadable.empty(), "task '{}': no class folders with images under '{}'",
+          spec.name, base.string());
   return t;
 }
 
@@ -231,6 +232,7 @@ class TaskSetReader {
     }
     require(doc.IsMap() && doc["tasks"] && doc["tasks"].IsSequence(),
             "task set '{}' needs a 'tasks:' list", path_);
+    require(doc["tasks"].size() > 0, "task set '{}' lists no tasks ('tasks:' is empty)", path_);
     for (const auto& kv : doc) {
       const auto key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
       require(key == "tasks",

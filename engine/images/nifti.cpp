@@ -445,8 +445,8 @@ class Decoder {
         for (std::int64_t i = 0; i < nx; ++i, ++at) {
           const double v = value(raw_[at]);
           if (!std::isfinite(v))
-            fail(path_, "has a {} voxel at ({}, {}, {}); NaN and infinite intensities are not read",
-                 std::isnan(v) ? "NaN" : "infinite", i, j, k);
+            fail(path_, "has {} voxel at ({}, {}, {}); NaN and infinite intensities are not read",
+                 std::isnan(v) ? "a NaN" : "an infinite", i, j, k);
           min_ = std::min(min_, v);
           max_ = std::max(max_, v);
           if (v != 0) nonzero_[0][i] = nonzero_[1][j] = nonzero_[2][k] = 1;

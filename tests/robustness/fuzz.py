@@ -861,7 +861,7 @@ class Images(Kind):
     def check_counts(self, o: Outcome, n: int) -> None:
         """Under --skip-bad every skipped image is listed by its file, and every drawn image is
         either a feature row or skipped."""
-        m = re.search(r"(\d+) unreadable images were skipped", o.stderr)
+        m = re.search(r"(\d+) unreadable (?:images were|image was) skipped", o.stderr)
         skipped = int(m.group(1)) if m else 0
         listed = [line for line in o.stderr.split("\n") if line.startswith("  ")]
         unnamed = [line.strip() for line in listed if not re.search(r"m\d{4}" + re.escape(self.ext), line)]
