@@ -252,7 +252,8 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
       // A single run that fails before finishing any chunk leaves nothing behind; finished
       // chunks stay for the rerun to resume from, and the message says so.
       if (!parts_existed && !world.distributed()) remove_unfinished_parts(parts);
-      if (world.distributed() || !std::filesystem::exists(parts)) throw;
+      // Said only of a folder this run made: one that existed says what it holds by itself.
+      if (parts_existed || world.distributed() || !std::filesystem::exists(parts)) throw;
       throw InputError(fmt::format(
           "{}; the chunks finished so far are kept in '{}': a rerun with the same options resumes "
           "from them (remove the folder to start afresh or to change options)",

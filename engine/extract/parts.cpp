@@ -259,8 +259,8 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
           differ.push_back(here == now.end() ? w : fmt::format("{} there, {} now", w, here->substr(name.size() + 1)));
         }
       throw InputError(fmt::format(
-          "'{}' holds finished parts of an extraction with other options ({}): rerun with its options to "
-          "resume it, or remove the folder (or choose another output) to start afresh",
+          "'{}' holds finished parts of a different extraction (options that differ: {}): rerun with its "
+          "options to resume it, or remove the folder (or choose another output) to start afresh",
           parts_dir, differ.empty() ? old_key : fmt::format("{}", fmt::join(differ, "; "))));
     }
     fresh = true;
