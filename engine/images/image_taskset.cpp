@@ -22,12 +22,19 @@ namespace fs = std::filesystem;
 namespace taskfp {
 namespace {
 
-bool is_image_file(const fs::path& p) {
-  if (looks_like_nifti(p.string()) || looks_like_dicom(p.string())) return true;
-  std::string ext = p.extension().string();
+// What a listed file holds, told from its name where the name says it; only files of other
+// names are opened (for DICOM's 'DICM' at byte 128), so listing a folder of PNGs opens none.
+enum class FileKind { image, nifti, dicom, other };
+
+FileKind file_kind(const std::string& path) {
+  if (looks_like_nifti(path)) return FileKind::nifti;
+  std::string ext = fs::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".tif" || ext == ".tiff";
+  if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".tif" || ext == ".tiff") return FileKind::image;
+  return looks_like_dicom(path) ? FileKind::dicom : FileKind::other;
 }
+
+bool is_image_file(const fs::path& p) { return file_kind(p.string()) != FileKind::other; }
 
 bool is_hidden(const fs::path& p) {
   return p.filename().string().starts_with('.');
@@ -71,7 +78,34 @@ std::vector<fs::path> class_images(const fs::path& dir, IgnoredFiles& ignored) {
 
 // One listed file as the task's images: a NIfTI volume's selected slices, a DICOM file's frames
 // (or the chosen one), else the file. A folder (a manifest's DICOM series): its files' frames.
-void add_image_file(TaskImages& t, const ImageTaskSpec& spec, std::string file, int label);
+void add_image_file(TaskImages& t, const ImageTaskSpec& spec, std::string file, int label) {
+  switch (file_kind(file)) {
+    case FileKind::nifti:
+      for (const auto slice : nifti_slices(file, spec.nifti)) t.add(file, slice, label, ImageKind::nifti_slice);
+      return;
+    case FileKind::dicom: {
+      const auto frames = dicom_frame_count(file);
+      if (spec.dicom.frame) {
+        require(*spec.dicom.frame < frames, "task '{}': DICOM file '{}' has {} frame{}, no frame {} (dicom: frame)",
+                spec.name, file, frames, frames == 1 ? "" : "s", *spec.dicom.frame);
+        t.add(std::move(file), *spec.dicom.frame, label, ImageKind::dicom_frame);
+        return;
+      }
+      for (std::int64_t f = 0; f < frames; ++f) t.add(file, f, label, ImageKind::dicom_frame);
+      return;
+    }
+    case FileKind::other: {
+      std::error_code ec;  // a name the system refuses (too long) is no folder: read_image names it
+      if (fs::is_directory(file, ec)) {
+        for (auto& f : dicom_series_files(file)) add_image_file(t, spec, std::move(f), label);
+        return;
+      }
+      break;  // not an image taskfp reads: decoding it says so, naming the file
+    }
+    case FileKind::image: break;
+  }
+  t.add(std::move(file), -1, label);
+}
 
 // The same, where a file whose header cannot be read is left out and noted (skip_bad) instead of
 // stopping the listing.
@@ -84,30 +118,6 @@ void add_listed_file(TaskImages& t, const ImageTaskSpec& spec, std::string file,
     t.files.resize(before), t.index.resize(before), t.kinds.resize(before), t.labels.resize(before);
     t.unreadable.push_back(e.what());
   }
-}
-
-void add_image_file(TaskImages& t, const ImageTaskSpec& spec, std::string file, int label) {
-  if (looks_like_nifti(file)) {
-    for (const auto slice : nifti_slices(file, spec.nifti)) t.add(file, slice, label, ImageKind::nifti_slice);
-    return;
-  }
-  std::error_code ec;  // a name the system refuses (too long) is no folder: read_image names it
-  if (fs::is_directory(file, ec)) {
-    for (auto& f : dicom_series_files(file)) add_image_file(t, spec, std::move(f), label);
-    return;
-  }
-  if (looks_like_dicom(file)) {
-    const auto frames = dicom_frame_count(file);
-    if (spec.dicom.frame) {
-      require(*spec.dicom.frame < frames, "task '{}': DICOM file '{}' has {} frame{}, no frame {} (dicom: frame)",
-              spec.name, file, frames, frames == 1 ? "" : "s", *spec.dicom.frame);
-      t.add(std::move(file), *spec.dicom.frame, label, ImageKind::dicom_frame);
-      return;
-    }
-    for (std::int64_t f = 0; f < frames; ++f) t.add(file, f, label, ImageKind::dicom_frame);
-    return;
-  }
-  t.add(std::move(file), -1, label);
 }
 
 TaskImages from_folders(const ImageTaskSpec& spec, bool skip_bad) {
