@@ -21,16 +21,19 @@ supported_blas_kernels() {
 # OPENBLAS_CORETYPE accordingly and sets BLAS_KERNEL to a description; returns 1 after printing
 # why where this CPU cannot run the mode.
 select_blas_kernel() {
-  local mode=$1 want="" k own="OpenBLAS's choice for this CPU"
+  local mode=$1 want="" k own="OpenBLAS's choice for this CPU" kernels
+  # The list first, then grep -q on it: `supported_blas_kernels | grep -q` under pipefail fails
+  # at random (grep quits at its match, the function's next echo gets SIGPIPE).
+  kernels=$(supported_blas_kernels)
   case "$mode" in
     env)  # scripts/test.sh clears the environment's kernel and passes it on here
       if [ -n "${TASKFP_TEST_ENV_BLAS_KERNEL:-}" ]; then export OPENBLAS_CORETYPE=$TASKFP_TEST_ENV_BLAS_KERNEL; fi
       BLAS_KERNEL="${OPENBLAS_CORETYPE:-$own} (environment)"
       return 0 ;;
     unset) unset OPENBLAS_CORETYPE; BLAS_KERNEL=$own; return 0 ;;
-    alt1) for k in SkylakeX Sandybridge; do supported_blas_kernels | grep -qx "$k" && { want=$k; break; }; done ;;
-    alt2) supported_blas_kernels | grep -qx Prescott && want=Prescott ;;
-    *) supported_blas_kernels | grep -qx "$mode" && want=$mode ;;
+    alt1) for k in SkylakeX Sandybridge; do grep -qx "$k" <<<"$kernels" && { want=$k; break; }; done ;;
+    alt2) grep -qx Prescott <<<"$kernels" && want=Prescott ;;
+    *) grep -qx "$mode" <<<"$kernels" && want=$mode ;;
   esac
   if [ -z "$want" ]; then
     echo "skipped: this CPU ($(uname -m)) cannot run OpenBLAS kernel '$mode'"

@@ -18,7 +18,7 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 "$TASKFP" -q synth -o "$WORK/features.h5" --families 4 --tasks-per-family 10 --samples 200 --dim 48
 for k in "${kernels[@]}"; do
   (
-    select_blas_kernel "$k" >/dev/null
+    select_blas_kernel "$k" >/dev/null || { echo "FAIL: cannot select OpenBLAS kernel $k"; exit 1; }
     "$TASKFP" -q fingerprint -f "$WORK/features.h5" -o "$WORK/fp-$k.h5" --scaling-subset all --bins 10,100,1000
     "$TASKFP" -q distance -f "$WORK/fp-$k.h5" --backend cpu --csv-dir "$WORK/$k" -m bkld-small -m bkld-large \
       -m KLD-PP:NN -m KLD-C-I-PP:WS-W:BS-10-BINS -m JS-PP:NN-10-BINS -m VDNA-PP:NN-100-BINS \
