@@ -9,7 +9,7 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libhdf5-dev libopenblas-dev libeigen3-dev
-  libcli11-dev libyaml-cpp-dev libfmt-dev
+  libcli11-dev libyaml-cpp-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin libpng-dev libjpeg62-turbo-dev libtiff-dev zlib1g-dev libtorch-dev libxxhash-dev
   libnifti2-dev libgdcm-dev

@@ -27,18 +27,7 @@
 namespace taskfp {
 namespace {
 
-// The fixture stores numbers as their little-endian IEEE bytes in hex (struct.pack("<f"/"<d")).
-template <typename T>
-T from_hex(const std::string& hex) {
-  if (hex.size() != 2 * sizeof(T)) throw std::runtime_error("bad hex number '" + hex + "'");
-  unsigned char bytes[sizeof(T)];
-  for (std::size_t i = 0; i < sizeof(T); ++i)
-    bytes[i] = static_cast<unsigned char>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
-  static_assert(std::endian::native == std::endian::little);
-  T v;
-  std::memcpy(&v, bytes, sizeof(T));
-  return v;
-}
+using test::from_hex;
 
 std::uint64_t bits(double v) {
   std::uint64_t b;

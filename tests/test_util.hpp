@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -66,6 +68,19 @@ inline ::testing::AssertionResult close_rel(double a, double b, double rel) {
   if (std::fabs(a - b) <= tol) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << a << " vs " << b << " (rel diff "
                                        << std::fabs(a - b) / std::max(std::fabs(a), std::fabs(b)) << ")";
+}
+
+/// A number from the fixtures' hex form: its little-endian IEEE bytes (Python's struct.pack("<f"/"<d")).
+template <typename T>
+T from_hex(const std::string& hex) {
+  if (hex.size() != 2 * sizeof(T)) throw std::runtime_error("bad hex number '" + hex + "'");
+  unsigned char bytes[sizeof(T)];
+  for (std::size_t i = 0; i < sizeof(T); ++i)
+    bytes[i] = static_cast<unsigned char>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+  static_assert(std::endian::native == std::endian::little);
+  T v;
+  std::memcpy(&v, bytes, sizeof(T));
+  return v;
 }
 
 }  // namespace taskfp::test
