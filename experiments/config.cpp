@@ -34,6 +34,22 @@ int EpochRule::epochs(std::size_t n, int batch, bool is_shrunk) const {
   return static_cast<int>(std::min<long long>(max, e));
 }
 
+std::array<ScenarioConfig, 5> paper_scenarios() {
+  std::array<ScenarioConfig, 5> s;
+  for (auto& sc : s) {
+    sc.enabled = true;
+    sc.targets = {true, true};
+  }
+  for (auto k : {StudyKind::Pretraining, StudyKind::Augmentation}) {
+    s[static_cast<int>(k)].targets = {false, true};
+    s[static_cast<int>(k)].max_target_classes = 39;
+  }
+  s[static_cast<int>(StudyKind::Architecture)].candidates = {"resnet18",     "resnet34",        "resnet50",
+                                                             "densenet121",  "mobilenet_v2",    "efficientnet_b0",
+                                                             "regnet_x_400mf"};
+  return s;
+}
+
 const std::vector<std::string>& zoo_architectures() {
   // LibTorch-native definitions in the training plugin (torchvision's layouts), plus the tiny
   // network of the demo profile.
@@ -196,13 +212,13 @@ ExperimentConfig read_experiment_config(const std::string& path) {
                      "metrics", "scenarios"});
   top.read("name", c.name);
   if (top.has("tasks")) {
-    const auto t = top.sub("tasks", {"images", "rules", "info"});
+    const auto t = top.sub("tasks", {"images", "rules", "sizes"});
     t.read("images", c.images);
     t.read("rules", c.rules);
-    t.read("info", c.info);
+    t.read("sizes", c.sizes);
     c.images = resolve(dir, c.images);
     c.rules = resolve(dir, c.rules);
-    c.info = resolve(dir, c.info);
+    c.sizes = resolve(dir, c.sizes);
   }
   top.read("folds", c.folds, 2, 100);
   top.read("evaluation_fold", c.evaluation_fold, 0, c.folds - 1);
@@ -240,31 +256,24 @@ ExperimentConfig read_experiment_config(const std::string& path) {
     }
   }
   // No `scenarios`: all of them, with the paper's settings; else the ones listed.
-  const std::vector<std::pair<StudyKind, TargetVariants>> defaults = {
-      {StudyKind::Baseline, {true, true}},      {StudyKind::Architecture, {true, true}},
-      {StudyKind::Pretraining, {false, true}},  {StudyKind::Augmentation, {false, true}},
-      {StudyKind::CoTraining, {true, true}}};
-  for (const auto& [kind, targets] : defaults) {
-    auto& sc = c.scenarios[static_cast<int>(kind)];
-    sc.enabled = !top.has("scenarios");
-    sc.targets = targets;
-  }
-  c.scenarios[static_cast<int>(StudyKind::Architecture)].candidates = {
-      "resnet18", "resnet34", "resnet50", "densenet121", "mobilenet_v2", "efficientnet_b0", "regnet_x_400mf"};
+  const StudyKind kinds[] = {StudyKind::Baseline, StudyKind::Architecture, StudyKind::Pretraining,
+                             StudyKind::Augmentation, StudyKind::CoTraining};
   if (top.has("scenarios")) {
     const auto s = top.sub("scenarios", {"baseline", "architecture", "pretraining", "augmentation", "cotraining"});
-    for (const auto& [kind, targets] : defaults) {
+    for (auto& sc : c.scenarios) sc.enabled = false;
+    for (const auto kind : kinds) {
       const std::string key = study_key(kind);
       if (!s.has(key.c_str())) continue;
       auto& sc = c.scenarios[static_cast<int>(kind)];
       sc.enabled = true;
-      std::vector<std::string> keys = {"targets"};
+      std::vector<std::string> keys = {"targets", "max_target_classes"};
       if (kind == StudyKind::Architecture) keys.push_back("candidates");
       if (kind == StudyKind::Augmentation) keys.push_back("search");
       const YAML::Node node = s.node(key.c_str());
       if (node.IsNull()) continue;  // "pretraining:" alone: the defaults
       const Section sec(node, s.at(key.c_str()), path, keys);
-      sc.targets = read_targets(sec);
+      if (sec.has("targets")) sc.targets = read_targets(sec);
+      sec.read("max_target_classes", sc.max_target_classes, std::size_t{0}, std::size_t{1} << 40);
       if (kind == StudyKind::Architecture && sec.has("candidates")) {
         sec.read("candidates", sc.candidates);
         if (sc.candidates.empty()) sec.fail("has an empty 'candidates' list");

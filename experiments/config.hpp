@@ -17,6 +17,8 @@ enum class StudyKind { Baseline, Architecture, Pretraining, Augmentation, CoTrai
 std::string study_key(StudyKind k);  ///< baseline, architecture, pretraining, augmentation, cotraining
 
 /// Which variants of a target a scenario trains on: the full train split, the shrunk one, or both.
+/// The shrunk variant of a task that cannot shrink is the task itself (as the paper's tables
+/// have every target in their shrunk files).
 struct TargetVariants {
   bool full = false, shrunk = true;
 };
@@ -63,14 +65,22 @@ struct ScenarioConfig {
   TargetVariants targets;
   std::vector<std::string> candidates;  ///< architecture: the zoo names to try on every source
   AugmentSearch search;                  ///< augmentation
+  /// Targets with more classes are left out (0: none; the paper: pretraining and augmentation
+  /// only have targets with fewer than 40 classes).
+  std::size_t max_target_classes = 0;
 };
+
+/// The paper's scenarios, all enabled: baseline, architecture and co-training on full and shrunk
+/// targets, pretraining and augmentation on shrunk targets of fewer than 40 classes; the zoo's
+/// ImageNet families as architecture candidates. Indexed by StudyKind.
+std::array<ScenarioConfig, 5> paper_scenarios();
 
 struct ExperimentConfig {
   std::string name = "study";
   std::string path;         ///< the file read ("" for the defaults)
   std::string images;       ///< image task set (absolute, or "")
   std::string rules;        ///< evaluation rules task set (absolute, or "")
-  std::string info;         ///< task-info CSV, for plans without images (absolute, or "")
+  std::string sizes;        ///< task sizes (YAML task: [samples, classes]), for plans without images (absolute, or "")
   int folds = 5, evaluation_fold = 0;
   std::uint64_t fold_seed = 42;
   ShrinkRule shrink;
@@ -78,7 +88,7 @@ struct ExperimentConfig {
   TrainingConfig training;
   std::vector<OutcomeMetric> metrics = {OutcomeMetric::AUROC, OutcomeMetric::BA};
   /// Indexed by StudyKind.
-  std::array<ScenarioConfig, 5> scenarios;
+  std::array<ScenarioConfig, 5> scenarios = paper_scenarios();
 
   [[nodiscard]] const ScenarioConfig& scenario(StudyKind k) const { return scenarios[static_cast<int>(k)]; }
   /// Every value that decides a job's result (not the name or paths), as one line: result files

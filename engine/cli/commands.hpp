@@ -33,5 +33,6 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g);
 void add_distance(CLI::App& app, const GlobalOptions& g);
 void add_inspect(CLI::App& app, const GlobalOptions& g);
 void add_evaluate(CLI::App& app, const GlobalOptions& g);
+void add_transfer(CLI::App& app, const GlobalOptions& g);
 
 }  // namespace taskfp::cli

@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
   add_distance(app, g);
   add_inspect(app, g);
   add_evaluate(app, g);
+  add_transfer(app, g);
 
   // Errors under MPI: every rank that fails says so (with its rank) and stops all ranks, so
   // that none waits forever for a rank that is gone.

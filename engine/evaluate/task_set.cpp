@@ -57,6 +57,13 @@ TaskSet TaskSet::load(const std::string& path) {
   return s;
 }
 
+TaskSet TaskSet::of_tasks(const std::vector<std::string>& tasks) {
+  TaskSet s;
+  s.validation_ = tasks;
+  s.all_ = tasks;
+  return s;
+}
+
 bool TaskSet::is_development(const std::string& task) const {
   return std::find(development_.begin(), development_.end(), task) != development_.end();
 }

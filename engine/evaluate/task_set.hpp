@@ -16,6 +16,8 @@ class TaskSet {
   /// Reads a task-set YAML (keys: development, validation, groups, not_shrinkable,
   /// shrunk_suffix). InputError for a missing file or key.
   static TaskSet load(const std::string& path);
+  /// A task set without rules: every task a validation task, no groups, every task shrinkable.
+  static TaskSet of_tasks(const std::vector<std::string>& tasks);
 
   [[nodiscard]] const std::vector<std::string>& development() const { return development_; }
   [[nodiscard]] const std::vector<std::string>& validation() const { return validation_; }
@@ -27,6 +29,7 @@ class TaskSet {
   [[nodiscard]] std::string shrunk_name(const std::string& task) const;
   /// The name of the group `task` belongs to, or "" when none.
   [[nodiscard]] std::string group_of(const std::string& task) const;
+  [[nodiscard]] const std::string& shrunk_suffix() const { return shrunk_suffix_; }
 
   /// Valid sources of a target (method.md section 1): the development tasks for a development
   /// target, all tasks otherwise; minus the target, its group, and tasks with fewer than
