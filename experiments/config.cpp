@@ -55,7 +55,7 @@ const std::vector<std::string>& zoo_architectures() {
   // network of the demo profile.
   static const std::vector<std::string> names = {"resnet18",       "resnet34",        "resnet50",
                                                  "densenet121",    "mobilenet_v2",    "efficientnet_b0",
-                                                 "regnet_x_400mf", "tiny_cnn"};
+                                                 "regnet_x_400mf", "tiny_cnn",       "small_cnn"};
   return names;
 }
 

@@ -313,6 +313,15 @@ StudyPlan plan_study(const ExperimentConfig& config, const std::vector<StudyTask
   return plan;
 }
 
+namespace {
+std::string count_text(double n) {
+  if (n >= 1e9) return fmt::format("{:.3f} G", n / 1e9);
+  if (n >= 1e6) return fmt::format("{:.3f} M", n / 1e6);
+  if (n >= 1e4) return fmt::format("{:.1f} k", n / 1e3);
+  return fmt::format("{:.0f}", n);
+}
+}  // namespace
+
 std::string describe_plan(const StudyPlan& plan, const ExperimentConfig& config, double images_per_second) {
   std::size_t shrinkable = 0;
   for (const auto& t : plan.tasks) shrinkable += t.shrinkable;
@@ -334,13 +343,15 @@ std::string describe_plan(const StudyPlan& plan, const ExperimentConfig& config,
   out += fmt::format("jobs: {} in all ({} in stage 1, which needs nothing; {} in stage 2, after the jobs they need)\n",
                      plan.jobs.size(), stage1, plan.jobs.size() - stage1);
   for (const auto& [kind, n] : count)
-    out += fmt::format("  {:<14} {:>7} jobs {:>10.3f} G images\n", job_kind_key(kind), n, images[kind] / 1e9);
+    out += fmt::format("  {:<14} {:>7} jobs {:>12} images\n", job_kind_key(kind), n,
+                       count_text(static_cast<double>(images[kind])));
   out += "outcome tables (rows per metric):";
   for (const auto& t : plan.tables)
     out += fmt::format(" {}{}{} {};", study_key(t.kind), t.shrunk ? "/shrunk" : "/full",
                        t.validation ? "/validation" : "/development", t.cells.size());
   if (!out.empty() && out.back() == ';') out.back() = '\n';
-  out += fmt::format("images through the network: {:.3f} G (training epochs plus one evaluation each)\n", total / 1e9);
+  out += fmt::format("images through the network: {} (training epochs plus one evaluation each)\n",
+                     count_text(static_cast<double>(total)));
   if (images_per_second > 0)
     out += fmt::format("at {:g} images/s per device: {:.1f} device-hours\n", images_per_second,
                        static_cast<double>(total) / images_per_second / 3600.0);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/random.hpp"
 #include "io/output_files.hpp"
 
 namespace taskfp::experiments {
@@ -264,6 +265,75 @@ json op_json(const AugmentOp& op) {
 }
 
 }  // namespace
+
+AugmentPolicy random_policy(std::uint64_t seed, int size) {
+  SplitMix rng(seed);
+  auto u = [&](double lo, double hi) { return lo + (hi - lo) * rng.uniform(); };
+  auto fixed = [](double v) { return Range{v, v}; };
+  auto k = [&](int lo, int hi) { return lo + static_cast<int>(rng.below(static_cast<std::size_t>(hi - lo + 1))); };
+  AugmentPolicy p;
+  p.origin = fmt::format("random policy (seed {})", seed);
+  for (int sp = 0; sp < 10; ++sp) {
+    SubPolicy sub;
+    sub.weight = 0.1;
+    for (int st = 0; st < 3; ++st) {
+      PolicyStage stage;
+      auto add = [&](AugmentOp op) { stage.ops.push_back(std::move(op)); };
+      for (int c = 0; c < 3; ++c) {
+        AugmentOp op;
+        op.kind = AugmentOpKind::RGBShift;
+        op.rgb_shift[c] = fixed(std::round(u(-255, 255)));
+        add(op);
+      }
+      AugmentOp b;
+      b.kind = AugmentOpKind::BrightnessContrast;
+      b.brightness = fixed(u(-1, 1));
+      add(b);
+      AugmentOp c;
+      c.kind = AugmentOpKind::BrightnessContrast;
+      c.contrast = fixed(u(0, 10));
+      add(c);
+      AugmentOp so;
+      so.kind = AugmentOpKind::Solarize;
+      so.threshold = fixed(k(1, 254));
+      add(so);
+      AugmentOp hf;
+      hf.kind = AugmentOpKind::HorizontalFlip;
+      add(hf);
+      AugmentOp vf;
+      vf.kind = AugmentOpKind::VerticalFlip;
+      add(vf);
+      for (int g = 0; g < 4; ++g) {
+        AugmentOp op;
+        op.kind = AugmentOpKind::ShiftScaleRotate;
+        if (g == 0) op.rotate = fixed(u(-180, 180));
+        if (g == 1) op.shift_x = fixed(u(-1, 1));
+        if (g == 2) op.shift_y = fixed(u(-1, 1));
+        if (g == 3) op.scale = fixed(u(0, 10));
+        add(op);
+      }
+      AugmentOp d1;
+      d1.kind = AugmentOpKind::CoarseDropout;
+      d1.min_holes = d1.max_holes = 16;
+      d1.min_height = d1.max_height = d1.min_width = d1.max_width = k(1, std::max(1, size));
+      add(d1);
+      AugmentOp d2;
+      d2.kind = AugmentOpKind::CoarseDropout;
+      d2.min_holes = d2.max_holes = k(1, 16);
+      d2.min_height = d2.max_height = d2.min_width = d2.max_width = std::min(16, std::max(1, size));
+      add(d2);
+      AugmentOp id;
+      id.kind = AugmentOpKind::Identity;
+      add(id);
+      double total = 0;
+      for (auto& op : stage.ops) total += (op.weight = -std::log(1.0 - rng.uniform()));
+      for (auto& op : stage.ops) op.weight /= total;
+      sub.stages.push_back(std::move(stage));
+    }
+    p.sub_policies.push_back(std::move(sub));
+  }
+  return p;
+}
 
 AugmentPolicy parse_policy(const std::string& json_text, const std::string& origin) {
   json doc;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,16 @@ struct AugmentPolicy {
   std::vector<SubPolicy> sub_policies;
   std::string origin;  ///< the file it was read from, or how it was made
 };
+
+/// A random policy of Faster AutoAugment's layout, as the published policies have it: 10
+/// sub-policies of weight 0.1, each 3 stages of the same 15 operations (RGB shift of the red,
+/// green, blue channel in [-255, 255]; brightness in [-1, 1]; contrast in [0, 10]; solarize at a
+/// threshold in [1, 254]; horizontal and vertical flip; rotation in [-180, 180] degrees; shift
+/// along x, along y in [-1, 1]; scale limit in [0, 10]; 16 holes of k x k, k in [1, size]; k holes
+/// of 16 x 16, k in [1, 16]; identity) with random weights (normalised exponential draws, as a
+/// flat Dirichlet) and magnitudes drawn uniformly in those ranges, fixed (lo = hi). `size`: the
+/// image side the dropout sizes scale with (the published ones: 256). For the policy search.
+AugmentPolicy random_policy(std::uint64_t seed, int size);
 
 /// Reads a policy JSON as AutoAlbument wrote it (`{"__version__": ..., "transform": {Compose}}`).
 /// InputError naming the file and the JSON path of the fault for: unparsable JSON, an unknown

@@ -76,9 +76,9 @@ int main(int argc, char** argv) {
     // Under an MPI launcher only `distance` divides its work; any other command would run
     // whole on every rank and write the same files.
     taskfp::require(!taskfp::dist::world().distributed() || app.got_subcommand("distance") ||
-                        app.got_subcommand("extract"),
+                        app.got_subcommand("extract") || app.got_subcommand("transfer"),
                     "this command runs in one process: start it without mpirun/srun (under MPI, "
-                    "`taskfp distance` and `taskfp extract` split their work over the ranks)");
+                    "`taskfp distance`, `taskfp extract` and `taskfp transfer run` split their work over the ranks)");
   });
 
   add_synth(app, g);

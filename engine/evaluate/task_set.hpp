@@ -30,6 +30,7 @@ class TaskSet {
   /// The name of the group `task` belongs to, or "" when none.
   [[nodiscard]] std::string group_of(const std::string& task) const;
   [[nodiscard]] const std::string& shrunk_suffix() const { return shrunk_suffix_; }
+  [[nodiscard]] const std::map<std::string, std::vector<std::string>>& groups() const { return groups_; }
 
   /// Valid sources of a target (method.md section 1): the development tasks for a development
   /// target, all tasks otherwise; minus the target, its group, and tasks with fewer than

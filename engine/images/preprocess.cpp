@@ -112,14 +112,15 @@ std::vector<float> preprocess(const Image& image, const PreprocessOptions& o) {
   return out;
 }
 
-void preprocess_into(const Image& image, const PreprocessOptions& o, float* out) {
+std::vector<float> unit_channels(const Image& image, int& colour) {
   require(image.channels >= 1 && image.channels <= 4, "an image with {} channels", image.channels);
   const int h = image.height, w = image.width;
   const std::size_t plane = static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
   // To [0, 1] in float32 (ToTensor / the reference's division by the type's maximum). Grey (and
-  // grey + alpha) images have three equal channels: one is converted and resized, then copied.
+  // grey + alpha) images have three equal channels: one is converted (and resized by callers),
+  // then copied.
   const float max = static_cast<float>(image.max_value());
-  const int colour = image.channels >= 3 ? 3 : 1;
+  colour = image.channels >= 3 ? 3 : 1;
   const auto stride = static_cast<std::size_t>(image.channels);
   std::vector<float> chw(static_cast<std::size_t>(colour) * plane);
   const std::size_t values = plane * stride;
@@ -136,6 +137,13 @@ void preprocess_into(const Image& image, const PreprocessOptions& o, float* out)
       for (std::size_t p = 0; p < plane; ++p) dst[p] = static_cast<float>(src[p * stride]) / max;
     }
   }
+  return chw;
+}
+
+void preprocess_into(const Image& image, const PreprocessOptions& o, float* out) {
+  int colour = 0;
+  auto chw = unit_channels(image, colour);
+  const int h = image.height, w = image.width;
   auto resized = resize_antialias(std::move(chw), colour, h, w, o.size, o.size);
   const std::size_t out_plane = static_cast<std::size_t>(o.size) * static_cast<std::size_t>(o.size);
   for (int c = 0; c < 3; ++c) {

@@ -25,6 +25,10 @@ std::vector<float> preprocess(const Image& image, const PreprocessOptions& optio
 /// The same, written to `out` (3 x size x size floats), e.g. straight into a batch.
 void preprocess_into(const Image& image, const PreprocessOptions& options, float* out);
 
+/// An image's values in [0, 1] (by its type's maximum), channels first, float32: 3 planes for
+/// colour images (alpha dropped), 1 for grey ones (`colour` says which), at the image's size.
+std::vector<float> unit_channels(const Image& image, int& colour);
+
 /// Resizes channels x in_h x in_w float32 (channels first) to channels x out_h x out_w the way
 /// torch's interpolate(mode="bilinear", antialias=True, align_corners=False) does: separable
 /// triangle filters widened by the scale when shrinking (support = scale), weights normalised

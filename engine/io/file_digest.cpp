@@ -63,3 +63,9 @@ std::string file_digest(const std::string& path) {
 }
 
 }  // namespace taskfp
+
+namespace taskfp {
+std::string text_digest(std::string_view text) {
+  return fmt::format("xxh3 {:016x}", XXH3_64bits(text.data(), text.size()));
+}
+}  // namespace taskfp

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace taskfp {
 
@@ -10,5 +11,8 @@ namespace taskfp {
 /// folder, over every regular file below it in name order, each with its relative path and size.
 /// InputError naming the path when it cannot be read.
 std::string file_digest(const std::string& path);
+
+/// "xxh3 <16 hex digits>" of a text (XXH3-64): e.g. a result file's checksum over its content.
+std::string text_digest(std::string_view text);
 
 }  // namespace taskfp

@@ -1,0 +1,550 @@
+// The training plugin, libtaskfp_train.so (experiments/trainer.hpp): the model zoo, the
+// protocol's training loop (balanced sampling, crop and flip or a policy, Adam, StepLR,
+// cross-entropy, mixed precision on GPUs), co-training with two heads, and the augmentation
+// operations on batched uint8 tensors. The only place of experiments/ that includes LibTorch.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "core/error.hpp"
+#include "core/random.hpp"
+#include "experiments/trainer.hpp"
+#include "torch_plugin/autocast.hpp"
+
+namespace taskfp::experiments {
+namespace {
+
+namespace nn = torch::nn;
+
+// ---------------------------------------------------------------------------------------------
+// The model zoo: a backbone maps n x 3 x h x w images to n x features; heads are linear layers.
+
+nn::Conv2d conv(int in, int out, int k, int stride, int pad) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(false));
+}
+
+// torchvision's BasicBlock (ResNet18/34).
+struct BasicBlockImpl : nn::Module {
+  nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  nn::Sequential downsample{nullptr};
+  BasicBlockImpl(int in, int out, int stride) {
+    conv1 = register_module("conv1", conv(in, out, 3, stride, 1));
+    bn1 = register_module("bn1", nn::BatchNorm2d(out));
+    conv2 = register_module("conv2", conv(out, out, 3, 1, 1));
+    bn2 = register_module("bn2", nn::BatchNorm2d(out));
+    if (stride != 1 || in != out)
+      downsample = register_module("downsample", nn::Sequential(conv(in, out, 1, stride, 0), nn::BatchNorm2d(out)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto y = torch::relu(bn1(conv1(x)));
+    y = bn2(conv2(y));
+    return torch::relu(y + (downsample ? downsample->forward(x) : x));
+  }
+};
+TORCH_MODULE(BasicBlock);
+
+// ResNet18/34 without the classifier (torchvision's layout and parameter names).
+struct ResNetImpl : nn::Module {
+  nn::Conv2d conv1{nullptr};
+  nn::BatchNorm2d bn1{nullptr};
+  nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
+  explicit ResNetImpl(std::array<int, 4> blocks) {
+    conv1 = register_module("conv1", conv(3, 64, 7, 2, 3));
+    bn1 = register_module("bn1", nn::BatchNorm2d(64));
+    auto layer = [](int in, int out, int n, int stride) {
+      nn::Sequential s;
+      for (int b = 0; b < n; ++b) s->push_back(BasicBlock(b == 0 ? in : out, out, b == 0 ? stride : 1));
+      return s;
+    };
+    layer1 = register_module("layer1", layer(64, 64, blocks[0], 1));
+    layer2 = register_module("layer2", layer(64, 128, blocks[1], 2));
+    layer3 = register_module("layer3", layer(128, 256, blocks[2], 2));
+    layer4 = register_module("layer4", layer(256, 512, blocks[3], 2));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = torch::max_pool2d(torch::relu(bn1(conv1(x))), 3, 2, 1);
+    x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
+    return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  }
+};
+TORCH_MODULE(ResNet);
+
+// The demo profile's networks (tiny_cnn: width 16, small_cnn: width 32): three strided
+// conv-BN-ReLU stages and global average pooling (4 x width features); they train at small
+// image sizes on a CPU in seconds.
+struct TinyCnnImpl : nn::Module {
+  nn::Sequential body{nullptr};
+  explicit TinyCnnImpl(int width) {
+    body = register_module("body", nn::Sequential(conv(3, width, 3, 2, 1), nn::BatchNorm2d(width), nn::ReLU(),
+                                                  conv(width, 2 * width, 3, 2, 1), nn::BatchNorm2d(2 * width),
+                                                  nn::ReLU(), conv(2 * width, 4 * width, 3, 2, 1),
+                                                  nn::BatchNorm2d(4 * width), nn::ReLU()));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return torch::adaptive_avg_pool2d(body->forward(x), {1, 1}).flatten(1);
+  }
+};
+TORCH_MODULE(TinyCnn);
+
+// A backbone of the zoo behind one face: native modules or a TorchScript module exported by
+// scripts/export_zoo.py (torchvision's model with its classifier replaced by the identity).
+class Backbone {
+ public:
+  Backbone(const std::string& name, const std::string& zoo_dir, const torch::Device& device) {
+    if (name == "resnet18" || name == "resnet34") {
+      set_native(ResNet(name == "resnet18" ? std::array<int, 4>{2, 2, 2, 2} : std::array<int, 4>{3, 4, 6, 3}));
+      features_ = 512;
+    } else if (name == "tiny_cnn" || name == "small_cnn") {
+      const int width = name == "tiny_cnn" ? 16 : 32;
+      set_native(TinyCnn(width));
+      features_ = 4 * width;
+    } else {
+      const auto path = std::filesystem::path(zoo_dir) / (name + ".pt");
+      if (zoo_dir.empty() || !std::filesystem::exists(path))
+        throw InputError(fmt::format("architecture '{}' is a TorchScript model of the zoo and {} does not exist: "
+                                     "export the zoo with scripts/export_zoo.py <folder> and give the folder "
+                                     "(--zoo)",
+                                     name, zoo_dir.empty() ? std::string("no zoo folder was given") : path.string()));
+      try {
+        script_ = torch::jit::load(path.string());
+      } catch (const c10::Error& e) {
+        throw InputError(fmt::format("cannot load zoo model {}: {}", path.string(), e.what_without_backtrace()));
+      }
+      script_->to(device);
+      script_->train(false);
+      auto probe = script_->forward({torch::zeros({2, 3, 64, 64}, device)}).toTensor();
+      if (probe.dim() != 2 || probe.size(0) != 2)
+        throw InputError(fmt::format("zoo model {} gives shape [{}] for 2 images, not 2 x features", path.string(),
+                                     fmt::join(probe.sizes().vec(), ", ")));
+      features_ = static_cast<int>(probe.size(1));
+    }
+    if (native_) native_->to(device);
+  }
+  [[nodiscard]] int features() const { return features_; }
+  torch::Tensor forward(const torch::Tensor& x) {
+    if (native_) return native_forward_(x);
+    return script_->forward({x}).toTensor();
+  }
+  void train(bool on) {
+    if (native_) native_->train(on);
+    else script_->train(on);
+  }
+  std::vector<torch::Tensor> parameters() {
+    if (native_) return native_->parameters();
+    std::vector<torch::Tensor> out;
+    for (const auto& p : script_->parameters()) out.push_back(p);
+    return out;
+  }
+  // Parameters and buffers by name (BatchNorm's batch counters left out).
+  std::map<std::string, torch::Tensor> state() {
+    std::map<std::string, torch::Tensor> s;
+    if (native_) {
+      for (auto& p : native_->named_parameters()) s[p.key()] = p.value();
+      for (auto& b : native_->named_buffers())
+        if (b.key().find("num_batches_tracked") == std::string::npos) s[b.key()] = b.value();
+    } else {
+      for (const auto& p : script_->named_parameters()) s[p.name] = p.value;
+      for (const auto& b : script_->named_buffers())
+        if (b.name.find("num_batches_tracked") == std::string::npos) s[b.name] = b.value;
+    }
+    return s;
+  }
+
+ private:
+  template <class Holder>
+  void set_native(Holder m) {
+    native_ = m.ptr();
+    native_forward_ = [m](const torch::Tensor& x) mutable { return m->forward(x); };
+  }
+  std::shared_ptr<nn::Module> native_;  // a zoo module of this file, or null
+  std::function<torch::Tensor(const torch::Tensor&)> native_forward_;
+  std::optional<torch::jit::Module> script_;
+  int features_ = 0;
+};
+
+nn::Linear make_head(int features, int classes, const torch::Device& device) {
+  nn::Linear head(features, classes);
+  torch::NoGradGuard no_grad;
+  nn::init::xavier_uniform_(head->weight);
+  nn::init::zeros_(head->bias);
+  head->to(device);
+  return head;
+}
+
+void load_state(Backbone& net, const std::string& path, const std::string& what) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw InputError(fmt::format("{} {}: cannot be read ({})", what, path, e.what_without_backtrace()));
+  }
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> missing;
+  for (auto& [name, t] : net.state()) {
+    torch::Tensor v;
+    if (!archive.try_read(name, v)) {
+      missing.push_back(name);
+      continue;
+    }
+    if (v.sizes() != t.sizes())
+      throw InputError(fmt::format("{} {}: '{}' has shape [{}], the model expects [{}] (another architecture?)", what,
+                                   path, name, fmt::join(v.sizes().vec(), ", "), fmt::join(t.sizes().vec(), ", ")));
+    t.copy_(v.to(t.device(), t.scalar_type()));
+  }
+  if (!missing.empty())
+    throw InputError(fmt::format("{} {}: lacks {} of the model's tensors (e.g. '{}'): another architecture?", what,
+                                 path, missing.size(), missing.front()));
+}
+
+void save_state(Backbone& net, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  for (auto& [name, t] : net.state()) archive.write(name, t.detach().to(torch::kCPU));
+  archive.save_to(path);
+}
+
+void load_imagenet(Backbone& net, const std::vector<NamedArray>& weights) {
+  auto state = net.state();
+  torch::NoGradGuard no_grad;
+  std::size_t loaded = 0;
+  for (const auto& w : weights) {
+    auto it = state.find(w.name);
+    if (it == state.end()) continue;
+    if (w.shape != it->second.sizes().vec())
+      throw InputError(fmt::format("ImageNet weights: '{}' has another shape than the model's", w.name));
+    it->second.copy_(torch::from_blob(const_cast<float*>(w.values.data()), it->second.sizes(), torch::kFloat32)
+                         .to(it->second.device()));
+    ++loaded;
+  }
+  if (loaded != state.size())
+    throw InputError(fmt::format("the ImageNet weights fit {} of the model's {} tensors", loaded, state.size()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Augmentation on batched uint8 images (n x 3 x s x s), each operation for the samples that drew
+// it, with albumentations' uint8 semantics (LUTs in float32, truncated to uint8).
+
+torch::Tensor per_sample(const std::vector<double>& v, const torch::Device& device) {
+  return torch::tensor(std::vector<float>(v.begin(), v.end()), torch::kFloat32).to(device).view({-1, 1, 1, 1});
+}
+
+// Applies op to x[idx] with the draws of those samples; x is uint8.
+void apply_batched(const AugmentOp& op, const std::vector<const OpDraw*>& draws, torch::Tensor& x,
+                   const torch::Tensor& idx) {
+  if (draws.empty() || op.kind == AugmentOpKind::Identity) return;
+  const auto device = x.device();
+  torch::Tensor sel = x.index_select(0, idx);
+  const int s = static_cast<int>(x.size(3));
+  torch::Tensor out;
+  switch (op.kind) {
+    case AugmentOpKind::RGBShift: {
+      std::vector<float> shifts;
+      for (const auto* d : draws)
+        for (int c = 0; c < 3; ++c) shifts.push_back(static_cast<float>(d->shift[c]));
+      auto shift = torch::tensor(shifts).to(device).view({-1, 3, 1, 1});
+      out = (sel.to(torch::kFloat32) + shift).clamp(0, 255).floor().to(torch::kUInt8);
+      break;
+    }
+    case AugmentOpKind::BrightnessContrast: {
+      std::vector<double> alpha, beta;
+      for (const auto* d : draws) {
+        alpha.push_back(d->alpha);
+        beta.push_back(d->beta * 255.0);
+      }
+      out = (sel.to(torch::kFloat32) * per_sample(alpha, device) + per_sample(beta, device))
+                .clamp(0, 255)
+                .floor()
+                .to(torch::kUInt8);
+      break;
+    }
+    case AugmentOpKind::Solarize: {
+      std::vector<double> thr;
+      for (const auto* d : draws) thr.push_back(d->threshold);
+      auto f = sel.to(torch::kFloat32);
+      out = torch::where(f >= per_sample(thr, device), 255 - sel.to(torch::kInt16), sel.to(torch::kInt16))
+                .to(torch::kUInt8);
+      break;
+    }
+    case AugmentOpKind::HorizontalFlip: out = sel.flip({3}); break;
+    case AugmentOpKind::VerticalFlip: out = sel.flip({2}); break;
+    case AugmentOpKind::ShiftScaleRotate: {
+      // cv2.getRotationMatrix2D about ((w - 1) / 2, (h - 1) / 2), shifted by (dx w, dy h), maps
+      // source to destination; each destination pixel samples the source at the inverse map,
+      // bilinearly, mirrored without repeating the edge (BORDER_REFLECT_101 = grid_sample's
+      // reflection with align_corners=True).
+      const double c = (s - 1) / 2.0;
+      std::vector<float> inv;
+      for (const auto* d : draws) {
+        const double a = d->angle * M_PI / 180.0;
+        const double al = d->scale * std::cos(a), be = d->scale * std::sin(a);
+        const double tx = (1 - al) * c - be * c + d->dx * s, ty = be * c + (1 - al) * c + d->dy * s;
+        // Inverse of [[al, be, tx], [-be, al, ty]].
+        const double det = al * al + be * be;
+        const double i00 = al / det, i01 = -be / det, i10 = be / det, i11 = al / det;
+        const double itx = -(i00 * tx + i01 * ty), ity = -(i10 * tx + i11 * ty);
+        // In grid_sample's normalised coordinates (align_corners=True): u = 2 p / (s - 1) - 1.
+        // p_src = I p_dst + t  =>  u_src = I u_dst + (I 1 + 2 t / (s - 1) - 1) (per axis).
+        const double k = 2.0 / (s - 1);
+        inv.insert(inv.end(), {static_cast<float>(i00), static_cast<float>(i01),
+                               static_cast<float>(i00 + i01 + k * itx - 1), static_cast<float>(i10),
+                               static_cast<float>(i11), static_cast<float>(i10 + i11 + k * ity - 1)});
+      }
+      auto theta = torch::tensor(inv).to(device).view({-1, 2, 3});
+      auto grid = torch::nn::functional::affine_grid(theta, {sel.size(0), 3, s, s}, /*align_corners=*/true);
+      auto f = torch::nn::functional::grid_sample(
+          sel.to(torch::kFloat32), grid,
+          torch::nn::functional::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kReflection).align_corners(true));
+      out = f.round().clamp(0, 255).to(torch::kUInt8);
+      break;
+    }
+    case AugmentOpKind::CoarseDropout: {
+      out = sel.clone();
+      const auto fill = static_cast<std::uint8_t>(std::clamp(op.fill_value, 0.0, 255.0));
+      for (std::size_t i = 0; i < draws.size(); ++i)
+        for (const auto& h : draws[i]->holes)
+          out[static_cast<long>(i)].narrow(1, h[0], h[2]).narrow(2, h[1], h[3]).fill_(fill);
+      break;
+    }
+    default: return;
+  }
+  x.index_copy_(0, idx, out);
+}
+
+// A batch's policy: per sample the operations of its drawn sub-policy, applied stage by stage,
+// each operation batched over the samples that drew it.
+void apply_policy(torch::Tensor& x, const std::vector<std::vector<std::pair<const AugmentOp*, OpDraw>>>& drawn) {
+  std::size_t stages = 0;
+  for (const auto& d : drawn) stages = std::max(stages, d.size());
+  for (std::size_t st = 0; st < stages; ++st) {
+    std::map<const AugmentOp*, std::pair<std::vector<long>, std::vector<const OpDraw*>>> groups;
+    for (std::size_t i = 0; i < drawn.size(); ++i)
+      if (st < drawn[i].size()) {
+        auto& g = groups[drawn[i][st].first];
+        g.first.push_back(static_cast<long>(i));
+        g.second.push_back(&drawn[i][st].second);
+      }
+    for (auto& [op, g] : groups)
+      apply_batched(*op, g.second, x, torch::tensor(g.first, torch::kLong).to(x.device()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training.
+
+torch::Device pick_device(const std::string& device) {
+  if (device != "auto" && device != "cpu" && device != "cuda")
+    throw InputError(fmt::format("unknown device '{}' (auto, cpu, cuda)", device));
+  if (device == "cpu") return torch::kCPU;
+  const bool gpu = torch::cuda::is_available();
+  if (!gpu && device == "cuda") throw InputError("--device cuda: LibTorch sees no GPU");
+  if (!gpu) return torch::kCPU;
+  // Deterministic algorithms: a job gives the same result on any GPU of a kind, whichever rank
+  // runs it (cuBLAS needs a fixed workspace for that).
+  setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
+  at::globalContext().setBenchmarkCuDNN(false);
+  at::globalContext().setDeterministicCuDNN(true);
+  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  return torch::kCUDA;
+}
+
+// Balanced sampling with replacement (torch's WeightedRandomSampler with weights 1 / class
+// count): a class uniformly among those present, then one of its samples uniformly.
+class BalancedSampler {
+ public:
+  BalancedSampler(const TaskTensor& t, std::uint64_t seed) : rng_(seed) {
+    by_class_.resize(t.classes);
+    for (std::size_t i = 0; i < t.n; ++i) by_class_[t.labels[i]].push_back(static_cast<long>(i));
+    for (int c = 0; c < t.classes; ++c)
+      if (!by_class_[c].empty()) present_.push_back(c);
+  }
+  std::vector<long> draw(std::size_t n) {
+    std::vector<long> out(n);
+    for (auto& i : out) {
+      const auto& pool = by_class_[present_[rng_.below(present_.size())]];
+      i = pool[rng_.below(pool.size())];
+    }
+    return out;
+  }
+  SplitMix& rng() { return rng_; }
+
+ private:
+  SplitMix rng_;
+  std::vector<std::vector<long>> by_class_;
+  std::vector<int> present_;
+};
+
+// The images of `indices` as a uint8 batch on the device.
+torch::Tensor gather(const TaskTensor& t, const std::vector<long>& indices, const torch::Device& device) {
+  auto all = torch::from_blob(const_cast<std::uint8_t*>(t.pixels),
+                              {static_cast<long>(t.n), 3, t.size, t.size}, torch::kUInt8);
+  return all.index_select(0, torch::tensor(indices, torch::kLong)).to(device);
+}
+
+torch::Tensor labels_of(const TaskTensor& t, const std::vector<long>& indices, const torch::Device& device) {
+  std::vector<long> y;
+  for (long i : indices) y.push_back(t.labels[i]);
+  return torch::tensor(y, torch::kLong).to(device);
+}
+
+// uint8 images to the network's input: / 255, then ImageNet normalisation.
+torch::Tensor to_input(const torch::Tensor& x, bool normalize) {
+  auto f = x.to(torch::kFloat32).div_(255.0f);
+  if (!normalize) return f;
+  const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}).to(x.device()).view({1, 3, 1, 1});
+  const auto std = torch::tensor({0.229f, 0.224f, 0.225f}).to(x.device()).view({1, 3, 1, 1});
+  return (f - mean) / std;
+}
+
+// The training view of a batch: the policy's operations, or a random crop and a flip.
+torch::Tensor augment(torch::Tensor x, const TrainRequest& r, SplitMix& rng) {
+  const auto n = x.size(0);
+  const int s = static_cast<int>(x.size(3));
+  if (r.policy) {
+    std::vector<std::vector<std::pair<const AugmentOp*, OpDraw>>> drawn;
+    for (long i = 0; i < n; ++i) drawn.push_back(draw_policy(*r.policy, s, rng));
+    apply_policy(x, drawn);
+    return x;
+  }
+  const int crop = std::min(r.crop, s);
+  std::vector<torch::Tensor> views;
+  for (long i = 0; i < n; ++i) {
+    const auto y = static_cast<long>(rng.below(static_cast<std::size_t>(s - crop + 1)));
+    const auto xx = static_cast<long>(rng.below(static_cast<std::size_t>(s - crop + 1)));
+    auto v = x[i].narrow(1, y, crop).narrow(2, xx, crop);
+    if (r.flip && rng.uniform() < 0.5) v = v.flip({2});
+    views.push_back(v);
+  }
+  return torch::stack(views);
+}
+
+TrainOutcome train(const TrainRequest& r, const EpochCallback& on_epoch) {
+  const auto started = std::chrono::steady_clock::now();
+  torch::set_num_threads(std::max(1, r.threads));
+  const auto device = pick_device(r.device);
+  if (r.precision != "auto" && r.precision != "fp32")
+    throw InputError(fmt::format("unknown precision '{}' (auto, fp32)", r.precision));
+  const std::string precision = device.is_cuda() && r.precision == "auto" ? "bf16" : "fp32";
+  if (r.train.n == 0 || r.evaluation.n == 0) throw InputError("a training needs training and evaluation images");
+
+  torch::manual_seed(r.seed);
+  if (device.is_cuda()) torch::cuda::manual_seed_all(r.seed);
+  Backbone net(r.architecture, r.zoo_dir, device);
+  if (r.imagenet) load_imagenet(net, *r.imagenet);
+  if (!r.init_model.empty()) load_state(net, r.init_model, "source model");
+  auto head = make_head(net.features(), r.train.classes, device);
+  nn::Linear source_head{nullptr};
+  const bool cotrain = r.source.n > 0;
+  if (cotrain) source_head = make_head(net.features(), r.source.classes, device);
+
+  std::vector<torch::Tensor> params = net.parameters();
+  for (auto& p : head->parameters()) params.push_back(p);
+  if (cotrain)
+    for (auto& p : source_head->parameters()) params.push_back(p);
+  torch::optim::Adam adam(params, torch::optim::AdamOptions(r.lr).betas({r.beta1, r.beta2}).weight_decay(r.weight_decay));
+
+  // Every draw from one generator per job: sampling, crops, flips, policies.
+  BalancedSampler target_sampler(r.train, seed_for(r.seed, "target sampling"));
+  std::optional<BalancedSampler> source_sampler;
+  if (cotrain) source_sampler.emplace(r.source, seed_for(r.seed, "source sampling"));
+  SplitMix aug_rng(seed_for(r.seed, "augmentation"));
+
+  TrainOutcome out;
+  out.device = device.str();
+  out.precision = precision;
+  // Per epoch as many draws as training images (drop_last false: a smaller last batch); when
+  // co-training, each batch is half target, half source.
+  const std::size_t per_batch = cotrain ? std::max(1, r.batch / 2) : static_cast<std::size_t>(r.batch);
+  const std::size_t steps = (r.train.n + per_batch - 1) / per_batch;
+  for (int epoch = 1; epoch <= r.epochs; ++epoch) {
+    // StepLR(step, gamma): the learning rate of this epoch.
+    const double lr = r.lr * std::pow(r.gamma, (epoch - 1) / r.step);
+    for (auto& group : adam.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    net.train(true);
+    head->train(true);
+    double loss_sum = 0;
+    for (std::size_t step = 0; step < steps; ++step) {
+      const std::size_t n = std::min(per_batch, r.train.n - step * per_batch);
+      const auto idx = target_sampler.draw(n);
+      auto x = to_input(augment(gather(r.train, idx, device), r, aug_rng), r.normalize_imagenet);
+      const auto y = labels_of(r.train, idx, device);
+      torch::Tensor loss;
+      {
+        AutocastScope autocast(device, precision);
+        loss = torch::nn::functional::cross_entropy(head->forward(net.forward(x)).to(torch::kFloat32), y);
+        if (cotrain) {
+          const auto sidx = source_sampler->draw(n);
+          auto xs = to_input(augment(gather(r.source, sidx, device), r, aug_rng), r.normalize_imagenet);
+          const auto ys = labels_of(r.source, sidx, device);
+          loss = (loss + torch::nn::functional::cross_entropy(
+                             source_head->forward(net.forward(xs)).to(torch::kFloat32), ys)) / 2;
+          out.images += n;
+        }
+      }
+      adam.zero_grad();
+      loss.backward();
+      adam.step();
+      loss_sum += loss.item<double>();
+      out.images += n;
+    }
+    out.epoch_loss.push_back(loss_sum / static_cast<double>(steps));
+    if (on_epoch) on_epoch(epoch, out.epoch_loss.back());
+  }
+
+  // Evaluation once, on the whole evaluation images, no augmentation.
+  net.train(false);
+  head->train(false);
+  {
+    torch::NoGradGuard no_grad;
+    out.scores.reserve(r.evaluation.n * static_cast<std::size_t>(r.train.classes));
+    for (std::size_t at = 0; at < r.evaluation.n; at += static_cast<std::size_t>(r.batch)) {
+      const std::size_t n = std::min(static_cast<std::size_t>(r.batch), r.evaluation.n - at);
+      std::vector<long> idx(n);
+      for (std::size_t i = 0; i < n; ++i) idx[i] = static_cast<long>(at + i);
+      const auto x = to_input(gather(r.evaluation, idx, device), r.normalize_imagenet);
+      torch::Tensor p;
+      {
+        AutocastScope autocast(device, precision);
+        p = torch::softmax(head->forward(net.forward(x)).to(torch::kFloat32), 1);
+      }
+      p = p.to(torch::kCPU).contiguous();
+      out.scores.insert(out.scores.end(), p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+      out.images += n;
+    }
+  }
+  if (!r.save_model.empty()) save_state(net, r.save_model);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return out;
+}
+
+void apply_op(const AugmentOp& op, const OpDraw* draws, std::uint8_t* images, std::size_t n, int size) {
+  auto x = torch::from_blob(images, {static_cast<long>(n), 3, size, size}, torch::kUInt8);
+  std::vector<const OpDraw*> d;
+  std::vector<long> idx;
+  for (std::size_t i = 0; i < n; ++i) {
+    d.push_back(&draws[i]);
+    idx.push_back(static_cast<long>(i));
+  }
+  apply_batched(op, d, x, torch::tensor(idx, torch::kLong));
+}
+
+}  // namespace
+}  // namespace taskfp::experiments
+
+extern "C" __attribute__((visibility("default"))) const taskfp::experiments::TrainerPlugin* taskfp_trainer_plugin() {
+  static const taskfp::experiments::TrainerPlugin plugin = [] {
+    taskfp::experiments::TrainerPlugin p;
+    p.train = &taskfp::experiments::train;
+    p.apply_op = &taskfp::experiments::apply_op;
+    return p;
+  }();
+  return &plugin;
+}
