@@ -22,6 +22,12 @@ Writes OUT/taskset.yaml and the files its tasks need:
   the CT, MR and NM images among them, labelled by their Modality; taskfp decodes them (JPEG,
   JPEG-LS, JPEG 2000, RLE, uncompressed) with each file's window.
 
+With --transfer N it also writes OUT/transfer-taskset.yaml, the small tasks of the demo's transfer
+study (configs/experiments/demo.yaml): the three Fashion-MNIST subsets as PNG class folders of N
+images each (drawn with the seed from the IDX files), the digits, and the MRI lobe and structure
+tasks; tasks of more than 600 images and fewer than 40 classes (the demo's shrink rule) also
+list their shrunk variant (shrink: [200]) so that fingerprints exist for the shrunk targets.
+
 Deterministic: the same seed gives the same files (NIfTI volumes uncompressed, PNGs without
 timestamps). Takes a few seconds.
 """
@@ -185,12 +191,60 @@ def dicom_task(out):
     return ["  - name: dicom-modality\n    manifest: dicom-modality.csv\n    dicom: {window: file}\n"]
 
 
+CUBE_SLICES = [16]
+
+
+def read_idx(path):
+    import gzip
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def transfer_tasks(out, per_task, seed):
+    """The demo transfer study's tasks; returns the task set's lines."""
+    images = read_idx(f"{FASHION}/train-images-idx3-ubyte.gz")
+    labels = read_idx(f"{FASHION}/train-labels-idx1-ubyte.gz")
+    rng = np.random.default_rng(seed)
+    entries = []
+    for name, classes in [("fashion-footwear", [5, 7, 9]), ("fashion-tops", [0, 2, 4, 6]),
+                          ("fashion-other", [1, 3, 8])]:
+        pool = np.flatnonzero(np.isin(labels, classes))
+        picks = np.sort(rng.choice(pool, size=per_task, replace=False))
+        root = os.path.join(out, "transfer", name)
+        for k in picks:
+            folder = os.path.join(root, FASHION_NAMES[labels[k]])
+            os.makedirs(folder, exist_ok=True)
+            write_png_grey(os.path.join(folder, f"{k:05d}.png"), images[k])
+        entries.append((name, os.path.join("transfer", name), per_task, len(classes), ""))
+    counts = {}
+    for task in ("digits", "digits-0-4", "mri-lobe", "mri-structure"):
+        files = [f for _, _, fs in os.walk(os.path.join(out, task), followlinks=True) for f in fs]
+        counts[task] = (len(files), len(os.listdir(os.path.join(out, task))))
+    slices = "\n    nifti: {axis: axial, slices: {central: 0.5}, intensity: {percentiles: [0.5, 99.5]}}"
+    entries.append(("digits-all", "digits", counts["digits"][0], counts["digits"][1], ""))
+    entries.append(("digits-0-4", "digits-0-4", counts["digits-0-4"][0], counts["digits-0-4"][1], ""))
+    for task in ("mri-lobe", "mri-structure"):
+        volumes = counts[task][0]
+        entries.append((task, task, volumes * CUBE_SLICES[0], counts[task][1], slices))
+    lines = []
+    for name, root, n, classes, extra in entries:
+        shrink = "\n    shrink: [200]" if n > 600 and classes < 40 else ""
+        lines.append(f"  - name: {name}\n    root: {root}{extra}{shrink}\n")
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
     ap.add_argument("--patches", type=int, default=12, help="MRI cubes per class (default 12)")
     ap.add_argument("--cube", type=int, default=32, help="MRI cube edge in voxels (default 32)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--transfer", type=int, default=0, metavar="N",
+                    help="also write transfer-taskset.yaml with N images per Fashion-MNIST task (the demo's "
+                         "transfer study)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     tasks = fashion_tasks() + digits_tasks(a.out) + mri_tasks(a.out, a.patches, a.cube, a.seed) + dicom_task(a.out)
@@ -198,6 +252,13 @@ def main():
         f.write("# Real image tasks from Debian packages: scripts/make_real_tasks.py\ntasks:\n")
         f.writelines(tasks)
     print(f"make_real_tasks: {len(tasks)} tasks in {os.path.join(a.out, 'taskset.yaml')}")
+    if a.transfer > 0:
+        CUBE_SLICES[0] = a.cube // 2  # the axial slices a cube gives (its central half)
+        lines = transfer_tasks(a.out, a.transfer, a.seed)
+        with open(os.path.join(a.out, "transfer-taskset.yaml"), "w") as f:
+            f.write("# The demo transfer study's tasks: scripts/make_real_tasks.py --transfer\ntasks:\n")
+            f.writelines(lines)
+        print(f"make_real_tasks: {len(lines)} tasks in {os.path.join(a.out, 'transfer-taskset.yaml')}")
 
 
 if __name__ == "__main__":

@@ -6,31 +6,11 @@
 set -euo pipefail
 TASKFP=$1 WORK=$2
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-rm -rf "$WORK" && mkdir -p "$WORK/bin"
+rm -rf "$WORK" && mkdir -p "$WORK"
 if ! "$TASKFP" extract --help >/dev/null 2>&1; then echo "skipped: no taskfp extract"; exit 0; fi
-cat > "$WORK/bin/sbatch" <<'STUB'
-#!/usr/bin/env bash
-echo "$*" >> "$SBATCH_LOG"
-array="" script=""
-for a in "$@"; do
-  case "$a" in --array=*) array=${a#--array=} ;; --*) ;; *) script=$a ;; esac
-done
-id=$((RANDOM + 1000))
-if [ -n "$array" ]; then
-  last=${array#*-}
-  for i in $(seq "${array%-*}" "$last"); do
-    SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_TASK_COUNT=$((last + 1)) bash "$script" >&2
-  done
-else
-  bash "$script" >&2
-fi
-echo "$id"
-STUB
-printf '#!/usr/bin/env bash\nexec "$@"\n' > "$WORK/bin/srun"
-chmod +x "$WORK/bin/sbatch" "$WORK/bin/srun"
 "$TASKFP" -q synth-images -o "$WORK/img" --families 2 --tasks-per-family 2 --classes 2 --images-per-class 3
 args="--random-weights -n 16 --size 32 --batch 4 --chunk 4"
-PATH="$WORK/bin:$PATH" TASKFP=$TASKFP TASKSET="$WORK/img/taskset.yaml" OUT="$WORK/run" \
+PATH="$ROOT/tests/slurm/stub-bin:$PATH" TASKFP=$TASKFP TASKSET="$WORK/img/taskset.yaml" OUT="$WORK/run" \
   EXTRACT_ARGS="$args" METRICS="-m KLD-PP:NS-W:TS-100-BINS" OMP_NUM_THREADS=1 \
   EXTRACT_SBATCH="--gres=gpu:1" SBATCH_LOG="$WORK/sbatch.log" \
   bash "$ROOT/scripts/slurm/submit.sh" 3 2>/dev/null

@@ -11,6 +11,7 @@
 set -euo pipefail
 TASKFP=$1
 WORK=$2
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 rm -rf "$WORK"
 mkdir -p "$WORK"
 fail() { echo "FAIL: $*"; exit 1; }
@@ -70,7 +71,14 @@ for stage in 1 2; do
     "$TASKFP" -q transfer run "${STUDY[@]}" -s "$WORK/shards" --stage "$stage" --shard "$shard"
   done
 done
-others=("$WORK/shards")
+# And as Slurm would run scripts/slurm/submit-transfer.sh (stand-ins for sbatch: array tasks one
+# after another): stage 1 in 3 array tasks, stage 2 in 2, then collect.
+PATH="$ROOT/tests/slurm/stub-bin:$PATH" TASKFP=$TASKFP CONFIG="$WORK/study.yaml" TASKSET="$WORK/tasks/taskset.yaml" \
+  STUDY="$WORK/slurm" SBATCH_LOG="$WORK/sbatch.log" SLURM_CPUS_PER_TASK=1 RUN_ARGS=-q \
+  bash "$ROOT/scripts/slurm/submit-transfer.sh" 3 2 > "$WORK/submit.txt" 2>&1 || fail "submit-transfer.sh: $(cat "$WORK/submit.txt")"
+grep -q -- "--dependency=afterok:.*--array=0-1 .*transfer.sbatch" "$WORK/sbatch.log" ||
+  fail "stage 2 does not wait for stage 1: $(cat "$WORK/sbatch.log")"
+others=("$WORK/shards" "$WORK/slurm")
 if command -v mpirun >/dev/null; then
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe \
     "$TASKFP" -q transfer run "${STUDY[@]}" -s "$WORK/ranks"
@@ -81,6 +89,7 @@ for other in "${others[@]}"; do
 import glob, json, os, sys
 one, other = sys.argv[1], sys.argv[2]
 files = sorted(glob.glob(f"{one}/jobs/**/*.json", recursive=True))
+assert len(glob.glob(f"{other}/jobs/**/*.json", recursive=True)) == 112, other
 assert len(files) == 112, len(files)
 for f in files:
     a, b = json.load(open(f)), json.load(open(f.replace(one, other, 1)))
@@ -98,8 +107,14 @@ for f in "load_arch_experiment%AUROC%True%True.csv" "load_pretrain_experiment%BA
   rows=$(($(wc -l < "$WORK/cache/exp/$f") - 1))
   [ "$rows" = 24 ] || fail "$f has $rows rows, expected 24 (12 pairs x 2 seeds)"
 done
+for f in "$WORK"/cache/exp/*.csv; do
+  cmp -s "$f" "$WORK/slurm/cache/exp/$(basename "$f")" || fail "Slurm's collect differs in $(basename "$f")"
+done
 head -1 "$WORK/cache/exp/load_baseline_experiment%AUROC%True%True.csv" | grep -q "^,imgfam0_task0,imgfam0_task1,imgfam1_task0,imgfam1_task1$" ||
-  fail "baseline table header: $(head -1 "$WORK/cache/exp/load_baseline_experiment%AUROC%True%True.csv")"
+  fail "baseline table header: $(for f in "$WORK"/cache/exp/*.csv; do
+  cmp -s "$f" "$WORK/slurm/cache/exp/$(basename "$f")" || fail "Slurm's collect differs in $(basename "$f")"
+done
+head -1 "$WORK/cache/exp/load_baseline_experiment%AUROC%True%True.csv")"
 "$TASKFP" -q extract -t "$WORK/tasks/taskset.yaml" -o "$WORK/f.h5" --random-weights -n 16 --size 32 --batch 16 \
   2>&1 | grep -v "NOT PRETRAINED" || true
 "$TASKFP" -q fingerprint -f "$WORK/f.h5" -o "$WORK/fp.h5" --bins 100 --scaling-subset all
