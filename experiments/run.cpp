@@ -154,6 +154,7 @@ class Runner {
     r.normalize_imagenet = t.images.normalize == "imagenet";
     r.seed = seed_for(static_cast<std::uint64_t>(job.seed), job.id());
     r.device = o_.device;
+    r.local_rank = dist::world().local_rank;
     r.precision = t.precision;
     r.threads = o_.threads;
     return r;

@@ -45,6 +45,7 @@ struct TrainRequest {
   bool normalize_imagenet = true;
   std::uint64_t seed = 0;   ///< model initialisation and every draw
   std::string device = "auto";     ///< auto, cpu, cuda
+  int local_rank = 0;              ///< picks GPU local_rank % GPUs
   std::string precision = "auto";  ///< auto (bf16 autocast on GPUs, fp32 on CPUs) or fp32
   int threads = 1;                 ///< CPU threads of this job (fixed: results do not depend on the machine's cores)
 };
@@ -60,7 +61,7 @@ struct TrainOutcome {
 /// Called after each epoch (epoch from 1, its mean loss); may throw to stop.
 using EpochCallback = std::function<void(int epoch, double loss)>;
 
-inline constexpr int kTrainerPluginVersion = 1;
+inline constexpr int kTrainerPluginVersion = 2;
 
 struct TrainerPlugin {
   int version = kTrainerPluginVersion;

@@ -3,7 +3,7 @@
 # bench/RESULTS.md records. Installs what they need if missing (Debian packages, checked with
 # dpkg-query first), configures ${BUILD_DIR:-build} with TASKFP_BUILD_BENCH=ON and builds only the
 # bench targets and the CLI. Results (JSON, console logs) go to ${BENCH_OUT:-$BUILD_DIR/bench-results}.
-# Usage: scripts/bench.sh [distance|fingerprint|evaluate|extract|robustness ...]   (default: all)
+# Usage: scripts/bench.sh [distance|fingerprint|evaluate|extract|robustness|transfer ...]   (default: all)
 # PAPER_CACHE (default ../shared/paper-cache) is needed by the evaluation benchmark.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,7 +12,7 @@ PAPER_CACHE=${PAPER_CACHE:-$ROOT/../shared/paper-cache}
 OUT=${BENCH_OUT:-$BUILD_DIR/bench-results}
 PY=/usr/bin/python3  # Debian's Python with Debian's torch 1.13 / numpy 1.24, not a venv's
 WHAT=("$@")
-[ ${#WHAT[@]} -gt 0 ] || WHAT=(distance fingerprint evaluate extract robustness)
+[ ${#WHAT[@]} -gt 0 ] || WHAT=(distance fingerprint evaluate extract robustness transfer)
 
 # The build's packages (scripts/setup.sh) and the baselines' Python packages; then only the
 # benchmarks and the CLI are built.
@@ -122,6 +122,36 @@ PYEOF
       $PY "$ROOT/bench/summarize_bench.py" "$OUT" robustness
       load
       ;;
-    *) echo "unknown benchmark '$w' (distance, fingerprint, evaluate, extract, robustness)"; exit 2 ;;
+    transfer)
+      echo "== transfer: one training job (taskfp transfer run) against the same training in PyTorch"
+      # One task of 1,500 images (synth-images, 5 classes), the demo profile's protocol (32 x 32,
+      # crop 28, batch 64, 4 epochs), 2 threads; one full-task baseline job per model, 3 repetitions.
+      T="$OUT/transfer"
+      rm -rf "$T" && mkdir -p "$T"
+      "$BUILD_DIR/engine/taskfp" -q synth-images -o "$T/tasks" --families 1 --tasks-per-family 1 --classes 5 \
+        --images-per-class 300 --min-size 32
+      for model in tiny_cnn small_cnn resnet18; do
+        printf 'name: bench\nseeds: [0]\ntraining:\n  architecture: %s\n  pretrained: random\n  batch: 64\n  epochs: {max: 4, steps: 4000, shrunk: 4}\n  images: {size: 32, pad: 36, crop: 28}\nscenarios:\n  baseline: {targets: [full]}\n' \
+          "$model" > "$T/$model.yaml"
+        for rep in 1 2 3; do
+          "$BUILD_DIR/engine/taskfp" -q transfer run -c "$T/$model.yaml" -t "$T/tasks/taskset.yaml" \
+            -s "$T/study-$model-$rep" --job-threads 2
+          $PY "$ROOT/bench/reference_train.py" "$T/tasks/imgfam0_task0" --model "$model" --size 32 --crop 28 \
+            --batch 64 --epochs 4 --threads 2 > "$T/reference-$model-$rep.json"
+        done
+      done
+      $PY - "$T" <<'PYEOF'
+import glob, json, statistics, sys
+t = sys.argv[1]
+for model in ("tiny_cnn", "small_cnn", "resnet18"):
+    ours = [json.load(open(f)) for f in glob.glob(f"{t}/study-{model}-*/jobs/**/*.json", recursive=True)]
+    ref = [json.load(open(f"{t}/reference-{model}-{r}.json")) for r in (1, 2, 3)]
+    a = statistics.median(r["images"] / r["seconds"] for r in ours)
+    b = statistics.median(r["images_per_s"] for r in ref)
+    print(f"  {model}: taskfp {a:.0f} images/s, PyTorch {b:.0f} images/s (median of 3); taskfp / PyTorch {a / b:.2f}x")
+PYEOF
+      load
+      ;;
+    *) echo "unknown benchmark '$w' (distance, fingerprint, evaluate, extract, robustness, transfer)"; exit 2 ;;
   esac
 done

@@ -340,7 +340,7 @@ void apply_policy(torch::Tensor& x, const std::vector<std::vector<std::pair<cons
 // ---------------------------------------------------------------------------------------------
 // Training.
 
-torch::Device pick_device(const std::string& device) {
+torch::Device pick_device(const std::string& device, int local_rank) {
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw InputError(fmt::format("unknown device '{}' (auto, cpu, cuda)", device));
   if (device == "cpu") return torch::kCPU;
@@ -353,7 +353,8 @@ torch::Device pick_device(const std::string& device) {
   at::globalContext().setBenchmarkCuDNN(false);
   at::globalContext().setDeterministicCuDNN(true);
   at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
-  return torch::kCUDA;
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  return {torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count)};
 }
 
 // Balanced sampling with replacement (torch's WeightedRandomSampler with weights 1 / class
@@ -429,7 +430,7 @@ torch::Tensor augment(torch::Tensor x, const TrainRequest& r, SplitMix& rng) {
 TrainOutcome train(const TrainRequest& r, const EpochCallback& on_epoch) {
   const auto started = std::chrono::steady_clock::now();
   torch::set_num_threads(std::max(1, r.threads));
-  const auto device = pick_device(r.device);
+  const auto device = pick_device(r.device, r.local_rank);
   if (r.precision != "auto" && r.precision != "fp32")
     throw InputError(fmt::format("unknown precision '{}' (auto, fp32)", r.precision));
   const std::string precision = device.is_cuda() && r.precision == "auto" ? "bf16" : "fp32";
