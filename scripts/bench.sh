@@ -138,6 +138,8 @@ PYEOF
             -s "$T/study-$model-$rep" --job-threads 2
           $PY "$ROOT/bench/reference_train.py" "$T/tasks/imgfam0_task0" --model "$model" --size 32 --crop 28 \
             --batch 64 --epochs 4 --threads 2 > "$T/reference-$model-$rep.json"
+          GLIBC_TUNABLES=$BASELINE_MALLOC $PY "$ROOT/bench/reference_train.py" "$T/tasks/imgfam0_task0" \
+            --model "$model" --size 32 --crop 28 --batch 64 --epochs 4 --threads 2 > "$T/reference-$model-$rep-tuned.json"
         done
       done
       $PY - "$T" <<'PYEOF'
@@ -146,9 +148,12 @@ t = sys.argv[1]
 for model in ("tiny_cnn", "small_cnn", "resnet18"):
     ours = [json.load(open(f)) for f in glob.glob(f"{t}/study-{model}-*/jobs/**/*.json", recursive=True)]
     ref = [json.load(open(f"{t}/reference-{model}-{r}.json")) for r in (1, 2, 3)]
+    tuned = [json.load(open(f"{t}/reference-{model}-{r}-tuned.json")) for r in (1, 2, 3)]
     a = statistics.median(r["images"] / r["seconds"] for r in ours)
     b = statistics.median(r["images_per_s"] for r in ref)
-    print(f"  {model}: taskfp {a:.0f} images/s, PyTorch {b:.0f} images/s (median of 3); taskfp / PyTorch {a / b:.2f}x")
+    c = statistics.median(r["images_per_s"] for r in tuned)
+    print(f"  {model}: taskfp {a:.0f} images/s; PyTorch {b:.0f}, with glibc keeping freed memory {c:.0f} "
+          f"(medians of 3); taskfp / PyTorch {a / b:.2f}x, / tuned PyTorch {a / c:.2f}x")
 PYEOF
       load
       ;;

@@ -19,6 +19,7 @@
 #include "core/random.hpp"
 #include "experiments/trainer.hpp"
 #include "torch_plugin/autocast.hpp"
+#include "torch_plugin/cpu_allocator.hpp"
 
 namespace taskfp::experiments {
 namespace {
@@ -430,6 +431,7 @@ torch::Tensor augment(torch::Tensor x, const TrainRequest& r, SplitMix& rng) {
 TrainOutcome train(const TrainRequest& r, const EpochCallback& on_epoch) {
   const auto started = std::chrono::steady_clock::now();
   torch::set_num_threads(std::max(1, r.threads));
+  install_reusing_cpu_allocator();  // activations of every step reused, not page-faulted in afresh
   const auto device = pick_device(r.device, r.local_rank);
   if (r.precision != "auto" && r.precision != "fp32")
     throw InputError(fmt::format("unknown precision '{}' (auto, fp32)", r.precision));
