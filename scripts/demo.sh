@@ -105,7 +105,7 @@ TASKS="$OUT/real/transfer-taskset.yaml"
 "$TASKFP" -q fingerprint -f "$OUT/transfer-features.h5" -o "$OUT/transfer-fingerprints.h5" --bins 100,1000 \
   --scaling-subset all
 "$TASKFP" -q distance -f "$OUT/transfer-fingerprints.h5" -o "$OUT/transfer-distances.h5" \
-  --csv-dir "$OUT/transfer-csv" -m bkld-small -m bkld-large -m KLD-PP:NN -m FID -m COS-PP:NN-100-BINS
+  --csv-dir "$OUT/transfer-csv" -m bkld-small -m bkld-large -m VDNA-PP:NN-1000-BINS -m FID -m COS-PP:NN-100-BINS
 # One seeded random choice of sources, as a distance matrix of random numbers.
 /usr/bin/python3 - "$OUT/transfer-csv/KLD-PP:NS-W:TS-100-BINS.csv" "$OUT/transfer-csv/RANDOM.csv" <<'PY'
 import sys
@@ -127,7 +127,7 @@ echo "   How well each distance picked the best source for each target (top-1; r
 echo "   source was picked; RANDOM: sources picked at random). 7 tasks and random backbone weights"
 echo "   make this a demonstration of the loop, not evidence for or against a distance:"
 DISTS=()
-for m in KLD-PP:NS-W:TS-100-BINS KLD-PP:NS-W:TS-1000-BINS KLD-PP:NN FID COS-PP:NN-100-BINS RANDOM; do
+for m in KLD-PP:NS-W:TS-100-BINS KLD-PP:NS-1000-BINS VDNA-PP:NN-1000-BINS FID COS-PP:NN-100-BINS RANDOM; do
   DISTS+=(-d "$OUT/transfer-csv/$m.csv")
 done
 "$TASKFP" evaluate --cache "$OUT/transfer-cache" --tasks "$OUT/transfer-cache/tasks.yaml" "${DISTS[@]}" -k 1 \
