@@ -428,7 +428,7 @@ torch::Tensor augment(torch::Tensor x, const TrainRequest& r, SplitMix& rng) {
   return torch::stack(views);
 }
 
-TrainOutcome train(const TrainRequest& r, const EpochCallback& on_epoch) {
+TrainOutcome train_job(const TrainRequest& r, const EpochCallback& on_epoch) {
   const auto started = std::chrono::steady_clock::now();
   torch::set_num_threads(std::max(1, r.threads));
   install_reusing_cpu_allocator();  // activations of every step reused, not page-faulted in afresh
@@ -526,6 +526,31 @@ TrainOutcome train(const TrainRequest& r, const EpochCallback& on_epoch) {
   if (!r.save_model.empty()) save_state(net, r.save_model);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return out;
+}
+
+// LibTorch's errors (a model that cannot take the image size, memory on the device) as one line
+// naming the architecture: the last line of the message, which TorchScript ends with the cause.
+TrainOutcome train(const TrainRequest& r, const EpochCallback& on_epoch) {
+  std::string text;
+  try {
+    return train_job(r, on_epoch);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const c10::Error& e) {
+    text = e.what_without_backtrace();
+  } catch (const std::exception& e) {  // TorchScript's interpreter errors (torch::jit::JITException)
+    text = e.what();
+  }
+  {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    const auto nl = text.rfind('\n');
+    const std::string cause = nl == std::string::npos ? text : text.substr(nl + 1);
+    throw InputError(fmt::format("training {} on {} x {} images failed: {}", r.architecture,
+                                 r.policy ? r.train.size : std::min(r.crop, r.train.size),
+                                 r.policy ? r.train.size : std::min(r.crop, r.train.size), cause));
+  }
 }
 
 void apply_op(const AugmentOp& op, const OpDraw* draws, std::uint8_t* images, std::size_t n, int size) {
