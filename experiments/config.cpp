@@ -268,7 +268,10 @@ ExperimentConfig read_experiment_config(const std::string& path) {
       sc.enabled = true;
       std::vector<std::string> keys = {"targets", "max_target_classes"};
       if (kind == StudyKind::Architecture) keys.push_back("candidates");
-      if (kind == StudyKind::Augmentation) keys.push_back("search");
+      if (kind == StudyKind::Augmentation) {
+        keys.push_back("search");
+        keys.push_back("policies");
+      }
       const YAML::Node node = s.node(key.c_str());
       if (node.IsNull()) continue;  // "pretraining:" alone: the defaults
       const Section sec(node, s.at(key.c_str()), path, keys);
@@ -283,6 +286,11 @@ ExperimentConfig read_experiment_config(const std::string& path) {
         a.read("candidates", sc.search.candidates, 1, 100000);
         a.read("epochs", sc.search.epochs, 1, 100000);
         a.read("keep", sc.search.keep, 0.01, 1.0);
+      }
+      if (kind == StudyKind::Augmentation && sec.has("policies")) {
+        sec.read("policies", sc.policies);
+        sc.policies = resolve(dir, sc.policies);
+        if (!fs::is_directory(sc.policies)) sec.fail(fmt::format("has policies '{}', which is not a folder", sc.policies));
       }
     }
   }
@@ -301,7 +309,9 @@ std::string ExperimentConfig::protocol() const {
       t.epochs.max, t.epochs.steps, t.epochs.shrunk, t.images.size, t.images.pad, t.images.crop, t.images.flip,
       t.images.normalize);
   const auto& a = scenario(StudyKind::Augmentation).search;
-  text += fmt::format(" search={},{},{}", a.candidates, a.epochs, a.keep);
+  const auto& aug = scenario(StudyKind::Augmentation);
+  text += aug.policies.empty() ? fmt::format(" search={},{},{}", a.candidates, a.epochs, a.keep)
+                               : std::string(" policies=published");
   return text;
 }
 

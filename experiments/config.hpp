@@ -65,6 +65,10 @@ struct ScenarioConfig {
   TargetVariants targets;
   std::vector<std::string> candidates;  ///< architecture: the zoo names to try on every source
   AugmentSearch search;                  ///< augmentation
+  /// augmentation: a folder of published policies (AutoAlbument JSON, e.g. the paper's
+  /// `AA/<dataset>%<id>_<task>/policy_0001.json`, per seed under a folder ending in `_<seed>`),
+  /// used instead of searching (absolute; "" searches).
+  std::string policies;
   /// Targets with more classes are left out (0: none; the paper: pretraining and augmentation
   /// only have targets with fewer than 40 classes).
   std::size_t max_target_classes = 0;

@@ -297,8 +297,12 @@ StudyPlan plan_study(const ExperimentConfig& config, const std::vector<StudyTask
             const auto& sv = sizes.at(source.name);
             search.train_samples = sv.train;
             search.evaluation_samples = sv.evaluation;
-            search.images = static_cast<std::uint64_t>(aug.search.candidates) *
-                            (static_cast<std::uint64_t>(search.epochs) * sv.train + sv.evaluation);
+            // A published policy is read, not searched: no training.
+            if (aug.policies.empty())
+              search.images = static_cast<std::uint64_t>(aug.search.candidates) *
+                              (static_cast<std::uint64_t>(search.epochs) * sv.train + sv.evaluation);
+            else
+              search.epochs = 0;
             Job j = pair_job(JobKind::Augment, v);
             j.needs = {add(std::move(search))};
             cell(StudyKind::Augmentation, table_shrunk, target.name, {seed, source.name, "", add(std::move(j))});

@@ -3,7 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -333,6 +335,38 @@ AugmentPolicy random_policy(std::uint64_t seed, int size) {
     p.sub_policies.push_back(std::move(sub));
   }
   return p;
+}
+
+std::string find_published_policy(const std::string& folder, const std::string& task, int seed) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> found;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const auto& p = it->path();
+    if (!it->is_regular_file() || p.extension() != ".json" || !p.filename().string().starts_with("policy_")) continue;
+    const std::string parent = p.parent_path().filename().string();
+    if (parent == task || parent.ends_with("_" + task)) found.push_back(p);
+  }
+  if (ec) throw InputError(fmt::format("policies folder {}: cannot be listed ({})", folder, ec.message()));
+  std::sort(found.begin(), found.end());
+  if (found.size() > 1) {
+    std::vector<fs::path> of_seed;
+    const std::string suffix = "_" + std::to_string(seed);
+    for (const auto& p : found)
+      for (const auto& part : fs::relative(p, folder))
+        if (part.string().ends_with(suffix)) {
+          of_seed.push_back(p);
+          break;
+        }
+    found = of_seed;
+  }
+  if (found.size() != 1)
+    throw InputError(fmt::format("policies folder {}: {} policy files fit task '{}' and seed {} (expected one: "
+                                 "policy_*.json in a folder named '<...>_{}', below a folder ending in '_{}' where "
+                                 "there are several)",
+                                 folder, found.size(), task, seed, task, seed));
+  return found.front().string();
 }
 
 AugmentPolicy parse_policy(const std::string& json_text, const std::string& origin) {

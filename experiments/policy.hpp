@@ -72,6 +72,13 @@ struct AugmentPolicy {
 /// image side the dropout sizes scale with (the published ones: 256). For the policy search.
 AugmentPolicy random_policy(std::uint64_t seed, int size);
 
+/// The published policy of `task` for `seed` below `folder`: a `policy_*.json` in a folder whose
+/// name is the task or ends with `_<task>` (the paper's `<dataset>%TASK<id>_<task>`); where
+/// several are found, the one below a folder whose name ends with `_<seed>` (the paper's
+/// `pami2_t_aa_search_01_<seed>`). InputError naming the folder and task when none or no single
+/// one fits.
+std::string find_published_policy(const std::string& folder, const std::string& task, int seed);
+
 /// Reads a policy JSON as AutoAlbument wrote it (`{"__version__": ..., "transform": {Compose}}`).
 /// InputError naming the file and the JSON path of the fault for: unparsable JSON, an unknown
 /// class name, a missing or mistyped parameter, a negative weight or a stage whose weights sum

@@ -243,7 +243,23 @@ class Runner {
   // source, scored on its evaluation fold by the first metric; the best `keep` share survives,
   // until one is left (ties: the earlier candidate).
   JobResult search_policy(const Job& job, const Split& source, TrainRequest r) {
-    const auto& search = config_.scenario(StudyKind::Augmentation).search;
+    const auto& aug = config_.scenario(StudyKind::Augmentation);
+    if (!aug.policies.empty()) {
+      // A published policy instead of a search: recorded with where it came from, no training.
+      const auto path = find_published_policy(aug.policies, job.task, job.seed);
+      JobResult result;
+      result.job = job.id();
+      result.kind = job_kind_key(job.kind);
+      result.task = job.task;
+      result.architecture = job.architecture;
+      result.seed = job.seed;
+      result.protocol = config_.protocol();
+      result.version = TASKFP_VERSION;
+      result.data = "published policy " + path;
+      result.policy = policy_json(read_policy(path));
+      return result;
+    }
+    const auto& search = aug.search;
     std::vector<AugmentPolicy> candidates;
     for (int k = 0; k < search.candidates; ++k)
       candidates.push_back(random_policy(seed_for(r.seed, fmt::format("policy {}", k)), config_.training.images.size));

@@ -130,5 +130,28 @@ TEST(Policy, RefusesBrokenPoliciesNamingWhere) {
   expect_refused(with(kSmall, "[128, 128]", "[200, 100]"), "not an interval");
 }
 
+TEST(Policy, PublishedPoliciesAreFoundByTaskAndSeed) {
+  test::TempDir dir;
+  namespace fs = std::filesystem;
+  for (const char* sub : {"search_0/AA/DSET001_x%TASK001_skin", "search_1/AA/DSET001_x%TASK001_skin",
+                          "search_0/AA/DSET002_y%TASK001_skin_lesions"}) {
+    fs::create_directories(dir.file(sub));
+    std::ofstream(dir.file(std::string(sub) + "/policy_0001.json")) << kSmall;
+  }
+  const std::string root = dir.file("");
+  EXPECT_EQ(find_published_policy(root, "skin", 1), dir.file("search_1/AA/DSET001_x%TASK001_skin/policy_0001.json"));
+  EXPECT_EQ(find_published_policy(root, "skin", 0), dir.file("search_0/AA/DSET001_x%TASK001_skin/policy_0001.json"));
+  // One policy only: it serves every seed. None, or several without one for the seed: refused.
+  EXPECT_EQ(find_published_policy(root, "skin_lesions", 2),
+            dir.file("search_0/AA/DSET002_y%TASK001_skin_lesions/policy_0001.json"));
+  EXPECT_THROW(find_published_policy(root, "lesions_x", 0), InputError);
+  EXPECT_THROW(find_published_policy(root, "skin", 2), InputError);
+  if (!published_policies().empty()) {
+    const auto path = find_published_policy(test::paper_cache() + "/aa-policies", "lapgyn4_surgical_actions", 0);
+    EXPECT_NE(path.find("TASK004_lapgyn4_surgical_actions/policy_0001.json"), std::string::npos) << path;
+    EXPECT_EQ(read_policy(path).sub_policies.size(), 10u);
+  }
+}
+
 }  // namespace
 }  // namespace taskfp::experiments
