@@ -16,7 +16,6 @@
 #include "dist/world.hpp"
 #include "folds.hpp"
 #include "io/file_digest.hpp"
-#include "io/hdf5.hpp"
 #include "io/output_files.hpp"
 #include "metrics.hpp"
 #include "results.hpp"
@@ -62,20 +61,6 @@ class TaskCache {
   std::list<TaskData> held_;
 };
 
-std::vector<NamedArray> read_imagenet(const std::string& path) {
-  auto file = h5::open_read(path);
-  std::vector<NamedArray> out;
-  for (const auto& key : h5::children(file.get(), "/")) {
-    if (key.rfind("fc.", 0) == 0 || key.find("num_batches_tracked") != std::string::npos) continue;
-    NamedArray a;
-    a.name = key;
-    for (const auto d : h5::shape(file.get(), key)) a.shape.push_back(static_cast<std::int64_t>(d));
-    a.values = h5::read_f32_flat(file.get(), key);
-    out.push_back(std::move(a));
-  }
-  return out;
-}
-
 std::string digest_of(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b) {
   std::string text;
   for (auto i : a) text += std::to_string(i) + ',';
@@ -93,7 +78,7 @@ class Runner {
       if (o_.imagenet.empty())
         throw InputError("the protocol trains from ImageNet weights (training: pretrained: imagenet): give them with "
                          "--weights (scripts/export_backbone.py writes them), or set pretrained: random");
-      imagenet_ = read_imagenet(o_.imagenet);
+      imagenet_ = read_weights(o_.imagenet);
     }
   }
 
@@ -160,7 +145,8 @@ class Runner {
     return r;
   }
 
-  JobResult result_of(const Job& job, const Split& target, const TrainOutcome& out) const {
+  // What every result file records of its job.
+  JobResult job_result(const Job& job) const {
     JobResult r;
     r.job = job.id();
     r.kind = job_kind_key(job.kind);
@@ -170,6 +156,11 @@ class Runner {
     r.seed = job.seed;
     r.protocol = config_.protocol();
     r.version = TASKFP_VERSION;
+    return r;
+  }
+
+  JobResult result_of(const Job& job, const Split& target, const TrainOutcome& out) const {
+    JobResult r = job_result(job);
     r.device = out.device;
     r.precision = out.precision;
     r.threads = o_.threads;
@@ -247,14 +238,7 @@ class Runner {
     if (!aug.policies.empty()) {
       // A published policy instead of a search: recorded with where it came from, no training.
       const auto path = find_published_policy(aug.policies, job.task, job.seed);
-      JobResult result;
-      result.job = job.id();
-      result.kind = job_kind_key(job.kind);
-      result.task = job.task;
-      result.architecture = job.architecture;
-      result.seed = job.seed;
-      result.protocol = config_.protocol();
-      result.version = TASKFP_VERSION;
+      JobResult result = job_result(job);
       result.data = "published policy " + path;
       result.policy = policy_json(read_policy(path));
       return result;

@@ -4,13 +4,27 @@
 
 #include "core/error.hpp"
 
-#ifdef TASKFP_HAVE_TORCH
-#include "core/plugin.hpp"
 #include "extract/backbone_plugin.hpp"
 #include "io/hdf5.hpp"
+#ifdef TASKFP_HAVE_TORCH
+#include "core/plugin.hpp"
 #endif
 
 namespace taskfp {
+
+std::vector<NamedArray> read_weights(const std::string& path) {
+  auto file = h5::open_read(path);
+  std::vector<NamedArray> out;
+  for (const auto& key : h5::children(file.get(), "/")) {
+    if (key.rfind("fc.", 0) == 0 || key.find("num_batches_tracked") != std::string::npos) continue;
+    NamedArray a;
+    a.name = key;
+    for (const auto d : h5::shape(file.get(), key)) a.shape.push_back(static_cast<std::int64_t>(d));
+    a.values = h5::read_f32_flat(file.get(), key);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
 
 #ifndef TASKFP_HAVE_TORCH
 
@@ -40,20 +54,6 @@ const BackbonePlugin& plugin() {
   return *loaded;
 }
 
-// Every tensor of a weights file but the classifier (fc.*) and BatchNorm's batch counters.
-std::vector<NamedArray> read_weights(const std::string& path) {
-  auto file = h5::open_read(path);
-  std::vector<NamedArray> out;
-  for (const auto& key : h5::children(file.get(), "/")) {
-    if (key.rfind("fc.", 0) == 0 || key.find("num_batches_tracked") != std::string::npos) continue;
-    NamedArray a;
-    a.name = key;
-    for (const auto d : h5::shape(file.get(), key)) a.shape.push_back(static_cast<std::int64_t>(d));
-    a.values = h5::read_f32_flat(file.get(), key);
-    out.push_back(std::move(a));
-  }
-  return out;
-}
 
 }  // namespace
 

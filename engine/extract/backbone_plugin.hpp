@@ -20,6 +20,11 @@ struct NamedArray {
   std::vector<float> values;
 };
 
+/// Every tensor of a weights file (HDF5, one dataset per torchvision state_dict key:
+/// scripts/export_backbone.py) but the classifier (fc.*) and BatchNorm's batch counters.
+/// InputError naming the file when it cannot be read.
+std::vector<NamedArray> read_weights(const std::string& path);
+
 inline constexpr int kBackbonePluginVersion = 1;
 
 struct BackbonePlugin {

@@ -23,6 +23,7 @@
 #include "extract/backbone_plugin.hpp"
 #include "torch_plugin/autocast.hpp"
 #include "torch_plugin/cpu_allocator.hpp"
+#include "torch_plugin/resnet.hpp"
 
 namespace taskfp {
 
@@ -30,55 +31,6 @@ namespace {
 
 namespace nn = torch::nn;
 
-nn::Conv2d conv(int in, int out, int k, int stride, int pad) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(false));
-}
-
-// torchvision's BasicBlock: conv3x3-bn-relu-conv3x3-bn, plus the (downsampled) input, relu.
-struct BasicBlockImpl : nn::Module {
-  nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
-  nn::Sequential downsample{nullptr};
-  BasicBlockImpl(int in, int out, int stride) {
-    conv1 = register_module("conv1", conv(in, out, 3, stride, 1));
-    bn1 = register_module("bn1", nn::BatchNorm2d(out));
-    conv2 = register_module("conv2", conv(out, out, 3, 1, 1));
-    bn2 = register_module("bn2", nn::BatchNorm2d(out));
-    if (stride != 1 || in != out)
-      downsample = register_module("downsample", nn::Sequential(conv(in, out, 1, stride, 0), nn::BatchNorm2d(out)));
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto y = torch::relu(bn1(conv1(x)));
-    y = bn2(conv2(y));
-    return torch::relu(y + (downsample ? downsample->forward(x) : x));
-  }
-};
-TORCH_MODULE(BasicBlock);
-
-struct ResNet34Impl : nn::Module {
-  nn::Conv2d conv1{nullptr};
-  nn::BatchNorm2d bn1{nullptr};
-  nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
-  ResNet34Impl() {
-    conv1 = register_module("conv1", conv(3, 64, 7, 2, 3));
-    bn1 = register_module("bn1", nn::BatchNorm2d(64));
-    auto layer = [](int in, int out, int blocks, int stride) {
-      nn::Sequential s;
-      for (int b = 0; b < blocks; ++b) s->push_back(BasicBlock(b == 0 ? in : out, out, b == 0 ? stride : 1));
-      return s;
-    };
-    layer1 = register_module("layer1", layer(64, 64, 3, 1));
-    layer2 = register_module("layer2", layer(64, 128, 4, 2));
-    layer3 = register_module("layer3", layer(128, 256, 6, 2));
-    layer4 = register_module("layer4", layer(256, 512, 3, 2));
-  }
-  torch::Tensor forward(torch::Tensor x) {
-    x = torch::max_pool2d(torch::relu(bn1(conv1(x))), 3, 2, 1);
-    x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
-    return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-  }
-};
-TORCH_MODULE(ResNet34);
 
 std::string hex64(std::uint64_t v) {
   char buf[17];
@@ -110,10 +62,10 @@ void configure_torch() {
 }
 
 // The random initial weights come from torch's generator, seeded first.
-ResNet34 seeded(std::uint64_t seed) {
+ResNet seeded(std::uint64_t seed) {
   configure_torch();
   torch::manual_seed(seed);
-  return ResNet34();
+  return ResNet(kResNet34Blocks);
 }
 
 torch::Device pick_device(const BackboneOptions& o) {
@@ -230,7 +182,7 @@ class ResNetBackbone : public TorchBackbone {
           misshaped.size(), fmt::join(misshaped, ", ")));
   }
 
-  ResNet34 net_;
+  ResNet net_;
 };
 
 class ScriptBackbone : public TorchBackbone {
