@@ -349,11 +349,17 @@ std::string describe_plan(const StudyPlan& plan, const ExperimentConfig& config,
   for (const auto& [kind, n] : count)
     out += fmt::format("  {:<14} {:>7} jobs {:>12} images\n", job_kind_key(kind), n,
                        count_text(static_cast<double>(images[kind])));
-  out += "outcome tables (rows per metric):";
-  for (const auto& t : plan.tables)
-    out += fmt::format(" {}{}{} {};", study_key(t.kind), t.shrunk ? "/shrunk" : "/full",
-                       t.validation ? "/validation" : "/development", t.cells.size());
-  if (!out.empty() && out.back() == ';') out.back() = '\n';
+  out += "outcome tables (rows per metric):\n";
+  for (int k = 0; k < 5; ++k) {
+    std::string line;
+    for (bool shrunk : {false, true})
+      for (bool validation : {false, true})
+        for (const auto& t : plan.tables)
+          if (static_cast<int>(t.kind) == k && t.shrunk == shrunk && t.validation == validation)
+            line += fmt::format("{}{} {} targets {}", line.empty() ? "" : "; ", shrunk ? "shrunk" : "full",
+                                validation ? "validation" : "development", t.cells.size());
+    if (!line.empty()) out += fmt::format("  {:<14} {}\n", study_key(static_cast<StudyKind>(k)), line);
+  }
   out += fmt::format("images through the network: {} (training epochs plus one evaluation each)\n",
                      count_text(static_cast<double>(total)));
   if (images_per_second > 0)
