@@ -93,7 +93,8 @@ void run_jobs(const GlobalOptions& g, const TransferOptions& o) {
   std::tie(r.shard, r.shards) = world.distributed() ? std::pair{0, 1} : shard_of(o.shard);
   require_same_inputs_on_all_ranks({}, experiments::plan_json(study.plan, study.config));
   const auto start = std::chrono::steady_clock::now();
-  ProgressMeter progress("jobs", !g.quiet && world.rank == 0);
+  // Under MPI a rank sees only the jobs it took: each prints its summary at the end instead.
+  ProgressMeter progress("jobs", !g.quiet && !world.distributed());
   const auto report = experiments::run_study(study.plan, study.config, r,
                                              [&](std::size_t finished, std::size_t total, const std::string& line) {
                                                detail(g, line);
