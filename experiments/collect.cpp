@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "io/output_files.hpp"
+#include "metrics.hpp"
 #include "results.hpp"
 
 namespace taskfp::experiments {
@@ -49,7 +50,6 @@ std::string field(const std::string& s) {
 
 CollectReport collect_study(const StudyPlan& plan, const ExperimentConfig& config, const TaskSet& rules,
                             const std::string& study_dir, const std::string& out_dir) {
-  const std::string protocol = config.protocol();
   std::map<std::string, std::optional<JobResult>> results;  // by job id
   std::vector<std::string> missing;
   auto result = [&](const Job& job) -> const JobResult* {
@@ -57,7 +57,7 @@ CollectReport collect_study(const StudyPlan& plan, const ExperimentConfig& confi
     auto it = results.find(id);
     if (it == results.end()) {
       std::string why;
-      it = results.emplace(id, read_result(result_path(study_dir, id), id, protocol, why)).first;
+      it = results.emplace(id, read_result(result_path(study_dir, id), id, protocol_of(config, job.kind), why)).first;
       if (!it->second) missing.push_back(fmt::format("{} ({})", id, why));
     }
     return it->second ? &*it->second : nullptr;
@@ -71,7 +71,9 @@ CollectReport collect_study(const StudyPlan& plan, const ExperimentConfig& confi
     throw InputError(fmt::format("{} of the study's jobs have no usable result in {}, e.g. {}: run `taskfp transfer "
                                  "run` (it makes the missing ones and keeps the rest) before collecting",
                                  missing.size(), study_dir, fmt::join(missing.begin(), missing.begin() + std::min<std::ptrdiff_t>(3, missing.size()), "; ")));
-  auto train_p = [&](const std::string& arch, const std::string& variant, int seed, const std::string& metric) {
+  // p recomputed from the saved scores (the metrics may have changed since the jobs ran).
+  auto p_of = [&](const JobResult& r, OutcomeMetric m) { return outcome(m, r.scores, r.labels, r.classes); };
+  auto train_p = [&](const std::string& arch, const std::string& variant, int seed, OutcomeMetric metric) {
     Job j;
     j.kind = JobKind::Train;
     j.architecture = arch;
@@ -79,7 +81,7 @@ CollectReport collect_study(const StudyPlan& plan, const ExperimentConfig& confi
     j.seed = seed;
     const auto* r = result(j);
     if (!r) throw InputError(fmt::format("no result of job {}", j.id()));
-    return r->p.at(metric);
+    return p_of(*r, metric);
   };
   std::map<std::string, const StudyTask*> tasks;
   for (const auto& t : plan.tasks) tasks[t.name] = &t;
@@ -99,7 +101,7 @@ CollectReport collect_study(const StudyPlan& plan, const ExperimentConfig& confi
         std::map<std::pair<int, std::string>, double> value;
         for (const auto& c : table.cells) {
           if (std::find(targets.begin(), targets.end(), c.target) == targets.end()) targets.push_back(c.target);
-          value[{c.seed, c.target}] = result(plan.jobs[c.job])->p.at(metric);
+          value[{c.seed, c.target}] = p_of(*result(plan.jobs[c.job]), metric_kind);
         }
         text = ",";
         for (std::size_t i = 0; i < targets.size(); ++i) text += (i ? "," : "") + field(targets[i]);
@@ -120,16 +122,16 @@ CollectReport collect_study(const StudyPlan& plan, const ExperimentConfig& confi
             std::string winner;
             double best = -1;
             for (const auto& a : candidates) {
-              const double score = train_p(a, c.source, c.seed, metric);
+              const double score = train_p(a, c.source, c.seed, metric_kind);
               if (score > best) {
                 best = score;
                 winner = a;
               }
             }
             const bool shrunk = table.shrunk && tasks.at(c.target)->shrinkable;
-            p = train_p(winner, shrunk ? plan.shrunk_name(c.target) : c.target, c.seed, metric);
+            p = train_p(winner, shrunk ? plan.shrunk_name(c.target) : c.target, c.seed, metric_kind);
           } else {
-            p = result(plan.jobs[c.job])->p.at(metric);
+            p = p_of(*result(plan.jobs[c.job]), metric_kind);
           }
           text += fmt::format("{},{},{},{},{}\n", row++, c.seed, field(c.source), field(c.target), p);
         }

@@ -299,7 +299,7 @@ ExperimentConfig read_experiment_config(const std::string& path) {
   return c;
 }
 
-std::string ExperimentConfig::protocol() const {
+std::string ExperimentConfig::protocol(bool with_augmentation) const {
   const auto& t = training;
   std::string text = fmt::format(
       "folds={} eval={} fold_seed={} shrink={}/{}/{}/{} arch={} pretrained={} batch={} adam={},{},{},{} step={},{} "
@@ -308,6 +308,7 @@ std::string ExperimentConfig::protocol() const {
       t.architecture, t.pretrained, t.batch, t.lr, t.beta1, t.beta2, t.weight_decay, t.step, t.gamma, t.precision,
       t.epochs.max, t.epochs.steps, t.epochs.shrunk, t.images.size, t.images.pad, t.images.crop, t.images.flip,
       t.images.normalize);
+  if (!with_augmentation) return text;
   const auto& a = scenario(StudyKind::Augmentation).search;
   const auto& aug = scenario(StudyKind::Augmentation);
   text += aug.policies.empty() ? fmt::format(" search={},{},{}", a.candidates, a.epochs, a.keep)

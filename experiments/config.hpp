@@ -95,9 +95,11 @@ struct ExperimentConfig {
   std::array<ScenarioConfig, 5> scenarios = paper_scenarios();
 
   [[nodiscard]] const ScenarioConfig& scenario(StudyKind k) const { return scenarios[static_cast<int>(k)]; }
-  /// Every value that decides a job's result (not the name or paths), as one line: result files
-  /// record it, and a rerun redoes the jobs whose protocol differs.
-  [[nodiscard]] std::string protocol() const;
+  /// Every value that decides a training's result (not the name, paths, scenarios or metrics),
+  /// as one line; `with_augmentation` adds the policy search's settings (or that published
+  /// policies are used), which decide the results of policy searches and augmentation jobs only.
+  /// Result files record it, and a rerun redoes the jobs whose protocol differs.
+  [[nodiscard]] std::string protocol(bool with_augmentation = false) const;
 };
 
 /// The model zoo's names (experiments/zoo): what `candidates` and `architecture` may hold.

@@ -30,6 +30,10 @@ std::string job_kind_key(JobKind k) {
   return "?";
 }
 
+std::string protocol_of(const ExperimentConfig& config, JobKind k) {
+  return config.protocol(k == JobKind::PolicySearch || k == JobKind::Augment);
+}
+
 std::string Job::id() const {
   switch (kind) {
     case JobKind::Train: return fmt::format("train/{}/{}/r{}", architecture, task, seed);

@@ -83,6 +83,10 @@ struct StudyPlan {
   [[nodiscard]] std::string shrunk_name(const std::string& task) const { return task + shrunk_suffix; }
 };
 
+/// The protocol line a job of kind `k` records and is checked against (ExperimentConfig::protocol
+/// with the augmentation settings for policy searches and augmentation jobs).
+std::string protocol_of(const ExperimentConfig& config, JobKind k);
+
 /// The study's tasks: from the image task set (every task listed, its labels read; the task
 /// set's own shrink variants are left out: the study shrinks by its folds) when `images` is
 /// given, else from the sizes file. InputError for neither, an unreadable task, a task the rules

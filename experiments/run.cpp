@@ -61,6 +61,17 @@ class TaskCache {
   std::list<TaskData> held_;
 };
 
+// The protocol's model of a full task, which pretraining starts from.
+std::string source_model_path(const std::string& study_dir, const std::string& task, int seed) {
+  return (fs::path(study_dir) / "models" / fmt::format("{}-r{}.pt", task, seed)).string();
+}
+
+// Whether a job keeps its model: the protocol's training of a full task, where pretraining runs.
+bool keeps_model(const ExperimentConfig& config, const Job& job) {
+  return job.kind == JobKind::Train && config.scenario(StudyKind::Pretraining).enabled &&
+         job.architecture == config.training.architecture && !job.task.ends_with(" --shrink_train " + std::to_string(config.shrink.size));
+}
+
 std::string digest_of(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b) {
   std::string text;
   for (auto i : a) text += std::to_string(i) + ',';
@@ -91,9 +102,7 @@ class Runner {
     }
   }
 
-  std::string model_path(const std::string& task, int seed) const {
-    return (fs::path(o_.study_dir) / "models" / fmt::format("{}-r{}.pt", task, seed)).string();
-  }
+  std::string model_path(const std::string& task, int seed) const { return source_model_path(o_.study_dir, task, seed); }
 
  private:
   // A task variant's folds, its images copied out of the cache (which may drop the task later).
@@ -154,7 +163,7 @@ class Runner {
     r.source = job.source;
     r.architecture = job.architecture;
     r.seed = job.seed;
-    r.protocol = config_.protocol();
+    r.protocol = protocol_of(config_, job.kind);
     r.version = TASKFP_VERSION;
     return r;
   }
@@ -189,8 +198,7 @@ class Runner {
     switch (job.kind) {
       case JobKind::Train:
         // The protocol's model of a full task is kept where the pretraining scenario needs it.
-        if (config_.scenario(StudyKind::Pretraining).enabled && job.architecture == config_.training.architecture &&
-            job.task == target.name) {
+        if (keeps_model(config_, job)) {
           fs::create_directories(fs::path(model_path(job.task, job.seed)).parent_path());
           model.emplace(model_path(job.task, job.seed));
           r.save_model = model->temporary();
@@ -210,7 +218,8 @@ class Runner {
         search.architecture = job.architecture;
         search.seed = job.seed;
         std::string why;
-        const auto found = read_result(result_path(o_.study_dir, search.id()), search.id(), config_.protocol(), why);
+        const auto found = read_result(result_path(o_.study_dir, search.id()), search.id(),
+                                       protocol_of(config_, JobKind::PolicySearch), why);
         if (!found)
           throw InputError(fmt::format("the policy of source '{}' is missing ({}): run job {} first (stage 1)",
                                        job.source, why, search.id()));
@@ -299,19 +308,23 @@ RunReport run_study(const StudyPlan& plan, const ExperimentConfig& config, const
   const auto& world = dist::world();
   RunReport report;
   std::unique_ptr<Runner> runner;  // made at the first job to run: a rerun with nothing to do loads nothing
-  const std::string protocol = config.protocol();
   std::size_t trained = 0;
 
   auto do_job = [&](const Job& job) {
     const auto path = result_path(options.study_dir, job.id());
     std::string why;
-    if (read_result(path, job.id(), protocol, why)) {
-      ++report.skipped;
-      return;
+    if (read_result(path, job.id(), protocol_of(config, job.kind), why)) {
+      // A training finished before pretraining was configured has no model to start from.
+      if (!keeps_model(config, job) || fs::exists(source_model_path(options.study_dir, job.task, job.seed))) {
+        ++report.skipped;
+        return;
+      }
+      why = "without the model file pretraining starts from";
     }
     for (auto n : job.needs) {
       std::string need_why;
-      if (!read_result(result_path(options.study_dir, plan.jobs[n].id()), plan.jobs[n].id(), protocol, need_why)) {
+      const Job& need = plan.jobs[n];
+      if (!read_result(result_path(options.study_dir, need.id()), need.id(), protocol_of(config, need.kind), need_why)) {
         ++report.waiting;
         if (progress) progress(report.skipped + report.done + report.waiting, report.planned,
                                fmt::format("{}: waiting for {} ({})", job.id(), plan.jobs[n].id(), need_why));

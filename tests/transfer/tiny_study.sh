@@ -65,6 +65,13 @@ head -c 300 "$WORK/victim.json" > "$victim"
 "$TASKFP" transfer run "${STUDY[@]}" -s "$WORK/one" 2> "$WORK/run3.txt"
 grep -q "1 trained (1 of them redone), 111 finished before" "$WORK/run3.txt" || fail "damaged file: $(cat "$WORK/run3.txt")"
 
+# A changed policy search redoes the policy searches and augmentation jobs only (8 + 24), and
+# changing it back redoes them again, to the same bits (compared with the other runs below).
+sed 's/search: {candidates: 2/search: {candidates: 3/' "$WORK/study.yaml" > "$WORK/search3.yaml"
+"$TASKFP" transfer run -c "$WORK/search3.yaml" -t "$WORK/tasks/taskset.yaml" -s "$WORK/one" 2> "$WORK/run4.txt"
+grep -q "32 trained (32 of them redone), 80 finished before" "$WORK/run4.txt" || fail "changed search: $(cat "$WORK/run4.txt")"
+"$TASKFP" -q transfer run "${STUDY[@]}" -s "$WORK/one"
+
 # The same jobs as two shards per stage, and under two MPI ranks: equal results.
 for stage in 1 2; do
   for shard in 0/2 1/2; do
