@@ -59,6 +59,10 @@ const std::vector<std::string>& zoo_architectures() {
   return names;
 }
 
+bool is_native_architecture(const std::string& name) {
+  return name == "resnet18" || name == "resnet34" || name == "tiny_cnn" || name == "small_cnn";
+}
+
 namespace {
 
 // A YAML map whose keys are checked against the known ones, read key by key.

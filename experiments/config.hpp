@@ -102,8 +102,11 @@ struct ExperimentConfig {
   [[nodiscard]] std::string protocol(bool with_augmentation = false) const;
 };
 
-/// The model zoo's names (experiments/zoo): what `candidates` and `architecture` may hold.
+/// The model zoo's names: what `candidates` and `architecture` may hold.
 const std::vector<std::string>& zoo_architectures();
+/// Whether a zoo architecture is built into the training plugin (else it is a TorchScript module
+/// that scripts/export_zoo.py writes into the folder `transfer run --zoo` names).
+bool is_native_architecture(const std::string& name);
 
 /// Reads a config. Paths in it are relative to its folder. InputError naming the file and key
 /// for: a malformed file, an unknown key (with the keys that exist there), a value of the wrong

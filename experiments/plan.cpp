@@ -70,10 +70,13 @@ std::vector<StudyTask> tasks_from_sizes(const std::string& path) {
   return tasks;
 }
 
-std::vector<StudyTask> tasks_from_images(const std::string& path) {
+std::vector<StudyTask> tasks_from_images(const std::string& path, std::set<std::string>& shrunk_variants) {
   std::vector<StudyTask> tasks;
   for (const auto& spec : read_image_taskset(path)) {
-    if (spec.shrink > 0) continue;  // fingerprint variants; the study shrinks by its folds
+    if (spec.shrink > 0) {  // fingerprint variants; the study shrinks by its folds
+      shrunk_variants.insert(spec.name);
+      continue;
+    }
     const auto images = list_task_images(spec);
     StudyTask t;
     t.name = spec.name;
@@ -106,11 +109,13 @@ struct VariantSize {
 
 }  // namespace
 
-std::vector<StudyTask> read_study_tasks(const ExperimentConfig& config, const TaskSet* rules) {
+std::vector<StudyTask> read_study_tasks(const ExperimentConfig& config, const TaskSet* rules,
+                                        std::vector<std::string>* notes) {
   std::vector<StudyTask> tasks;
   std::string from;
+  std::set<std::string> shrunk_variants;
   if (!config.images.empty()) {
-    tasks = tasks_from_images(config.images);
+    tasks = tasks_from_images(config.images, shrunk_variants);
     from = config.images;
   } else if (!config.sizes.empty()) {
     tasks = tasks_from_sizes(config.sizes);
@@ -121,6 +126,20 @@ std::vector<StudyTask> read_study_tasks(const ExperimentConfig& config, const Ta
                                  config.path.empty() ? std::string("(defaults)") : config.path));
   }
   for (auto& t : tasks) t.shrinkable = is_shrinkable(t.samples, t.classes, config.shrink);
+  if (notes && !config.images.empty()) {
+    const std::string suffix = fmt::format(" --shrink_train {}", config.shrink.size);
+    std::vector<std::string> lacking;
+    for (const auto& t : tasks)
+      if (t.shrinkable && !shrunk_variants.count(t.name + suffix)) lacking.push_back(t.name);
+    if (!lacking.empty())
+      notes->push_back(fmt::format("{} of the {} shrinkable tasks have no '<task>{}' variant in {} (e.g. '{}'): "
+                                   "without it `taskfp extract` makes no fingerprints of the shrunk targets, which "
+                                   "`taskfp evaluate` needs; add 'shrink: [{}]' to those tasks",
+                                   lacking.size(), std::count_if(tasks.begin(), tasks.end(), [](const StudyTask& t) {
+                                     return t.shrinkable;
+                                   }),
+                                   suffix, config.images, lacking.front(), config.shrink.size));
+  }
   if (rules) {
     std::set<std::string> have;
     for (const auto& t : tasks) have.insert(t.name);
@@ -353,7 +372,7 @@ std::string describe_plan(const StudyPlan& plan, const ExperimentConfig& config,
   for (const auto& [kind, n] : count)
     out += fmt::format("  {:<14} {:>7} jobs {:>12} images\n", job_kind_key(kind), n,
                        count_text(static_cast<double>(images[kind])));
-  out += "outcome tables (rows per metric):\n";
+  out += "outcome rows per metric (baselines: a value per target and seed):\n";
   for (int k = 0; k < 5; ++k) {
     std::string line;
     for (bool shrunk : {false, true})
@@ -362,6 +381,9 @@ std::string describe_plan(const StudyPlan& plan, const ExperimentConfig& config,
           if (static_cast<int>(t.kind) == k && t.shrunk == shrunk && t.validation == validation)
             line += fmt::format("{}{} {} targets {}", line.empty() ? "" : "; ", shrunk ? "shrunk" : "full",
                                 validation ? "validation" : "development", t.cells.size());
+    const auto& sc = config.scenarios[k];
+    if (!line.empty() && sc.max_target_classes > 0)
+      line += fmt::format(" (targets of at most {} classes)", sc.max_target_classes);
     if (!line.empty()) out += fmt::format("  {:<14} {}\n", study_key(static_cast<StudyKind>(k)), line);
   }
   out += fmt::format("images through the network: {} (training epochs plus one evaluation each)\n",

@@ -91,7 +91,11 @@ std::string protocol_of(const ExperimentConfig& config, JobKind k);
 /// set's own shrink variants are left out: the study shrinks by its folds) when `images` is
 /// given, else from the sizes file. InputError for neither, an unreadable task, a task the rules
 /// do not list or a rules task without images or size.
-std::vector<StudyTask> read_study_tasks(const ExperimentConfig& config, const TaskSet* rules);
+/// `notes` (when given) gets warnings that do not stop a study: shrinkable tasks whose image task
+/// set lists no "<task> --shrink_train <size>" variant of the config's size (their shrunk targets
+/// get no fingerprints, which `taskfp evaluate` will need).
+std::vector<StudyTask> read_study_tasks(const ExperimentConfig& config, const TaskSet* rules,
+                                        std::vector<std::string>* notes = nullptr);
 
 /// The job graph. Checks before any training what can fail later: each task folds (no single
 /// class, enough samples of every class for the folds) and shrinks where it is shrinkable (sizes

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <list>
+#include <set>
 #include <map>
 #include <unordered_map>
 
@@ -304,6 +305,18 @@ RunReport run_study(const StudyPlan& plan, const ExperimentConfig& config, const
     throw InputError("running a study needs its images: give the image task set (tasks: images: in the config, or -t)");
   if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
     throw InputError(fmt::format("shard {} of {}: a shard is 0 .. shards - 1", options.shard, options.shards));
+  // TorchScript members of the zoo must be there before the first training.
+  std::set<std::string> archs;
+  for (const auto& j : plan.jobs) archs.insert(j.architecture);
+  for (const auto& a : archs)
+    if (!is_native_architecture(a) && (options.zoo_dir.empty() || !fs::exists(fs::path(options.zoo_dir) / (a + ".pt"))))
+      throw InputError(fmt::format("architecture '{}' is a TorchScript model of the zoo: {}; export it with "
+                                   "scripts/export_zoo.py <folder> {} and give the folder with --zoo",
+                                   a,
+                                   options.zoo_dir.empty()
+                                       ? std::string("no zoo folder was given")
+                                       : fmt::format("{} does not exist", (fs::path(options.zoo_dir) / (a + ".pt")).string()),
+                                   a));
   fs::create_directories(options.study_dir);
   const auto& world = dist::world();
   RunReport report;
@@ -326,6 +339,8 @@ RunReport run_study(const StudyPlan& plan, const ExperimentConfig& config, const
       const Job& need = plan.jobs[n];
       if (!read_result(result_path(options.study_dir, need.id()), need.id(), protocol_of(config, need.kind), need_why)) {
         ++report.waiting;
+        if (report.first_waiting.empty())
+          report.first_waiting = fmt::format("{} waits for {} ({})", job.id(), need.id(), need_why);
         if (progress) progress(report.skipped + report.done + report.waiting, report.planned,
                                fmt::format("{}: waiting for {} ({})", job.id(), plan.jobs[n].id(), need_why));
         return;

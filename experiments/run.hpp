@@ -31,6 +31,7 @@ struct RunReport {
   std::size_t redone = 0;    ///< had a damaged or outdated result file
   std::size_t done = 0;      ///< trained now
   std::size_t waiting = 0;   ///< not run: a job they need has no result yet (another shard or stage)
+  std::string first_waiting;  ///< the first of them and what it waits for
 };
 
 /// Progress after each job: jobs finished of this process's, and a line about the job.

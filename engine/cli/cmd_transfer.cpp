@@ -57,7 +57,9 @@ Study make_study(const GlobalOptions& g, const TransferOptions& o) {
   detail(g, s.config.images.empty()
                 ? fmt::format("study '{}': tasks from the sizes in {}", s.config.name, s.config.sizes)
                 : fmt::format("study '{}': listing the images of {}", s.config.name, s.config.images));
-  const auto tasks = experiments::read_study_tasks(s.config, rules ? &*rules : nullptr);
+  std::vector<std::string> notes;
+  const auto tasks = experiments::read_study_tasks(s.config, rules ? &*rules : nullptr, &notes);
+  for (const auto& n : notes) warn(n);
   std::vector<std::string> names;
   for (const auto& t : tasks) names.push_back(t.name);
   s.rules = rules ? *rules : TaskSet::of_tasks(names);
@@ -107,19 +109,22 @@ void run_jobs(const GlobalOptions& g, const TransferOptions& o) {
                       world.distributed() ? "rank's stage(s)" : r.shards > 1 ? "shard" : "run", report.done,
                       report.redone, report.skipped, report.waiting, secs));
   if (report.waiting > 0 && !world.distributed())
-    info(g, "run again when the jobs they need are finished (stage 2 after stage 1; --max-jobs stops early)");
+    info(g, fmt::format("run again when the jobs they need are finished (stage 2 after stage 1; --max-jobs stops "
+                        "early); e.g. {}",
+                        report.first_waiting.empty() ? std::string("--max-jobs was reached") : report.first_waiting));
 }
 
 void run_collect(const GlobalOptions& g, const TransferOptions& o) {
   require_writable_folder(o.output, "--output");
   const auto study = make_study(g, o);
   const auto report = experiments::collect_study(study.plan, study.config, study.rules, o.study, o.output);
-  info(g, fmt::format("wrote {} files ({} outcome rows) to {}: `taskfp evaluate --cache {} --tasks {}/tasks.yaml "
-                      "-d <distances>` scores distances on them",
-                      report.files.size(), report.rows, o.output, o.output, o.output));
+  const auto rules = (std::filesystem::path(o.output) / "tasks.yaml").string();
+  info(g, fmt::format("wrote {} files ({} outcome rows) to {}: `taskfp evaluate --cache {} --tasks {} -d "
+                      "<distances>` scores distances on them",
+                      report.files.size(), report.rows, o.output, o.output, rules));
 }
 
-void add_common(CLI::App* cmd, TransferOptions& o) {
+void add_common(CLI::App* cmd, TransferOptions& o, bool sizes = true) {
   cmd->add_option("-c,--config", o.config,
                   "Experiment config (YAML; configs/experiments/paper.yaml states the paper's protocol and "
                   "every key). Default: the paper's protocol, tasks from -t or --sizes")
@@ -130,10 +135,11 @@ void add_common(CLI::App* cmd, TransferOptions& o) {
                   "Evaluation rules (development/validation tasks, groups; configs/tasksets/paper.yaml); "
                   "default: the config's, else every task a validation task without groups")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--sizes", o.sizes,
-                  "Task sizes (YAML task: [samples, classes]) to plan without images "
-                  "(configs/tasksets/paper-sizes.yaml: the paper's 71 tasks)")
-      ->check(CLI::ExistingFile);
+  if (sizes)
+    cmd->add_option("--sizes", o.sizes,
+                    "Task sizes (YAML task: [samples, classes]) instead of the images' "
+                    "(configs/tasksets/paper-sizes.yaml: the paper's 71 tasks)")
+        ->check(CLI::ExistingFile);
 }
 
 }  // namespace
@@ -157,7 +163,7 @@ void add_transfer(CLI::App& app, const GlobalOptions& g) {
       "run",
       "Train the study's jobs (all, one stage, one shard of a Slurm array, or shared by MPI ranks); finished "
       "jobs are kept, so a rerun continues where a run stopped");
-  add_common(run, *o);
+  add_common(run, *o, /*sizes=*/false);
   run->add_option("-s,--study", o->study, "Study folder: result files (jobs/) and source models (models/)")->required();
   run->add_option("--zoo", o->zoo, "Folder of TorchScript zoo models (scripts/export_zoo.py)");
   run->add_option("--weights", o->weights,
@@ -173,7 +179,7 @@ void add_transfer(CLI::App& app, const GlobalOptions& g) {
                                        "augmentation); 0: both, in order")
       ->check(CLI::Range(0, 2))->capture_default_str();
   run->add_option("--shard", o->shard,
-                  "i/n: run only shard i of n of the stage's jobs (default: SLURM_ARRAY_TASK_ID / "
+                  "i/n: run only shard i of n (0-based) of the stage's jobs (default: SLURM_ARRAY_TASK_ID / "
                   "SLURM_ARRAY_TASK_COUNT when set)");
   run->add_option("--memory", o->memory_gb, "GB of task images held in memory at once")
       ->check(CLI::PositiveNumber)->capture_default_str();

@@ -131,8 +131,11 @@ int main(int argc, char** argv) {
       taskfp::dist::finalize();
       return 0;
     }
-    std::string command;
-    for (const auto* sub : app.get_subcommands()) command = " " + sub->get_name();
+    std::string command;  // the (sub)command line given, e.g. " transfer collect"
+    for (const CLI::App* at = &app; !at->get_subcommands().empty();) {
+      at = at->get_subcommands().back();
+      command += " " + at->get_name();
+    }
     if (command.empty()) {  // say which word was taken for a command
       for (int i = 1; i < argc; ++i) {
         const std::string word = argv[i];

@@ -178,6 +178,14 @@ Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet&
     sources_of.push_back(tasks.valid_sources(t, info, cfg.min_samples));
   }
   const auto k = static_cast<std::size_t>(cfg.top_k);
+  {
+    std::size_t all_chosen = 0;
+    for (const auto& sources : sources_of) all_chosen += sources.size() == k;
+    if (all_chosen > 0)
+      ev.notes.push_back(fmt::format("top-k = {} chooses every valid source of {} of the {} targets: there, every "
+                                     "distance picks the same sources and scores the same (choose a smaller -k)",
+                                     k, all_chosen, targets.size()));
+  }
   std::vector<std::vector<Choice>> choice(distances.size(), std::vector<Choice>(targets.size()));
   for (std::size_t di = 0; di < distances.size(); ++di) {
     const auto& a = aff[di];

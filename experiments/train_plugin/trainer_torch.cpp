@@ -65,10 +65,12 @@ class Backbone {
     } else {
       const auto path = std::filesystem::path(zoo_dir) / (name + ".pt");
       if (zoo_dir.empty() || !std::filesystem::exists(path))
-        throw InputError(fmt::format("architecture '{}' is a TorchScript model of the zoo and {} does not exist: "
-                                     "export the zoo with scripts/export_zoo.py <folder> and give the folder "
-                                     "(--zoo)",
-                                     name, zoo_dir.empty() ? std::string("no zoo folder was given") : path.string()));
+        throw InputError(fmt::format("architecture '{}' is a TorchScript model of the zoo: {}; export it with "
+                                     "scripts/export_zoo.py <folder> {} and give the folder with --zoo",
+                                     name,
+                                     zoo_dir.empty() ? std::string("no zoo folder was given")
+                                                     : fmt::format("{} does not exist", path.string()),
+                                     name));
       try {
         script_ = torch::jit::load(path.string());
       } catch (const c10::Error& e) {
