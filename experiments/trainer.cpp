@@ -13,7 +13,7 @@ bool trainer_built() { return true; }
 const TrainerPlugin& trainer_plugin() {
   static const TrainerPlugin* loaded = [] {
     std::string why;
-    const auto* p = load_plugin<TrainerPlugin>("libtaskfp_train.so", "TASKFP_TRAIN_PLUGIN", TASKFP_TRAIN_PLUGIN_DIR,
+    const auto* p = load_plugin<TrainerPlugin>("libtaskfp_train.so", "TASKFP_TRAIN_PLUGIN",
                                                "taskfp_trainer_plugin", kTrainerPluginVersion, why);
     if (!p)
       throw InputError(fmt::format("cannot load the training plugin libtaskfp_train.so ({}); rebuild taskfp, or "

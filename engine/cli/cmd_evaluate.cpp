@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "core/install_paths.hpp"
 #include "core/error.hpp"
 #include "io/output_files.hpp"
 #include "core/text.hpp"
@@ -74,7 +75,7 @@ void add_evaluate(CLI::App& app, const GlobalOptions& g) {
       "win_rates.csv, stability.csv, rank_distribution.csv, bootstrap_ranks.csv, report.md,\n"
       "ranking.svg and heatmap.svg.");
   struct Opts {
-    std::string cache, out, tasks = TASKFP_DEFAULT_TASKSET, task_info, split = "validation";
+    std::string cache, out, tasks = data_file("configs/tasksets/paper.yaml"), task_info, split = "validation";
     std::vector<std::string> distances;
     std::string scenarios = "arch,pretrain,augment,cotrain", metrics = "AUROC,BA", aggregates = "mean";
     std::string meta = "regret,rank,gain,delta,weightedtau", mode = "avg", zscore = "global";

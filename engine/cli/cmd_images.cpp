@@ -162,7 +162,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
       "stopped run started again with the same options resumes, and under mpirun (or srun) the "
       "ranks take the chunks one at a time as they get free, rank 0 merging them into the output. The features are "
       "the same, bit for bit, for any number of ranks or shards.\n"
-      "The backbones run in the plugin libtaskfp_torch.so beside the taskfp executable "
+      "The backbones run in the plugin libtaskfp_torch.so in lib/taskfp above the taskfp executable's folder "
       "(TASKFP_TORCH_PLUGIN names another file, e.g. one built against a CUDA LibTorch).\n");
   cmd->callback([o, &g] {
     require_writable_file(o->out, "--output");

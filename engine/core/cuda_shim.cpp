@@ -20,7 +20,7 @@ struct Loaded {
 const Loaded& loaded() {
   static const Loaded l = [] {
     Loaded out;
-    out.plugin = load_plugin<CudaPlugin>("libtaskfp_cuda.so", "TASKFP_CUDA_PLUGIN", TASKFP_CUDA_PLUGIN_DIR,
+    out.plugin = load_plugin<CudaPlugin>("libtaskfp_cuda.so", "TASKFP_CUDA_PLUGIN",
                                          "taskfp_cuda_plugin", kCudaPluginVersion, out.why);
     if (!out.plugin) out.why = "the CUDA plugin libtaskfp_cuda.so could not be loaded (" + out.why + ")";
     return out;

@@ -10,8 +10,7 @@
 
 namespace taskfp {
 
-void* plugin_entry(const std::string& file, const char* env_var, const std::string& build_dir, const char* entry,
-                   std::string& why) {
+void* plugin_entry(const std::string& file, const char* env_var, const char* entry, std::string& why) {
   std::vector<std::string> places;
   if (const char* env = std::getenv(env_var); env && *env) {
     places.emplace_back(env);
@@ -19,10 +18,9 @@ void* plugin_entry(const std::string& file, const char* env_var, const std::stri
     std::error_code ec;
     const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (!ec) {
-      places.push_back((exe.parent_path() / file).string());
       places.push_back((exe.parent_path().parent_path() / "lib" / "taskfp" / file).string());
+      places.push_back((exe.parent_path() / file).string());
     }
-    places.push_back(build_dir + "/" + file);
   }
   std::vector<std::string> tried;
   for (const auto& path : places) {

@@ -43,7 +43,7 @@ namespace {
 const BackbonePlugin& plugin() {
   static const BackbonePlugin* loaded = [] {
     std::string why;
-    const auto* p = load_plugin<BackbonePlugin>("libtaskfp_torch.so", "TASKFP_TORCH_PLUGIN", TASKFP_TORCH_PLUGIN_DIR,
+    const auto* p = load_plugin<BackbonePlugin>("libtaskfp_torch.so", "TASKFP_TORCH_PLUGIN",
                                                 "taskfp_backbone_plugin", kBackbonePluginVersion, why);
     if (!p)
       throw InputError(fmt::format("cannot load the LibTorch plugin libtaskfp_torch.so that runs the backbones "

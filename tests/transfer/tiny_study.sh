@@ -15,7 +15,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 rm -rf "$WORK"
 mkdir -p "$WORK"
 fail() { echo "FAIL: $*"; exit 1; }
-[ -e "$(dirname "$TASKFP")/libtaskfp_train.so" ] || { echo "skipped: taskfp was built without LibTorch (no training plugin)"; exit 0; }
+[ -e "$(dirname "$TASKFP")/../lib/taskfp/libtaskfp_train.so" ] || { echo "skipped: taskfp was built without LibTorch (no training plugin)"; exit 0; }
 
 "$TASKFP" -q synth-images -o "$WORK/tasks" --families 2 --tasks-per-family 2 --classes 3 --images-per-class 80 \
   --min-size 24

@@ -11,7 +11,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 rm -rf "$WORK"
 mkdir -p "$WORK"
 fail() { echo "FAIL: $*"; exit 1; }
-[ -e "$(dirname "$TASKFP")/libtaskfp_train.so" ] || { echo "skipped: taskfp was built without LibTorch (no training plugin)"; exit 0; }
+[ -e "$(dirname "$TASKFP")/../lib/taskfp/libtaskfp_train.so" ] || { echo "skipped: taskfp was built without LibTorch (no training plugin)"; exit 0; }
 /usr/bin/python3 -c 'import torchvision' 2>/dev/null || { echo "skipped: /usr/bin/python3 lacks torchvision"; exit 0; }
 
 /usr/bin/python3 "$ROOT/scripts/export_zoo.py" "$WORK/zoo" mobilenet_v2 regnet_x_400mf > "$WORK/export.txt"
