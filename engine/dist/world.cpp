@@ -38,14 +38,6 @@ bool g_started = false;
 
 }  // namespace
 
-bool mpi_built() {
-#ifdef TASKFP_HAVE_MPI
-  return true;
-#else
-  return false;
-#endif
-}
-
 bool launched_by_mpi() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
                         "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS"})

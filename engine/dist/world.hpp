@@ -26,8 +26,6 @@ struct World {
   [[nodiscard]] bool distributed() const { return size > 1; }
 };
 
-/// Whether this taskfp was built with MPI.
-bool mpi_built();
 /// Whether the environment shows an MPI launcher (OpenMPI, PMIx, PMI/Hydra, MVAPICH).
 bool launched_by_mpi();
 

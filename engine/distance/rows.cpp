@@ -61,10 +61,6 @@ void preprocess_rows(Matrix<double>& m, Prep prep, double alpha) {
   for (std::size_t r = 0; r < m.rows; ++r) preprocess_row(m.row(r), prep, alpha);
 }
 
-void clip_rows(Matrix<double>& m) {
-  for (double& v : m.data) v = std::max(v, kClipEpsilon);
-}
-
 std::vector<double> feature_weights(const TaskFingerprint& fp, Prep prep, double alpha) {
   std::vector<double> w(fp.mean.size());
   // The reference's means are float32; weights are computed from them.

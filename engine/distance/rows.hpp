@@ -32,9 +32,6 @@ void preprocess_row(std::span<double> row, Prep prep, double alpha);
 /// N: x / max(sum|x|, 1e-12); S: softmax; W: unchanged; U: alpha * (1/cols) + (1 - alpha) * x.
 void preprocess_rows(Matrix<double>& rows, Prep prep, double alpha);
 
-/// Clips every value from below at kClipEpsilon.
-void clip_rows(Matrix<double>& rows);
-
 /// Per-feature weights from a task's mean features: the preprocessing applied to the 1 x d mean,
 /// rounded to float32 as the reference's float32 weights are (computed in float64 first, so the
 /// rounding is the only deviation; see docs/numerics.md).

@@ -30,11 +30,6 @@ const TaskFingerprint& FingerprintSet::at(const std::string& name) const {
   throw InputError(fmt::format("no fingerprint for task '{}'", name));
 }
 
-bool FingerprintSet::has_covariance() const {
-  return std::all_of(tasks.begin(), tasks.end(),
-                     [](const TaskFingerprint& t) { return !t.covariance.empty(); });
-}
-
 BinRanges compute_ranges(const FeatureSet& features, const std::vector<std::string>& scaling_subset,
                          double lo_quantile, double hi_quantile) {
   require(0.0 <= lo_quantile && lo_quantile <= hi_quantile && hi_quantile <= 1.0,

@@ -45,7 +45,6 @@ struct FingerprintSet {
   [[nodiscard]] std::vector<std::string> names() const;
   [[nodiscard]] const TaskFingerprint& at(const std::string& name) const;
   [[nodiscard]] std::size_t dim() const { return ranges.dim(); }
-  [[nodiscard]] bool has_covariance() const;
 };
 
 /// Ranges: the lo/hi quantiles per feature of the stacked features of `scaling_subset`.
