@@ -14,7 +14,7 @@
 
 #include "core/error.hpp"
 #include "core/random.hpp"
-#include "dist/world.hpp"
+#include "mpi/world.hpp"
 #include "folds.hpp"
 #include "io/file_digest.hpp"
 #include "io/output_files.hpp"
@@ -149,7 +149,7 @@ class Runner {
     r.normalize_imagenet = t.images.normalize == "imagenet";
     r.seed = seed_for(static_cast<std::uint64_t>(job.seed), job.id());
     r.device = o_.device;
-    r.local_rank = dist::world().local_rank;
+    r.local_rank = mpi::world().local_rank;
     r.precision = t.precision;
     r.threads = o_.threads;
     return r;
@@ -318,7 +318,7 @@ RunReport run_study(const StudyPlan& plan, const ExperimentConfig& config, const
                                        : fmt::format("{} does not exist", (fs::path(options.zoo_dir) / (a + ".pt")).string()),
                                    a));
   fs::create_directories(options.study_dir);
-  const auto& world = dist::world();
+  const auto& world = mpi::world();
   RunReport report;
   std::unique_ptr<Runner> runner;  // made at the first job to run: a rerun with nothing to do loads nothing
   std::size_t trained = 0;
@@ -376,9 +376,9 @@ RunReport run_study(const StudyPlan& plan, const ExperimentConfig& config, const
       // Every rank takes the next job of the stage when it is free; the stage ends for all before
       // the next one starts (its jobs need the first stage's results).
       report.planned += mine.size();
-      dist::SharedCounter next;
+      mpi::SharedCounter next;
       for (std::size_t i = next.next(); i < mine.size(); i = next.next()) do_job(plan.jobs[mine[i]]);
-      dist::barrier();
+      mpi::barrier();
     } else {
       report.planned += mine.size();
       for (auto k : mine) do_job(plan.jobs[k]);

@@ -12,7 +12,7 @@
 #include "core/error.hpp"
 #include "fingerprint/fingerprint.hpp"
 #include "io/hdf5.hpp"
-#include "dist/world.hpp"
+#include "mpi/world.hpp"
 #include "io/npy.hpp"
 #include "store/features_store.hpp"
 #include "store/fingerprint_store.hpp"
@@ -439,7 +439,7 @@ TEST(DistShare, ContiguousGranulesCoverEveryRowOnce) {
       for (std::size_t granule : {1u, 16u}) {
         std::size_t next = 0;
         for (int r = 0; r < size; ++r) {
-          const auto [b, e] = dist::share(n, r, size, granule);
+          const auto [b, e] = mpi::share(n, r, size, granule);
           ASSERT_EQ(b, std::min(next, n)) << n << " " << size << " " << r;
           ASSERT_LE(b, e);
           if (e < n) {
@@ -450,13 +450,13 @@ TEST(DistShare, ContiguousGranulesCoverEveryRowOnce) {
         EXPECT_EQ(next, n) << n << " " << size;
       }
   // 127 rows over 3 ranks in granules of 16: 8 granules -> 3, 3, 2.
-  EXPECT_EQ(dist::share(127, 0, 3, 16), (std::pair<std::size_t, std::size_t>{0, 48}));
-  EXPECT_EQ(dist::share(127, 1, 3, 16), (std::pair<std::size_t, std::size_t>{48, 96}));
-  EXPECT_EQ(dist::share(127, 2, 3, 16), (std::pair<std::size_t, std::size_t>{96, 127}));
+  EXPECT_EQ(mpi::share(127, 0, 3, 16), (std::pair<std::size_t, std::size_t>{0, 48}));
+  EXPECT_EQ(mpi::share(127, 1, 3, 16), (std::pair<std::size_t, std::size_t>{48, 96}));
+  EXPECT_EQ(mpi::share(127, 2, 3, 16), (std::pair<std::size_t, std::size_t>{96, 127}));
   // Without MPI started, a world of one: gathering returns the block itself.
   Matrix<double> m(2, 3, 1.5);
-  EXPECT_EQ(dist::gather_rows(m).data, m.data);
-  EXPECT_FALSE(dist::world().distributed());
+  EXPECT_EQ(mpi::gather_rows(m).data, m.data);
+  EXPECT_FALSE(mpi::world().distributed());
 }
 
 }  // namespace

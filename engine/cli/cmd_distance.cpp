@@ -12,7 +12,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/task_list.hpp"
-#include "dist/world.hpp"
+#include "mpi/world.hpp"
 #include "distance/distance.hpp"
 #include "io/output_files.hpp"
 #include "store/distance_store.hpp"
@@ -76,7 +76,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       all.features |= needs.features;
       specs.push_back(spec);
     }
-    const auto& world = dist::world();
+    const auto& world = mpi::world();
     // Outputs are checked before any work and written together at the end.
     if (!o->out.empty()) require_writable_file(o->out, "--output");
     if (!o->csv_dir.empty()) require_writable_folder(o->csv_dir, "--csv-dir");
@@ -129,7 +129,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     const auto all_sources = o->sources.empty() ? names : parse_task_list(o->sources);
     req.targets = o->targets.empty() ? names : parse_task_list(o->targets);
     // This rank's rows: all of them in one process, a contiguous block under MPI.
-    const auto [first, last] = dist::share(all_sources.size(), world.rank, world.size, dist::kRowGranule);
+    const auto [first, last] = mpi::share(all_sources.size(), world.rank, world.size, mpi::kRowGranule);
     req.sources.assign(all_sources.begin() + static_cast<std::ptrdiff_t>(first),
                        all_sources.begin() + static_cast<std::ptrdiff_t>(last));
     const bool show = world.root() && !g.quiet;
@@ -151,12 +151,12 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
         m.values = Matrix<double>(0, req.targets.size());
       }
       if (world.distributed()) {
-        m.values = dist::gather_rows(m.values);
+        m.values = mpi::gather_rows(m.values);
         m.sources = all_sources;
         m.targets = req.targets;
         m.metric = spec.name;
         std::vector<std::string> unique;
-        for (auto& w : dist::gather_strings(m.warnings))
+        for (auto& w : mpi::gather_strings(m.warnings))
           if (std::find(unique.begin(), unique.end(), w) == unique.end()) unique.push_back(w);
         m.warnings = unique;
         if (!world.root()) continue;

@@ -12,7 +12,7 @@
 #include "core/error.hpp"
 #include "core/resources.hpp"
 #include "core/task_list.hpp"
-#include "dist/world.hpp"
+#include "mpi/world.hpp"
 #include "extract/extract.hpp"
 #include "extract/parts.hpp"
 #include "images/synth_images.hpp"
@@ -188,7 +188,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
           if (s.name == w) chosen.push_back(s);
       specs = chosen;
     }
-    const auto& world = dist::world();
+    const auto& world = mpi::world();
     o->run.local_rank = world.local_rank;
     std::unique_ptr<Backbone> net;
     if (o->backbone == "resnet34") {
@@ -225,8 +225,8 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     const auto start = std::chrono::steady_clock::now();
     const bool parts_existed = std::filesystem::exists(parts);
     // Ranks of one job take chunks as they get free (balanced whatever the chunks cost).
-    std::unique_ptr<dist::SharedCounter> shared;
-    if (world.distributed()) shared = std::make_unique<dist::SharedCounter>();
+    std::unique_ptr<mpi::SharedCounter> shared;
+    if (world.distributed()) shared = std::make_unique<mpi::SharedCounter>();
     ShardReport rep;
     try {
       rep = run_shard(plan, specs, *net, o->extract, parts, shard, shards, shared.get());
@@ -279,7 +279,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
                           parts, parts, o->out));
       return;
     }
-    dist::barrier();
+    mpi::barrier();
     if (!world.root()) return;
     const auto features = merge_into(parts, o->out, o->keep_parts);
     std::size_t rows = 0;  // every rank's images (and those of an earlier, resumed run)

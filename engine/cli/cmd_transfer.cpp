@@ -17,7 +17,7 @@
 #include "experiments/run.hpp"
 #include "core/progress.hpp"
 #include "core/shard.hpp"
-#include "dist/world.hpp"
+#include "mpi/world.hpp"
 #include "io/output_files.hpp"
 
 namespace taskfp::cli {
@@ -90,7 +90,7 @@ void run_jobs(const GlobalOptions& g, const TransferOptions& o) {
   r.stage = o.stage;
   r.memory = static_cast<std::size_t>(o.memory_gb * 1e9);
   r.max_jobs = o.max_jobs;
-  const auto& world = dist::world();
+  const auto& world = mpi::world();
   require(!world.distributed() || o.shard.empty(), "--shard is for separate jobs; under mpirun the ranks share the work");
   std::tie(r.shard, r.shards) = world.distributed() ? std::pair{0, 1} : shard_of(o.shard);
   require_same_inputs_on_all_ranks({}, experiments::plan_json(study.plan, study.config));

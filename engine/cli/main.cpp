@@ -12,7 +12,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/text.hpp"
-#include "dist/world.hpp"
+#include "mpi/world.hpp"
 #include "io/file_digest.hpp"
 #include "io/output_files.hpp"
 
@@ -29,20 +29,20 @@ void detail(const GlobalOptions& g, const std::string& message) {
 void warn(const std::string& message) { std::cerr << "taskfp: warning: " + message + '\n'; }
 
 void require_same_inputs_on_all_ranks(const std::vector<std::string>& inputs, const std::string& plan) {
-  if (!dist::world().distributed()) return;
+  if (!mpi::world().distributed()) return;
   std::string mine = plan;
   std::vector<std::string> digests;
   for (const auto& path : inputs) {
     digests.push_back(file_digest(path));
     mine += "\n" + path + ": " + digests.back();
   }
-  const auto differing = dist::ranks_differing_from_root(mine);
+  const auto differing = mpi::ranks_differing_from_root(mine);
   if (differing.empty()) return;
   throw InputError(fmt::format(
       "ranks {} read other inputs than rank 0 ({}): every rank must read the same files, e.g. from a "
       "shared file system",
       fmt::join(differing, ", "),
-      inputs.empty() ? std::string("another plan") : fmt::format("rank {} has {}", dist::world().rank, fmt::join(digests, "; "))));
+      inputs.empty() ? std::string("another plan") : fmt::format("rank {} has {}", mpi::world().rank, fmt::join(digests, "; "))));
 }
 
 namespace {
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     if (g.threads > 0) omp_set_num_threads(g.threads);
     // Under an MPI launcher only `distance` divides its work; any other command would run
     // whole on every rank and write the same files.
-    taskfp::require(!taskfp::dist::world().distributed() || app.got_subcommand("distance") ||
+    taskfp::require(!taskfp::mpi::world().distributed() || app.got_subcommand("distance") ||
                         app.got_subcommand("extract") || app.got_subcommand("transfer"),
                     "this command runs in one process: start it without mpirun/srun (under MPI, "
                     "`taskfp distance`, `taskfp extract` and `taskfp transfer run` split their work over the ranks)");
@@ -95,12 +95,12 @@ int main(int argc, char** argv) {
   // Errors under MPI: every rank that fails says so (with its rank) and stops all ranks, so
   // that none waits forever for a rank that is gone.
   auto rank_tag = [] {
-    const auto& w = taskfp::dist::world();
+    const auto& w = taskfp::mpi::world();
     return w.distributed() ? fmt::format(" (rank {} of {})", w.rank, w.size) : std::string();
   };
   auto fail = [&](int code) {
-    taskfp::dist::abort_all(code);
-    taskfp::dist::finalize();
+    taskfp::mpi::abort_all(code);
+    taskfp::mpi::finalize();
     return code;
   };
   // One exit-status contract: 0 success, 2 for every user error (usage, input, output path,
@@ -122,13 +122,13 @@ int main(int argc, char** argv) {
     return fail(2);
   };
   try {
-    taskfp::dist::init(argc, argv);
+    taskfp::mpi::init(argc, argv);
     taskfp::remove_temporaries_on_signals();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {  // --help, --version
       app.exit(e);
-      taskfp::dist::finalize();
+      taskfp::mpi::finalize();
       return 0;
     }
     std::string command;  // the (sub)command line given, e.g. " transfer collect"
@@ -163,6 +163,6 @@ int main(int argc, char** argv) {
                      "\nThis is a bug in taskfp; please report it with the command you ran.\n";
     return fail(3);
   }
-  taskfp::dist::finalize();
+  taskfp::mpi::finalize();
   return 0;
 }

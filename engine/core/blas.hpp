@@ -18,7 +18,7 @@
 namespace taskfp::blas {
 
 /// Rows of C per tile along the source axis of a distance matrix, and the granule in which MPI
-/// ranks own source rows (dist::share): ranks own whole tiles, so a rank computes exactly the
+/// ranks own source rows (mpi::share): ranks own whole tiles, so a rank computes exactly the
 /// tiles a single process computes for those rows. 32 keeps single-threaded tiles about as fast
 /// as one multi-threaded GEMM of the whole shape (bench/RESULTS.md) while sharing 127 sources
 /// over up to 4 ranks.

@@ -217,7 +217,7 @@ std::vector<std::size_t> shard_chunks(const ExtractPlan& plan, int shard, int sh
 
 ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>& tasks, Backbone& backbone,
                       const ExtractOptions& o, const std::string& parts_dir, int shard, int shards,
-                      dist::SharedCounter* shared) {
+                      mpi::SharedCounter* shared) {
   fs::create_directories(parts_dir);
   const auto plan_file = plan_path(parts_dir);
   const auto text = plan_text(plan);

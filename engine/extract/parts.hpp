@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/world.hpp"
+#include "mpi/world.hpp"
 #include "extract/extract.hpp"
 
 namespace taskfp {
@@ -45,7 +45,7 @@ struct ShardReport {
 /// finished parts. A plan of this run's key that reads differently is rewritten.
 ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>& tasks, Backbone& backbone,
                       const ExtractOptions& options, const std::string& parts_dir, int shard, int shards,
-                      dist::SharedCounter* shared = nullptr);
+                      mpi::SharedCounter* shared = nullptr);
 
 /// Assembles the features store from a complete parts folder (rows in draw order). InputError
 /// naming the missing chunks when some are absent; naming plan.txt when it is damaged (a line

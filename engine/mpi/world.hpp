@@ -15,7 +15,7 @@
 #include "core/blas.hpp"
 #include "core/matrix.hpp"
 
-namespace taskfp::dist {
+namespace taskfp::mpi {
 
 struct World {
   int rank = 0;
@@ -88,4 +88,4 @@ std::vector<int> ranks_differing_from_root(const std::string& value);
 /// Rank 0 receives every rank's strings in rank order; others an empty list. Collective.
 std::vector<std::string> gather_strings(const std::vector<std::string>& mine);
 
-}  // namespace taskfp::dist
+}  // namespace taskfp::mpi

@@ -1,5 +1,5 @@
 // The process world, with and without MPI (TASKFP_HAVE_MPI).
-#include "dist/world.hpp"
+#include "mpi/world.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -14,7 +14,7 @@
 #include <mpi.h>
 #endif
 
-namespace taskfp::dist {
+namespace taskfp::mpi {
 namespace {
 
 World g_world;
@@ -228,4 +228,4 @@ std::vector<std::string> gather_strings(const std::vector<std::string>& mine) {
 #endif
 }
 
-}  // namespace taskfp::dist
+}  // namespace taskfp::mpi
