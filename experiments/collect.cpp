@@ -50,20 +50,28 @@ std::string field(const std::string& s) {
 
 CollectReport collect_study(const StudyPlan& plan, const ExperimentConfig& config, const TaskSet& rules,
                             const std::string& study_dir, const std::string& out_dir) {
-  std::map<std::string, std::optional<JobResult>> results;  // by job id
+  // Per job, p for each configured metric, recomputed from the saved scores (the metrics may have
+  // changed since the jobs ran); only these numbers are kept, not the scores of every job.
+  using Outcomes = std::map<OutcomeMetric, double>;
+  std::map<std::string, std::optional<Outcomes>> results;  // by job id
   std::vector<std::string> missing;
-  auto result = [&](const Job& job) -> const JobResult* {
+  auto result = [&](const Job& job) -> const Outcomes* {
     const auto id = job.id();
     auto it = results.find(id);
     if (it == results.end()) {
       std::string why;
-      it = results.emplace(id, read_result(result_path(study_dir, id), id, protocol_of(config, job.kind), why)).first;
-      if (!it->second) missing.push_back(fmt::format("{} ({})", id, why));
+      const auto r = read_result(result_path(study_dir, id), id, protocol_of(config, job.kind), why);
+      std::optional<Outcomes> p;
+      if (r) {
+        p.emplace();
+        for (const auto m : config.metrics) (*p)[m] = outcome(m, r->scores, r->labels, r->classes);
+      } else {
+        missing.push_back(fmt::format("{} ({})", id, why));
+      }
+      it = results.emplace(id, std::move(p)).first;
     }
     return it->second ? &*it->second : nullptr;
   };
-  std::map<std::string, std::size_t> job_index;
-  for (std::size_t k = 0; k < plan.jobs.size(); ++k) job_index[plan.jobs[k].id()] = k;
   // Every job a table needs; missing ones listed together below.
   for (const auto& j : plan.jobs)
     if (j.kind != JobKind::PolicySearch) result(j);
@@ -71,8 +79,6 @@ CollectReport collect_study(const StudyPlan& plan, const ExperimentConfig& confi
     throw InputError(fmt::format("{} of the study's jobs have no usable result in {}, e.g. {}: run `taskfp transfer "
                                  "run` (it makes the missing ones and keeps the rest) before collecting",
                                  missing.size(), study_dir, fmt::join(missing.begin(), missing.begin() + std::min<std::ptrdiff_t>(3, missing.size()), "; ")));
-  // p recomputed from the saved scores (the metrics may have changed since the jobs ran).
-  auto p_of = [&](const JobResult& r, OutcomeMetric m) { return outcome(m, r.scores, r.labels, r.classes); };
   auto train_p = [&](const std::string& arch, const std::string& variant, int seed, OutcomeMetric metric) {
     Job j;
     j.kind = JobKind::Train;
@@ -81,7 +87,7 @@ CollectReport collect_study(const StudyPlan& plan, const ExperimentConfig& confi
     j.seed = seed;
     const auto* r = result(j);
     if (!r) throw InputError(fmt::format("no result of job {}", j.id()));
-    return p_of(*r, metric);
+    return r->at(metric);
   };
   std::map<std::string, const StudyTask*> tasks;
   for (const auto& t : plan.tasks) tasks[t.name] = &t;
@@ -101,7 +107,7 @@ CollectReport collect_study(const StudyPlan& plan, const ExperimentConfig& confi
         std::map<std::pair<int, std::string>, double> value;
         for (const auto& c : table.cells) {
           if (std::find(targets.begin(), targets.end(), c.target) == targets.end()) targets.push_back(c.target);
-          value[{c.seed, c.target}] = p_of(*result(plan.jobs[c.job]), metric_kind);
+          value[{c.seed, c.target}] = result(plan.jobs[c.job])->at(metric_kind);
         }
         text = ",";
         for (std::size_t i = 0; i < targets.size(); ++i) text += (i ? "," : "") + field(targets[i]);
@@ -131,7 +137,7 @@ CollectReport collect_study(const StudyPlan& plan, const ExperimentConfig& confi
             const bool shrunk = table.shrunk && tasks.at(c.target)->shrinkable;
             p = train_p(winner, shrunk ? plan.shrunk_name(c.target) : c.target, c.seed, metric_kind);
           } else {
-            p = p_of(*result(plan.jobs[c.job]), metric_kind);
+            p = result(plan.jobs[c.job])->at(metric_kind);
           }
           text += fmt::format("{},{},{},{},{}\n", row++, c.seed, field(c.source), field(c.target), p);
         }

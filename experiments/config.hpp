@@ -100,6 +100,8 @@ struct ExperimentConfig {
   /// policies are used), which decide the results of policy searches and augmentation jobs only.
   /// Result files record it, and a rerun redoes the jobs whose protocol differs.
   [[nodiscard]] std::string protocol(bool with_augmentation = false) const;
+  /// " --shrink_train <size>": what a shrunk variant's name adds to its task's (the paper's naming).
+  [[nodiscard]] std::string shrunk_suffix() const { return " --shrink_train " + std::to_string(shrink.size); }
 };
 
 /// The model zoo's names: what `candidates` and `architecture` may hold.

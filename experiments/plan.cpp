@@ -127,7 +127,7 @@ std::vector<StudyTask> read_study_tasks(const ExperimentConfig& config, const Ta
   }
   for (auto& t : tasks) t.shrinkable = is_shrinkable(t.samples, t.classes, config.shrink);
   if (notes && !config.images.empty()) {
-    const std::string suffix = fmt::format(" --shrink_train {}", config.shrink.size);
+    const std::string suffix = config.shrunk_suffix();
     std::vector<std::string> lacking;
     for (const auto& t : tasks)
       if (t.shrinkable && !shrunk_variants.count(t.name + suffix)) lacking.push_back(t.name);
@@ -164,7 +164,7 @@ StudyPlan plan_study(const ExperimentConfig& config, const std::vector<StudyTask
   StudyPlan plan;
   plan.name = config.name;
   plan.tasks = tasks;
-  plan.shrunk_suffix = fmt::format(" --shrink_train {}", config.shrink.size);
+  plan.shrunk_suffix = config.shrunk_suffix();
   const auto& tr = config.training;
   const auto info = info_of(tasks);
 
@@ -213,13 +213,19 @@ StudyPlan plan_study(const ExperimentConfig& config, const std::vector<StudyTask
     j.images = static_cast<std::uint64_t>(j.epochs) * j.train_samples + j.evaluation_samples;
     return add(std::move(j));
   };
-  // The variants a scenario trains target t on (false: full, true: shrunk); a task that cannot
-  // shrink is its own shrunk variant.
+  // The tables a scenario has target t in (false: full, true: shrunk), and the variants it
+  // trains t on for them: a task that cannot shrink appears in the shrunk tables with its full
+  // training.
+  auto tables_of = [&](const ScenarioConfig& sc, const StudyTask& t) {
+    std::vector<bool> out;
+    if (sc.max_target_classes > 0 && t.classes > sc.max_target_classes) return out;
+    if (sc.targets.full) out.push_back(false);
+    if (sc.targets.shrunk) out.push_back(true);
+    return out;
+  };
   auto variants = [&](const ScenarioConfig& sc, const StudyTask& t) {
     std::set<bool> out;
-    if (sc.max_target_classes > 0 && t.classes > sc.max_target_classes) return out;
-    if (sc.targets.full) out.insert(false);
-    if (sc.targets.shrunk) out.insert(t.shrinkable);
+    for (bool table_shrunk : tables_of(sc, t)) out.insert(table_shrunk && t.shrinkable);
     return out;
   };
   const auto& base = config.scenario(StudyKind::Baseline);
@@ -289,27 +295,18 @@ StudyPlan plan_study(const ExperimentConfig& config, const std::vector<StudyTask
           j.images = static_cast<std::uint64_t>(j.epochs) * j.train_samples + j.evaluation_samples;
           return j;
         };
-        // Tables are by the variant asked for (full or shrunk); a target that cannot shrink
-        // appears in the shrunk tables with its full training.
-        auto tables_of = [&](const ScenarioConfig& sc) {
-          std::vector<bool> out;
-          if (sc.max_target_classes > 0 && target.classes > sc.max_target_classes) return out;
-          if (sc.targets.full) out.push_back(false);
-          if (sc.targets.shrunk) out.push_back(true);
-          return out;
-        };
         if (arch.enabled)
-          for (bool table_shrunk : tables_of(arch))
+          for (bool table_shrunk : tables_of(arch, target))
             cell(StudyKind::Architecture, table_shrunk, target.name,
                  {seed, source.name, "", train_job(tr.architecture, source, false, seed)});
         if (pre.enabled)
-          for (bool table_shrunk : tables_of(pre)) {
+          for (bool table_shrunk : tables_of(pre, target)) {
             Job j = pair_job(JobKind::Pretrain, table_shrunk && target.shrinkable);
             j.needs = {train_job(tr.architecture, source, false, seed)};
             cell(StudyKind::Pretraining, table_shrunk, target.name, {seed, source.name, "", add(std::move(j))});
           }
         if (aug.enabled)
-          for (bool table_shrunk : tables_of(aug)) {
+          for (bool table_shrunk : tables_of(aug, target)) {
             const bool v = table_shrunk && target.shrinkable;
             Job search;
             search.kind = JobKind::PolicySearch;
@@ -331,7 +328,7 @@ StudyPlan plan_study(const ExperimentConfig& config, const std::vector<StudyTask
             cell(StudyKind::Augmentation, table_shrunk, target.name, {seed, source.name, "", add(std::move(j))});
           }
         if (co.enabled)
-          for (bool table_shrunk : tables_of(co))
+          for (bool table_shrunk : tables_of(co, target))
             cell(StudyKind::CoTraining, table_shrunk, target.name,
                  {seed, source.name, "", add(pair_job(JobKind::CoTrain, table_shrunk && target.shrinkable))});
       }

@@ -78,9 +78,16 @@ struct StudyPlan {
   std::vector<Job> jobs;
   std::vector<PlannedTable> tables;
   std::string shrunk_suffix = " --shrink_train 800";
-  /// "<task><suffix>" where the config's shrink size is the paper's 800; the suffix names the
-  /// size otherwise ("<task> --shrink_train <size>").
+  /// "<task> --shrink_train <size>" (ExperimentConfig::shrunk_suffix).
   [[nodiscard]] std::string shrunk_name(const std::string& task) const { return task + shrunk_suffix; }
+  /// Whether a task variant's name is a shrunk one.
+  [[nodiscard]] bool is_shrunk(const std::string& variant) const {
+    return variant.size() > shrunk_suffix.size() && variant.ends_with(shrunk_suffix);
+  }
+  /// The task a variant belongs to.
+  [[nodiscard]] std::string base_task(const std::string& variant) const {
+    return is_shrunk(variant) ? variant.substr(0, variant.size() - shrunk_suffix.size()) : variant;
+  }
 };
 
 /// The protocol line a job of kind `k` records and is checked against (ExperimentConfig::protocol

@@ -70,7 +70,7 @@ std::string source_model_path(const std::string& study_dir, const std::string& t
 // Whether a job keeps its model: the protocol's training of a full task, where pretraining runs.
 bool keeps_model(const ExperimentConfig& config, const Job& job) {
   return job.kind == JobKind::Train && config.scenario(StudyKind::Pretraining).enabled &&
-         job.architecture == config.training.architecture && !job.task.ends_with(" --shrink_train " + std::to_string(config.shrink.size));
+         job.architecture == config.training.architecture && !job.task.ends_with(config.shrunk_suffix());
 }
 
 std::string digest_of(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b) {
@@ -118,8 +118,8 @@ class Runner {
 
   // The task variant's folds over its images (shrunk when the name says so).
   void prepare(const std::string& variant, Split& s) {
-    const bool shrunk = variant.size() > plan_.shrunk_suffix.size() && variant.ends_with(plan_.shrunk_suffix);
-    const std::string base = shrunk ? variant.substr(0, variant.size() - plan_.shrunk_suffix.size()) : variant;
+    const bool shrunk = plan_.is_shrunk(variant);
+    const std::string base = plan_.base_task(variant);
     const TaskData& data = cache_.get(base);
     s.name = base;
     s.classes = static_cast<int>(data.classes.size());
@@ -189,13 +189,22 @@ class Runner {
   }
 
   JobResult run_job(const Job& job) {
+    const auto& aug = config_.scenario(StudyKind::Augmentation);
+    if (job.kind == JobKind::PolicySearch && !aug.policies.empty()) {
+      // A published policy instead of a search: recorded with where it came from; no images, no
+      // training.
+      const auto path = find_published_policy(aug.policies, job.task, job.seed);
+      JobResult result = job_result(job);
+      result.data = "published policy " + path;
+      result.policy = policy_json(read_policy(path));
+      return result;
+    }
     const auto& plugin = trainer_plugin();
     Split target;
     prepare(job.task, target);
     TrainRequest r = request(job, target);
     std::optional<PendingOutput> model;
     Split source;
-    AugmentPolicy policy;
     switch (job.kind) {
       case JobKind::Train:
         // The protocol's model of a full task is kept where the pretraining scenario needs it.
@@ -208,24 +217,24 @@ class Runner {
       case JobKind::Pretrain:
         r.init_model = model_path(job.source, job.seed);
         if (!fs::exists(r.init_model))
-          throw InputError(fmt::format("the source model {} is missing: run the source's job train/{}/{}/r{} first "
-                                       "(stage 1)",
-                                       r.init_model, config_.training.architecture, job.source, job.seed));
+          throw InputError(fmt::format("the source model {} is missing: run the source's job {} first (stage 1)",
+                                       r.init_model, plan_.jobs[job.needs.front()].id()));
         break;
       case JobKind::Augment: {
-        Job search;
-        search.kind = JobKind::PolicySearch;
-        search.task = job.source;
-        search.architecture = job.architecture;
-        search.seed = job.seed;
-        std::string why;
-        const auto found = read_result(result_path(o_.study_dir, search.id()), search.id(),
-                                       protocol_of(config_, JobKind::PolicySearch), why);
-        if (!found)
-          throw InputError(fmt::format("the policy of source '{}' is missing ({}): run job {} first (stage 1)",
-                                       job.source, why, search.id()));
-        policy = parse_policy(found->policy, result_path(o_.study_dir, search.id()));
-        r.policy = &policy;
+        // The source's searched policy, read once per source and seed.
+        const std::size_t need = job.needs.front();
+        auto it = policies_.find(need);
+        if (it == policies_.end()) {
+          const Job& search = plan_.jobs[need];
+          std::string why;
+          const auto found = read_result(result_path(o_.study_dir, search.id()), search.id(),
+                                         protocol_of(config_, JobKind::PolicySearch), why);
+          if (!found)
+            throw InputError(fmt::format("the policy of source '{}' is missing ({}): run job {} first (stage 1)",
+                                         job.source, why, search.id()));
+          it = policies_.emplace(need, parse_policy(found->policy, result_path(o_.study_dir, search.id()))).first;
+        }
+        r.policy = &it->second;
         break;
       }
       case JobKind::CoTrain:
@@ -244,16 +253,7 @@ class Runner {
   // source, scored on its evaluation fold by the first metric; the best `keep` share survives,
   // until one is left (ties: the earlier candidate).
   JobResult search_policy(const Job& job, const Split& source, TrainRequest r) {
-    const auto& aug = config_.scenario(StudyKind::Augmentation);
-    if (!aug.policies.empty()) {
-      // A published policy instead of a search: recorded with where it came from, no training.
-      const auto path = find_published_policy(aug.policies, job.task, job.seed);
-      JobResult result = job_result(job);
-      result.data = "published policy " + path;
-      result.policy = policy_json(read_policy(path));
-      return result;
-    }
-    const auto& search = aug.search;
+    const auto& search = config_.scenario(StudyKind::Augmentation).search;
     std::vector<AugmentPolicy> candidates;
     for (int k = 0; k < search.candidates; ++k)
       candidates.push_back(random_policy(seed_for(r.seed, fmt::format("policy {}", k)), config_.training.images.size));
@@ -269,7 +269,7 @@ class Runner {
       last.clear();
       for (auto i : alive) {
         r.policy = &candidates[i];
-        auto out = plugin_train(r);
+        auto out = trainer_plugin().train(r, {});
         seconds += out.seconds;
         images += out.images;
         const double score = outcome(metric, out.scores, source.eval_labels, classes);
@@ -288,13 +288,12 @@ class Runner {
     return result;
   }
 
-  TrainOutcome plugin_train(const TrainRequest& r) { return trainer_plugin().train(r, {}); }
-
   const StudyPlan& plan_;
   const ExperimentConfig& config_;
   RunOptions o_;
   TaskCache cache_;
   std::vector<NamedArray> imagenet_;
+  std::map<std::size_t, AugmentPolicy> policies_;  // by the index of the policy search job
 };
 
 }  // namespace
@@ -310,18 +309,13 @@ RunReport run_study(const StudyPlan& plan, const ExperimentConfig& config, const
   for (const auto& j : plan.jobs) archs.insert(j.architecture);
   for (const auto& a : archs)
     if (!is_native_architecture(a) && (options.zoo_dir.empty() || !fs::exists(fs::path(options.zoo_dir) / (a + ".pt"))))
-      throw InputError(fmt::format("architecture '{}' is a TorchScript model of the zoo: {}; export it with "
-                                   "scripts/export_zoo.py <folder> {} and give the folder with --zoo",
-                                   a,
-                                   options.zoo_dir.empty()
-                                       ? std::string("no zoo folder was given")
-                                       : fmt::format("{} does not exist", (fs::path(options.zoo_dir) / (a + ".pt")).string()),
-                                   a));
+      throw InputError(missing_zoo_model(a, options.zoo_dir));
   fs::create_directories(options.study_dir);
   const auto& world = mpi::world();
   RunReport report;
   std::unique_ptr<Runner> runner;  // made at the first job to run: a rerun with nothing to do loads nothing
   std::size_t trained = 0;
+  std::set<std::size_t> finished;  // jobs found finished as others' needs
 
   auto do_job = [&](const Job& job) {
     const auto path = result_path(options.study_dir, job.id());
@@ -335,14 +329,17 @@ RunReport run_study(const StudyPlan& plan, const ExperimentConfig& config, const
       why = "without the model file pretraining starts from";
     }
     for (auto n : job.needs) {
+      if (finished.count(n)) continue;  // many jobs need the same one: its file is read once
       std::string need_why;
       const Job& need = plan.jobs[n];
-      if (!read_result(result_path(options.study_dir, need.id()), need.id(), protocol_of(config, need.kind), need_why)) {
+      if (read_result(result_path(options.study_dir, need.id()), need.id(), protocol_of(config, need.kind), need_why)) {
+        finished.insert(n);
+      } else {
         ++report.waiting;
         if (report.first_waiting.empty())
           report.first_waiting = fmt::format("{} waits for {} ({})", job.id(), need.id(), need_why);
         if (progress) progress(report.skipped + report.done + report.waiting, report.planned,
-                               fmt::format("{}: waiting for {} ({})", job.id(), plan.jobs[n].id(), need_why));
+                               fmt::format("{}: waiting for {} ({})", job.id(), need.id(), need_why));
         return;
       }
     }
@@ -372,15 +369,14 @@ RunReport run_study(const StudyPlan& plan, const ExperimentConfig& config, const
       if (plan.jobs[k].stage() == stage && at++ % static_cast<std::size_t>(options.shards) ==
                                                static_cast<std::size_t>(options.shard))
         mine.push_back(k);
+    report.planned += mine.size();
     if (world.distributed()) {
       // Every rank takes the next job of the stage when it is free; the stage ends for all before
       // the next one starts (its jobs need the first stage's results).
-      report.planned += mine.size();
       mpi::SharedCounter next;
       for (std::size_t i = next.next(); i < mine.size(); i = next.next()) do_job(plan.jobs[mine[i]]);
       mpi::barrier();
     } else {
-      report.planned += mine.size();
       for (auto k : mine) do_job(plan.jobs[k]);
     }
   }

@@ -61,6 +61,14 @@ struct TrainOutcome {
 /// Called after each epoch (epoch from 1, its mean loss); may throw to stop.
 using EpochCallback = std::function<void(int epoch, double loss)>;
 
+/// The error for a TorchScript zoo model that is not at `<zoo_dir>/<name>.pt` (`run` checks before
+/// training, the plugin when it loads one).
+inline std::string missing_zoo_model(const std::string& name, const std::string& zoo_dir) {
+  return "architecture '" + name + "' is a TorchScript model of the zoo: " +
+         (zoo_dir.empty() ? std::string("no zoo folder was given") : zoo_dir + "/" + name + ".pt does not exist") +
+         "; export it with scripts/export_zoo.py <folder> " + name + " and give the folder with --zoo";
+}
+
 inline constexpr int kTrainerPluginVersion = 2;
 
 struct TrainerPlugin {

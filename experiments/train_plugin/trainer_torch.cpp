@@ -65,12 +65,7 @@ class Backbone {
     } else {
       const auto path = std::filesystem::path(zoo_dir) / (name + ".pt");
       if (zoo_dir.empty() || !std::filesystem::exists(path))
-        throw InputError(fmt::format("architecture '{}' is a TorchScript model of the zoo: {}; export it with "
-                                     "scripts/export_zoo.py <folder> {} and give the folder with --zoo",
-                                     name,
-                                     zoo_dir.empty() ? std::string("no zoo folder was given")
-                                                     : fmt::format("{} does not exist", path.string()),
-                                     name));
+        throw InputError(missing_zoo_model(name, zoo_dir));
       try {
         script_ = torch::jit::load(path.string());
       } catch (const c10::Error& e) {
