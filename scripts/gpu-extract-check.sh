@@ -15,10 +15,11 @@
 # GPU_EXTRACT_IMAGES (default 32768) sets the images per measured run, GPU_EXTRACT_BATCH (256)
 # the batch, GPU_EXTRACT_CHECK_DRAWS (256) the draws per task compared, GPU_EXTRACT_DEVICE (cuda)
 # the device measured (cpu: a dry run of this script on a machine without a GPU). The plugin's
-# build folder is build-torch-plugin/.
+# build folder is build-torch-plugin/. scripts/gpu-verify.sh runs this script with its own bundle
+# (GPU_EXTRACT_BUNDLE) and the plugin it has built already (GPU_EXTRACT_PREBUILT=1).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUNDLE=$ROOT/.gpu-extract
+BUNDLE=${GPU_EXTRACT_BUNDLE:-$ROOT/.gpu-extract}
 
 if [ "${1:-}" = "--bundle" ]; then
   TASKFP=${BUILD_DIR:-$ROOT/build}/engine/taskfp
@@ -46,6 +47,7 @@ WORK=${GPU_EXTRACT_WORK:-/tmp/taskfp-gpu-extract}
 rm -rf "$WORK" && mkdir -p "$WORK"
 
 echo "== LibTorch plugin against $($PY -c 'import torch; print(torch.__version__)')"
+if [ -z "${GPU_EXTRACT_PREBUILT:-}" ]; then
 prefix=$($PY -c 'import torch; print(torch.utils.cmake_prefix_path)')
 generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S "$ROOT/engine/torch_plugin" -B "$ROOT/build-torch-plugin" "${generator[@]}" \
@@ -53,6 +55,7 @@ cmake -S "$ROOT/engine/torch_plugin" -B "$ROOT/build-torch-plugin" "${generator[
   { cat "$WORK/plugin-configure.log"; exit 1; }
 cmake --build "$ROOT/build-torch-plugin" -j "$(nproc)" > "$WORK/plugin-build.log" 2>&1 ||
   { tail -50 "$WORK/plugin-build.log"; exit 1; }
+fi
 export TASKFP_TORCH_PLUGIN=$ROOT/build-torch-plugin/libtaskfp_torch.so
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || true
 

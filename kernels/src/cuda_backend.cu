@@ -24,7 +24,8 @@ void check(cublasStatus_t s, const char* call, const char* file, int line) {
     throw CudaError(std::string(call) + " failed at " + file + ":" + std::to_string(line) +
                     ": cuBLAS status " + std::to_string(static_cast<int>(s)));
 }
-#define TASKFP_CUDA(call) check((call), #call, __FILE__, __LINE__)
+// The file's name alone: __FILE__ would compile the build machine's source path into the plugin.
+#define TASKFP_CUDA(call) check((call), #call, "cuda_backend.cu", __LINE__)
 
 // Owning device buffer.
 template <typename T>

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# The whole GPU verification in one command, for a GPU machine that has CUDA, CMake and PyTorch
+# but none of taskfp's other libraries (HDF5, yaml-cpp, OpenBLAS, ...):
+#
+#   scripts/gpu-verify.sh --bundle   here, after a build with CUDA (scripts/setup.sh): packs the
+#                                    taskfp executable, the engine's test binary, the CUDA plugin,
+#                                    the kernel tests and benchmark, the libraries they need beyond
+#                                    glibc and libstdc++, and fmt's headers into .gpu-verify/
+#                                    (git-ignored, about 20 MB: carry that folder)
+#   scripts/gpu-verify.sh            on the GPU machine: every step below with its own timeout,
+#                                    each step's output in $GPU_VERIFY_OUT/verify.log (default
+#                                    $OUT, else build-gpu-verify/), and a summary at the end
+#
+# Steps: (1) the LibTorch plugins (extraction and training) are built against the machine's
+# PyTorch, in the background; (2) the CUDA kernel tests and (3) the engine's CUDA tests against the
+# CPU oracles; (4) the CUDA benchmark (DGEMM rate, bKLD terms; GPU_VERIFY_SCALE=1 adds 10,000 x
+# 10,000 tasks, about 45 GB of host memory); (5) the pipeline on 128 synthetic tasks of 10,000 x
+# 512 features: fingerprints and bKLD matrices on CPU and GPU, compared and timed; (6) extraction
+# (scripts/gpu-extract-check.sh); (7) one training job of the paper's protocol (ResNet34, batch
+# 300, 224 x 224 crops) in fp32 and bf16 against the same training in PyTorch on the same GPU.
+# Without a GPU the CUDA steps skip and the others run on the CPU (a dry run: GPU_VERIFY_DEVICE=cpu).
+# GPU_VERIFY_STEPS (a regular expression) runs only the steps whose names match.
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUNDLE=$ROOT/.gpu-verify
+
+if [ "${1:-}" = "--bundle" ]; then
+  B=${BUILD_DIR:-$ROOT/build}
+  for f in engine/taskfp tests/taskfp_tests kernels/taskfp_kernels_tests kernels/taskfp_kernels_bench lib/taskfp/libtaskfp_cuda.so; do
+    [ -e "$B/$f" ] || { echo "gpu-verify: $B/$f missing: build with CUDA first (scripts/setup.sh)"; exit 2; }
+  done
+  rm -rf "$BUNDLE" && mkdir -p "$BUNDLE/bin" "$BUNDLE/lib/taskfp" "$BUNDLE/include" "$BUNDLE/stage/lib"
+  cp "$B/engine/taskfp" "$B/tests/taskfp_tests" "$B/kernels/taskfp_kernels_tests" "$B/kernels/taskfp_kernels_bench" "$BUNDLE/bin/"
+  cp "$B/lib/taskfp/libtaskfp_cuda.so" "$BUNDLE/lib/taskfp/"
+  # Everything they link beyond the C and C++ runtimes and CUDA's own (the machine's CUDA serves).
+  for exe in "$B/engine/taskfp" "$B/tests/taskfp_tests"; do ldd "$exe"; done | awk '$3 ~ /^\// { print $3 }' | sort -u |
+    grep -vE '/(libc|libm|libstdc\+\+|libgcc_s|libpthread|libdl|librt|ld-linux-x86-64)\.so|/libcu' |
+    while read -r lib; do cp -L "$lib" "$BUNDLE/stage/lib/"; done
+  tar -cJf "$BUNDLE/libs.tar.xz" -C "$BUNDLE/stage" lib && rm -rf "$BUNDLE/stage"
+  cp -r /usr/include/fmt "$BUNDLE/include/"
+  echo "gpu-verify: $(du -sh "$BUNDLE" | cut -f1) in .gpu-verify/ (git-ignored; carry that folder)"
+  exit 0
+fi
+
+[ -x "$BUNDLE/bin/taskfp" ] || { echo "gpu-verify: no .gpu-verify/ (run --bundle on a Debian build machine)"; exit 2; }
+[ -d "$BUNDLE/libs/lib" ] || { mkdir -p "$BUNDLE/libs" && tar -xJf "$BUNDLE/libs.tar.xz" -C "$BUNDLE/libs"; }
+OUTDIR=${GPU_VERIFY_OUT:-${OUT:-$ROOT/build-gpu-verify}}
+mkdir -p "$OUTDIR"
+LOG=$OUTDIR/verify.log
+WORK=${GPU_VERIFY_WORK:-/tmp/taskfp-gpu-verify}
+rm -rf "$WORK" && mkdir -p "$WORK"
+PY=${PYTHON:-python3}
+DEV=${GPU_VERIFY_DEVICE:-cuda}
+CUDA_LIBS=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/lib 2>/dev/null | paste -sd:)
+export LD_LIBRARY_PATH="$BUNDLE/libs/lib${CUDA_LIBS:+:$CUDA_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+exec > >(tee -a "$LOG") 2>&1
+declare -a SUMMARY=()
+step() {  # step <name> <seconds> <command...>: runs it with a timeout, records the outcome
+  local name=$1 limit=$2 start rc; shift 2
+  [[ "$name" =~ ${GPU_VERIFY_STEPS:-.} ]] || return 0
+  echo; echo "=== $name (limit ${limit} s)"; start=$(date +%s)
+  timeout --kill-after=10 "$limit" bash -c '"$@"' step "$@"; rc=$?
+  local took=$(( $(date +%s) - start ))
+  local what=ok; [ $rc -eq 0 ] || what="FAILED (exit $rc)"; [ $rc -eq 124 ] && what="TIMED OUT"
+  echo "=== $name: $what in ${took} s"; SUMMARY+=("$(printf '%-34s %-18s %5s s' "$name" "$what" "$took")")
+}
+echo "gpu-verify at $(date -u '+%F %H:%M UTC'), $(nproc) cores"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+echo "PyTorch $($PY -c 'import torch; print(torch.__version__, torch.version.cuda)' 2>&1)"
+
+# (1) The LibTorch plugins against the machine's PyTorch, while the CUDA steps run.
+prefix=$($PY -c 'import torch; print(torch.utils.cmake_prefix_path)')
+generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
+build_plugin() {  # build_plugin <source folder> <build folder>
+  cmake -S "$ROOT/$1" -B "$ROOT/$2" "${generator[@]}" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DTASKFP_FMT_INCLUDE_DIR="$BUNDLE/include" > "$WORK/$2.log" 2>&1 &&
+    cmake --build "$ROOT/$2" -j 8 >> "$WORK/$2.log" 2>&1
+}
+(build_plugin engine/torch_plugin build-torch-plugin; echo $? > "$WORK/torch-plugin.rc") &
+(build_plugin experiments/train_plugin build-train-plugin; echo $? > "$WORK/train-plugin.rc") &
+
+step "CUDA kernel tests" 120 "$BUNDLE/bin/taskfp_kernels_tests" --gtest_brief=0
+step "engine CUDA tests" 120 "$BUNDLE/bin/taskfp_tests" \
+  --gtest_filter='*Cuda*:*Gpu*:Histc.*:KlFamily.*:Kld*' --gtest_brief=0
+bench_args=(); [ -n "${GPU_VERIFY_SCALE:-}" ] && bench_args=(--scale)
+step "CUDA benchmark" 240 "$BUNDLE/bin/taskfp_kernels_bench" "${bench_args[@]}"
+
+# (5) The pipeline at the paper's scale, CPU against GPU.
+pipeline() {
+  local T="$BUNDLE/bin/taskfp" P="$WORK/pipeline" s
+  mkdir -p "$P"
+  "$T" -q synth -o "$P/features.h5" --families 16 --tasks-per-family 8 --samples "${GPU_VERIFY_SAMPLES:-10000}" --dim 512 || return 1
+  for b in cpu "$DEV"; do
+    s=$(date +%s%N)
+    "$T" -q fingerprint -f "$P/features.h5" -o "$P/fp-$b.h5" --backend "$b" --no-covariance --scaling-subset all || return 1
+    echo "fingerprint --backend $b: $(( ($(date +%s%N) - s) / 1000000 )) ms (128 tasks x ${GPU_VERIFY_SAMPLES:-10000} x 512, bins 100 and 1000)"
+  done
+  for b in cpu "$DEV"; do
+    s=$(date +%s%N)
+    "$T" -q distance -f "$P/fp-cpu.h5" -m bkld-small -m bkld-large --backend "$b" --csv-dir "$P/d-$b" || return 1
+    echo "distance bkld-small + bkld-large --backend $b: $(( ($(date +%s%N) - s) / 1000000 )) ms (128 x 128)"
+  done
+  "$PY" - "$P" "$DEV" <<'PYEOF'
+import sys, glob, os, h5py, numpy as np
+p, dev = sys.argv[1], sys.argv[2]
+def counts(name):
+    with h5py.File(f"{p}/{name}") as f:
+        out = []
+        f.visititems(lambda k, v: out.append((k, v[()])) if isinstance(v, h5py.Dataset) and "hist" in k else None)
+        return dict(out)
+a, b = counts("fp-cpu.h5"), counts(f"fp-{dev}.h5")
+same = sum(np.array_equal(a[k], b[k]) for k in a if k in b)
+print(f"fingerprint histograms: {same} of {len(a)} datasets bit for bit equal ({dev} vs cpu)")
+for f in sorted(glob.glob(f"{p}/d-cpu/*.csv")):
+    x = np.genfromtxt(f, delimiter=",", skip_header=1)[:, 1:]
+    y = np.genfromtxt(f.replace("d-cpu", f"d-{dev}"), delimiter=",", skip_header=1)[:, 1:]
+    m = np.isfinite(x)
+    rel = np.abs(x - y)[m] / np.maximum(1.0, np.abs(x[m]))
+    print(f"{os.path.basename(f)}: largest difference {rel.max():.2e} (relative, 1e-9 allowed), "
+          f"NaN where the CPU has NaN: {np.array_equal(np.isnan(x), np.isnan(y))}")
+PYEOF
+}
+export -f pipeline
+export BUNDLE WORK PY DEV ROOT
+step "pipeline CPU vs GPU" 240 pipeline
+
+wait_plugin() { while [ ! -e "$WORK/$1.rc" ]; do sleep 2; done; [ "$(cat "$WORK/$1.rc")" = 0 ] || { tail -40 "$WORK/build-$1.log"; return 1; }; }
+plugins_built() { wait_plugin torch-plugin && wait_plugin train-plugin; }
+export -f wait_plugin plugins_built
+step "LibTorch plugins built" 300 plugins_built
+
+# (6) Extraction: scripts/gpu-extract-check.sh with this bundle and the plugin just built.
+step "extraction" 240 env GPU_EXTRACT_BUNDLE="$BUNDLE" GPU_EXTRACT_PREBUILT=1 GPU_EXTRACT_DEVICE="$DEV" \
+  GPU_EXTRACT_IMAGES="${GPU_VERIFY_EXTRACT_IMAGES:-32768}" bash "$ROOT/scripts/gpu-extract-check.sh"
+
+# (7) One training job of the paper's protocol, fp32 and bf16, against PyTorch.
+training() {
+  local T="$BUNDLE/bin/taskfp" W="$WORK/train" n=${GPU_VERIFY_TRAIN_IMAGES:-750} e=${GPU_VERIFY_EPOCHS:-3} precision
+  export TASKFP_TRAIN_PLUGIN=$ROOT/build-train-plugin/libtaskfp_train.so
+  "$T" -q synth-images -o "$W/tasks" --jpeg-only --families 1 --tasks-per-family 1 --classes 4 \
+    --images-per-class "$n" --min-size 200 || return 1
+  for precision in fp32 auto; do
+    printf 'name: gpu\nseeds: [0]\ntraining: {architecture: resnet34, pretrained: random, batch: 300, precision: %s, epochs: {max: %s, steps: 100000, shrunk: %s}, images: {size: 256, pad: 288, crop: 224}}\nscenarios: {baseline: {targets: [full]}}\n' \
+      "$precision" "$e" "$e" > "$W/$precision.yaml"
+    "$T" transfer run -c "$W/$precision.yaml" -t "$W/tasks/taskset.yaml" -s "$W/study-$precision" --device "$DEV" \
+      --job-threads 8 || return 1
+  done
+  for precision in fp32 bf16; do
+    "$PY" "$ROOT/bench/reference_train.py" "$W/tasks/imgfam0_task0" --model resnet34 --size 256 --crop 224 \
+      --batch 300 --epochs "$e" --threads 8 --device "$DEV" --precision "$precision" > "$W/reference-$precision.json" || return 1
+  done
+  "$PY" - "$W" <<'PYEOF'
+import glob, json, sys
+w = sys.argv[1]
+for ours, ref in (("fp32", "fp32"), ("auto", "bf16")):
+    r = json.load(open(glob.glob(f"{w}/study-{ours}/jobs/**/*.json", recursive=True)[0]))
+    p = json.load(open(f"{w}/reference-{ref}.json"))
+    a = r["images"] / r["seconds"]
+    print(f"training {ref}: taskfp {a:.0f} images/s ({r['images']} images, {r['seconds']:.1f} s), PyTorch "
+          f"{p['torch']} {p['images_per_s']:.0f} images/s; ratio {a / p['images_per_s']:.2f}")
+PYEOF
+}
+export -f training
+step "training ResNet34 fp32/bf16" 300 training
+
+echo; echo "=== summary"; printf '%s\n' "${SUMMARY[@]}"
+cp "$WORK"/build-*.log "$OUTDIR/" 2>/dev/null || true
