@@ -76,14 +76,21 @@ build_plugin() {  # build_plugin <source folder> <build folder>
     -DTASKFP_FMT_INCLUDE_DIR="$BUNDLE/include" > "$WORK/$2.log" 2>&1 &&
     cmake --build "$ROOT/$2" -j 8 >> "$WORK/$2.log" 2>&1
 }
-(build_plugin engine/torch_plugin build-torch-plugin; echo $? > "$WORK/torch-plugin.rc") &
-(build_plugin experiments/train_plugin build-train-plugin; echo $? > "$WORK/train-plugin.rc") &
+if [[ "LibTorch plugins built" =~ ${GPU_VERIFY_STEPS:-.} ]]; then
+  (build_plugin engine/torch_plugin build-torch-plugin; echo $? > "$WORK/torch-plugin.rc") &
+  (build_plugin experiments/train_plugin build-train-plugin; echo $? > "$WORK/train-plugin.rc") &
+fi
 
 step "CUDA kernel tests" 120 "$BUNDLE/bin/taskfp_kernels_tests" --gtest_brief=0
 step "engine CUDA tests" 120 "$BUNDLE/bin/taskfp_tests" \
-  --gtest_filter='*Cuda*:*Gpu*:Histc.*:KlFamily.*:Kld*' --gtest_brief=0
+  --gtest_filter='*Cuda*:*Gpu*:Histc.*:Kld*:*BackendOps*:BackendSelect.*' --gtest_brief=0
 bench_args=(); [ -n "${GPU_VERIFY_SCALE:-}" ] && bench_args=(--scale)
 step "CUDA benchmark" 240 "$BUNDLE/bin/taskfp_kernels_bench" "${bench_args[@]}"
+# A benchmark binary of an earlier revision, when the bundle carries one: the baseline of the
+# same run (copy it to .gpu-verify/bin/taskfp_kernels_bench_before after --bundle).
+if [ -x "$BUNDLE/bin/taskfp_kernels_bench_before" ]; then
+  step "CUDA benchmark, baseline build" 240 "$BUNDLE/bin/taskfp_kernels_bench_before" "${bench_args[@]}"
+fi
 
 # (5) The pipeline at the paper's scale, CPU against GPU.
 pipeline() {

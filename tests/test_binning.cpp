@@ -20,10 +20,6 @@
 #include "fingerprint/fingerprint.hpp"
 #include "test_util.hpp"
 
-#ifdef TASKFP_HAVE_CUDA
-#include "taskfp_kernels/cuda_backend.hpp"
-#endif
-
 namespace taskfp {
 namespace {
 
@@ -405,17 +401,17 @@ TEST(Histc, GpuCountsEqualCpuCounts) {
     }
   for (int bins : {10, 100, 1000}) {
     const auto cpu = histogram_counts(x, ranges, bins);
-#ifndef TASKFP_HAVE_CUDA
-    EXPECT_THROW(histogram_counts_gpu(x, ranges, bins), InputError);
-    GTEST_SKIP() << "taskfp was built without CUDA";
-#else
-    if (!cuda::probe().usable) GTEST_SKIP() << "no usable CUDA device: " << cuda::probe().description;
-    const auto gpu = histogram_counts_gpu(x, ranges, bins);
+    std::string why;
+    const compute::Backend* device = compute::cuda(&why);
+    if (!device) {
+      EXPECT_THROW(compute::select("cuda"), InputError);
+      GTEST_SKIP() << "no CUDA backend: " << why;
+    }
+    const auto gpu = histogram_counts(x, ranges, bins, *device);
     ASSERT_EQ(gpu.data.size(), cpu.data.size());
     std::size_t differ = 0;
     for (std::size_t k = 0; k < cpu.data.size(); ++k) differ += gpu.data[k] != cpu.data[k];
     EXPECT_EQ(differ, 0u) << bins << " bins";
-#endif
   }
 }
 

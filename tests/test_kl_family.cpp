@@ -176,15 +176,11 @@ TEST(KldFamily, UnknownTaskIsAnError) {
 }  // namespace
 }  // namespace taskfp
 
-#ifdef TASKFP_HAVE_CUDA
-#include "taskfp_kernels/cuda_backend.hpp"
-#endif
-
 namespace taskfp {
 namespace {
 
-// The CUDA backend (cuBLAS DGEMM for the cross terms and zero-bin counts) gives the CPU path's
-// matrices: 1e-9 relative, NaN where the CPU has NaN. Skipped without a device.
+// The CUDA backend (kl_terms, or cuBLAS DGEMM for the cross terms and zero-bin counts) gives the
+// CPU path's matrices: 1e-9 relative, NaN where the CPU has NaN. Skipped without a device.
 TEST(KldCudaBackend, MatchesCpuOnRandomFingerprints) {
   auto fps = test::random_fingerprints(40, 64, {100, 1000}, 5, 0.4);
   const auto all = fps.names();
@@ -195,15 +191,13 @@ TEST(KldCudaBackend, MatchesCpuOnRandomFingerprints) {
   for (const std::string text : {"bkld-small", "bkld-large", "KLD-PP:NN-1000-BINS",
                                  "KLD-C-I-PP:WS-W:BS-100-BINS", "KLD-PP:UW-A:0.25-W:SN-1000-BINS"}) {
     const auto spec = parse_metric(text);
-    cases.emplace_back(spec, kld_matrix(spec, fps, sources, targets, nullptr, Backend::Cpu));
+    cases.emplace_back(spec, kld_matrix(spec, fps, sources, targets, nullptr, compute::cpu()));
   }
-#ifndef TASKFP_HAVE_CUDA
-  GTEST_SKIP() << "taskfp was built without CUDA (no nvcc at configure time)";
-#else
-  const auto status = cuda::probe();
-  if (!status.usable) GTEST_SKIP() << "no usable CUDA device: " << status.description;
+  std::string why;
+  const compute::Backend* device = compute::cuda(&why);
+  if (!device) GTEST_SKIP() << "no CUDA backend: " << why;
   for (const auto& [spec, cpu] : cases) {
-    const auto gpu = kld_matrix(spec, fps, sources, targets, nullptr, Backend::Cuda);
+    const auto gpu = kld_matrix(spec, fps, sources, targets, nullptr, *device);
     ASSERT_EQ(gpu.values.data.size(), cpu.values.data.size());
     for (std::size_t k = 0; k < cpu.values.data.size(); ++k) {
       const double c = cpu.values.data[k], g = gpu.values.data[k];
@@ -214,7 +208,13 @@ TEST(KldCudaBackend, MatchesCpuOnRandomFingerprints) {
       EXPECT_LE(std::abs(g - c), 1e-9 * std::max(1.0, std::abs(c))) << spec.name << " entry " << k;
     }
   }
-#endif
+  // One task set against itself: the device uploads the histograms once for both sides.
+  const auto spec = parse_metric("bkld-small");
+  const auto cpu = kld_matrix(spec, fps, all, all, nullptr, compute::cpu());
+  const auto gpu = kld_matrix(spec, fps, all, all, nullptr, *device);
+  for (std::size_t k = 0; k < cpu.values.data.size(); ++k)
+    EXPECT_LE(std::abs(gpu.values.data[k] - cpu.values.data[k]), 1e-9 * std::max(1.0, std::abs(cpu.values.data[k])))
+        << "all x all, entry " << k;
 }
 
 }  // namespace

@@ -122,9 +122,9 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     }
     DistanceRequest req;
     std::string backend_note;
-    req.backend = resolve_backend(o->backend, &backend_note);
-    if (req.backend == Backend::Cuda && world.distributed())
-      backend_note += fmt::format("; rank {} uses {}", world.rank, bind_gpu(world.local_rank));
+    req.backend = &compute::select(o->backend, &backend_note);
+    if (!req.backend->is_host() && world.distributed())
+      backend_note += fmt::format("; rank {} uses {}", world.rank, compute::bind_device(world.local_rank));
     if (world.root()) detail(g, backend_note);
     const auto all_sources = o->sources.empty() ? names : parse_task_list(o->sources);
     req.targets = o->targets.empty() ? names : parse_task_list(o->targets);

@@ -107,7 +107,7 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
     fo.covariance = !o->no_cov;
     fo.progress = meter.callback();
     std::string backend_note;
-    fo.gpu_histograms = resolve_backend(o->backend, &backend_note) == Backend::Cuda;
+    fo.backend = &compute::select(o->backend, &backend_note);
     detail(g, backend_note);
     auto fps = out_of_memory_as_error(fmt::format("fingerprinting {} tasks", features.tasks.size()),
                                       [&] { return fingerprint(features, ranges, fo); });

@@ -1,6 +1,7 @@
 // The CUDA plugin, libtaskfp_cuda.so: the kernels library's operations in a table
-// (core/cuda_plugin.hpp). Linked with -Bsymbolic, so it always calls its own definitions.
-#include "core/cuda_plugin.hpp"
+// (compute/cuda_plugin.hpp). The engine defines no taskfp::cuda symbols, so the plugin's calls
+// always reach its own definitions.
+#include "compute/cuda_plugin.hpp"
 
 extern "C" __attribute__((visibility("default"))) const taskfp::CudaPlugin* taskfp_cuda_plugin() {
   namespace cuda = taskfp::cuda;
@@ -11,7 +12,6 @@ extern "C" __attribute__((visibility("default"))) const taskfp::CudaPlugin* task
     p.gemm_abt = &cuda::gemm_abt;
     p.histogram_counts = &cuda::histogram_counts;
     p.log_softmax_rows = &cuda::log_softmax_rows;
-    p.kl_terms_supported = &cuda::kl_terms_supported;
     p.kl_terms = &cuda::kl_terms;
     return p;
   }();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "compute/backend.hpp"
 #include "core/matrix.hpp"
 #include "core/progress.hpp"
 #include "distance/metric_spec.hpp"
@@ -39,27 +40,17 @@ struct DistanceInputs {
   const FeatureSet* features = nullptr;  ///< raw features, for kernel MMD only
 };
 
-/// Where the heavy part of a metric runs. Cuda: the KL family's GEMMs on the GPU (cuBLAS,
-/// float64, tiled past GPU memory); other metrics run on the CPU and say so in the warnings.
-enum class Backend { Cpu, Cuda };
-
-/// auto|cpu|cuda -> a backend. auto picks CUDA when taskfp was built with it and a device is
-/// usable. InputError when cuda is asked for and none is usable (the message says why).
-/// `note` receives a line to show the user (e.g. why auto chose the CPU).
-Backend resolve_backend(const std::string& choice, std::string* note = nullptr);
-std::string backend_name(Backend b);
-/// Makes GPU local_rank % (visible GPUs) the CUDA backend's device for this process and names
-/// it ("GPU 1"). InputError without CUDA or without a device.
-std::string bind_gpu(int local_rank);
-
 struct DistanceRequest {
   std::vector<std::string> sources;
   std::vector<std::string> targets;
   ProgressFn progress;
-  Backend backend = Backend::Cpu;
+  /// Where the KL family's heavy part runs (compute::select); the other metrics run on the CPU
+  /// and say so in the matrix's warnings when a device backend is given.
+  const compute::Backend* backend = &compute::cpu();
 };
 
-/// Computes one full matrix on the CPU backend (OpenMP threads, BLAS for the GEMM forms).
+/// Computes one full matrix (OpenMP threads, BLAS for the GEMM forms; the KL family on
+/// request.backend).
 /// InputError when an input the metric needs is missing or a task is unknown.
 DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& inputs,
                                 const DistanceRequest& request);

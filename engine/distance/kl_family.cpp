@@ -20,12 +20,6 @@
 #include "core/error.hpp"
 #include "distance/kl_family.hpp"
 #include "distance/rows.hpp"
-#ifdef TASKFP_HAVE_CUDA
-#include "taskfp_kernels/cuda_backend.hpp"
-#define TASKFP_CUDA_BUILT true
-#else
-#define TASKFP_CUDA_BUILT false
-#endif
 
 namespace taskfp {
 namespace {
@@ -97,7 +91,7 @@ void log_q_row(const double* h, std::size_t cols, Prep prep, double alpha, bool 
 DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
                           const std::vector<std::string>& sources,
                           const std::vector<std::string>& targets, KldPhases* phases,
-                          Backend backend) {
+                          const compute::Backend& backend) {
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();
   double gemm_seconds = 0;
@@ -107,19 +101,13 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
   // comes from the same BLAS call whatever the thread and rank counts.
   const std::size_t tile_a = spec.invert ? blas::kSourceTile : blas::kTargetTile;
   const std::size_t tile_b = spec.invert ? blas::kTargetTile : blas::kSourceTile;
+  const compute::GemmTiles tiles{tile_a, tile_b};
   auto timed_gemm = [&](const double* a, std::size_t m, const double* b, std::size_t n,
                         std::size_t k, double* c, double alpha, double beta) {
     auto g0 = Clock::now();
-#ifdef TASKFP_HAVE_CUDA
-    if (backend == Backend::Cuda)
-      cuda::gemm_abt(a, m, b, n, k, c, alpha, beta);
-    else
-#endif
-      blas::tiled_gemm_abt(a, k, b, k, m, n, k, c, n, alpha, beta, tile_a, tile_b);
+    backend.gemm_abt(a, m, b, n, k, c, alpha, beta, tiles);
     gemm_seconds += std::chrono::duration<double>(Clock::now() - g0).count();
   };
-  require(backend == Backend::Cpu || TASKFP_CUDA_BUILT,
-          "the CUDA backend was asked for, but this taskfp was built without CUDA");
   const double alpha = spec.alpha.value_or(0.0);
   // A: the tasks on the p side of KL(p || q); B: the q side.
   const auto& a_names = spec.invert ? sources : targets;
@@ -149,37 +137,26 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
   Matrix<double> plogp;  // sum over each feature's elements of p log p
   Matrix<double> bad;    // where nonzero: an infinite entry (p > 0 where q = 0)
   bool on_device = false;
-#ifdef TASKFP_HAVE_CUDA
-  // Histogram layouts whose q side cannot be zero run entirely on the GPU (preprocessing too);
-  // the rest computes its rows here and sends only the GEMMs.
-  const auto row_prep = [](Prep p) {
-    switch (p) {
-      case Prep::L1: return cuda::RowPrep::L1;
-      case Prep::Softmax: return cuda::RowPrep::Softmax;
-      case Prep::Uniform: return cuda::RowPrep::Uniform;
-      case Prep::None: break;
-    }
-    return cuda::RowPrep::None;
-  };
-  if (backend == Backend::Cuda && lay.rows > 1 &&
-      cuda::kl_terms_supported(row_prep(b_prep), alpha, spec.clip)) {
+  // On a device, histogram layouts whose q side cannot be zero run entirely there (preprocessing
+  // too); the rest computes its rows here and sends only the GEMMs. The CPU backend's kl_terms is
+  // the plain reference; the path below is the CPU's fast one (zero bins counted, fixed tiles).
+  if (!backend.is_host() && lay.rows > 1 && ops::kl_terms_supported(b_prep, alpha, spec.clip)) {
     on_device = true;
     cross = Matrix<double>::uninitialized(na, nb);
     plogp = Matrix<double>::uninitialized(na, d);
     std::vector<const double*> ap(na), bp(nb);
     for (std::size_t i = 0; i < na; ++i) ap[i] = task_rows_view(*a_fp[i], spec.bins).data;
     for (std::size_t j = 0; j < nb; ++j) bp[j] = task_rows_view(*b_fp[j], spec.bins).data;
-    cuda::KlTerms r;
+    compute::KlTerms r;
     r.na = na, r.nb = nb, r.rows = lay.rows, r.cols = lay.cols, r.a = ap.data(), r.b = bp.data();
-    r.a_prep = row_prep(a_prep), r.b_prep = row_prep(b_prep), r.alpha = alpha, r.clip = spec.clip;
+    r.a_prep = a_prep, r.b_prep = b_prep, r.alpha = alpha, r.clip = spec.clip;
     r.wa = a_weighted ? wa.data.data() : nullptr;
     r.wb = b_weighted ? wb.data.data() : nullptr;
     r.half = half;
     const auto g0 = Clock::now();
-    cuda::kl_terms(r, cross.data.data(), plogp.data.data());
+    backend.kl_terms(r, cross.data.data(), plogp.data.data());
     gemm_seconds += std::chrono::duration<double>(Clock::now() - g0).count();
   }
-#endif
   if (!on_device) {
     // q side: log q for every task (and w * log q when the weights follow q's task).
     Rows logq(nb, ne), logq_w;
@@ -232,9 +209,9 @@ DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
     cross = Matrix<double>(na, nb, 0.0);
     plogp = Matrix<double>(na, d, 0.0);
     if (any_zero) bad = Matrix<double>(na, nb, 0.0);
-    // Host buffers of up to 256 MiB (CPU) or 2 GiB (CUDA: fewer, larger GEMMs, each of which
-    // uploads the whole q side).
-    const std::size_t budget = backend == Backend::Cuda ? std::size_t{2} << 30 : std::size_t{256} << 20;
+    // Host buffers of up to 256 MiB (CPU) or 2 GiB (a device: fewer, larger GEMMs, each of
+    // which uploads the whole q side).
+    const std::size_t budget = !backend.is_host() ? std::size_t{2} << 30 : std::size_t{256} << 20;
     // Whole tiles per block: block starts are tile starts.
     const std::size_t fit = budget / (ne * sizeof(double) * 2 + 1) / tile_a * tile_a;
     const std::size_t block = std::min<std::size_t>(na, std::max<std::size_t>(tile_a, fit));

@@ -1,4 +1,5 @@
-// KL-family metrics on fingerprints (CPU backend). Orientation: rows = sources, cols = targets.
+// KL-family metrics on fingerprints, on any compute backend. Orientation: rows = sources, cols =
+// targets.
 #pragma once
 
 #include <string>
@@ -15,12 +16,15 @@ struct KldPhases {
 };
 
 /// Every KLD-* spec, via GEMMs in float64. `phases`, when given, receives the time split.
-/// Backend::Cuda runs the large GEMMs (the cross terms and the zero-bin counts) on the GPU with
-/// cuBLAS in float64; preparation and row terms stay on the CPU (the same code either way).
+/// On a device backend, histogram layouts whose q side cannot be zero (ops::kl_terms_supported)
+/// run whole on the device (kl_terms: preprocessing, row terms and GEMMs); the others prepare
+/// their rows on the CPU and send the GEMMs (cross terms, zero-bin counts) to the device. On the
+/// CPU backend the GEMMs run in the fixed tile grid of core/blas.hpp, so results do not depend
+/// on the thread or rank counts. InputError for an unknown task.
 DistanceMatrix kld_matrix(const MetricSpec& spec, const FingerprintSet& fps,
                           const std::vector<std::string>& sources,
                           const std::vector<std::string>& targets, KldPhases* phases = nullptr,
-                          Backend backend = Backend::Cpu);
+                          const compute::Backend& backend = compute::cpu());
 
 /// JS-* specs: KL(p || m) + KL(q || m) with m = (p + q) / 2, per pair.
 DistanceMatrix js_matrix(const MetricSpec& spec, const FingerprintSet& fps,

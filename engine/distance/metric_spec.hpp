@@ -6,12 +6,16 @@
 #include <string_view>
 #include <vector>
 
+#include "taskfp_kernels/ops.hpp"
+
 namespace taskfp {
 
 enum class MetricFamily { KLD, JS, VDNA, EMD_AVG, COS, FID, MMD, SEMANTIC };
 
-/// Row preprocessing (applied over the bins of each feature, or over the features of a mean).
-enum class Prep : char { L1 = 'N', Softmax = 'S', None = 'W', Uniform = 'U' };
+/// Row preprocessing (applied over the bins of each feature, or over the features of a mean):
+/// the compute backends' own type (taskfp_kernels/ops.hpp), whose values are the letters of the
+/// names' PP: part (N, S, W, U).
+using Prep = ops::RowPrep;
 
 /// Whose mean features give the per-feature weights.
 enum class WeightBy : char { None = 0, Source = 'S', Target = 'T', Both = 'B' };

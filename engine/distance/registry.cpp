@@ -8,46 +8,7 @@
 #include "distance/mmd.hpp"
 #include "distance/other_metrics.hpp"
 
-#ifdef TASKFP_HAVE_CUDA
-#include "taskfp_kernels/cuda_backend.hpp"
-#endif
-
 namespace taskfp {
-
-std::string backend_name(Backend b) { return b == Backend::Cuda ? "cuda" : "cpu"; }
-
-std::string bind_gpu(int local_rank) {
-#ifdef TASKFP_HAVE_CUDA
-  try {
-    return fmt::format("GPU {}", cuda::select_device(local_rank));
-  } catch (const cuda::CudaError& e) {
-    throw InputError(fmt::format("cannot select a GPU for local rank {}: {}", local_rank, e.what()));
-  }
-#else
-  throw InputError(fmt::format("cannot select a GPU for local rank {}: built without CUDA", local_rank));
-#endif
-}
-
-Backend resolve_backend(const std::string& choice, std::string* note) {
-  require(choice == "auto" || choice == "cpu" || choice == "cuda",
-          "unknown backend '{}': use auto, cpu or cuda", choice);
-  if (choice == "cpu") return Backend::Cpu;
-#ifdef TASKFP_HAVE_CUDA
-  const auto status = cuda::probe();
-  if (status.usable) {
-    if (note) *note = "CUDA backend on " + status.description;
-    return Backend::Cuda;
-  }
-  require(choice != "cuda", "--backend cuda: no usable CUDA device ({})", status.description);
-  if (note) *note = "no usable CUDA device (" + status.description + "): running on the CPU";
-  return Backend::Cpu;
-#else
-  require(choice != "cuda", "--backend cuda: this taskfp was built without CUDA (rebuild where "
-          "nvcc is installed, or with -DTASKFP_WITH_CUDA=ON)");
-  if (note) *note = "built without CUDA: running on the CPU";
-  return Backend::Cpu;
-#endif
-}
 
 MetricNeeds metric_needs(const MetricSpec& spec) {
   MetricNeeds n;
@@ -80,7 +41,7 @@ DistanceMatrix dispatch(const MetricSpec& spec, const DistanceInputs& in,
     return mmd_kernel_matrix(spec, *in.features, req.sources, req.targets, req.progress);
   const auto& fps = *in.fingerprints;
   switch (spec.family) {
-    case MetricFamily::KLD: return kld_matrix(spec, fps, req.sources, req.targets, nullptr, req.backend);
+    case MetricFamily::KLD: return kld_matrix(spec, fps, req.sources, req.targets, nullptr, *req.backend);
     case MetricFamily::JS: return js_matrix(spec, fps, req.sources, req.targets, req.progress);
     case MetricFamily::VDNA:
     case MetricFamily::EMD_AVG: return cdf_l1_matrix(spec, fps, req.sources, req.targets);
@@ -141,8 +102,8 @@ DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in
     }
   }
   auto out = dispatch(spec, in, req);
-  if (req.backend == Backend::Cuda && spec.family != MetricFamily::KLD)
-    out.warnings.push_back(fmt::format("{}: computed on the CPU (the CUDA backend covers the KL family)", spec.name));
+  if (!req.backend->is_host() && spec.family != MetricFamily::KLD)
+    out.warnings.push_back(fmt::format("{}: computed on the CPU (the {} backend covers the KL family)", spec.name, req.backend->name()));
   return out;
 }
 

@@ -12,9 +12,6 @@
 #include "core/task_list.hpp"
 #include "fingerprint/binning.hpp"
 
-#ifdef TASKFP_HAVE_CUDA
-#include "taskfp_kernels/cuda_backend.hpp"
-#endif
 
 namespace taskfp {
 
@@ -78,74 +75,22 @@ BinRanges compute_ranges(const FeatureSet& features, const std::vector<std::stri
   return r;
 }
 
-namespace {
-
-constexpr std::size_t kHistBlock = 64;  // features per block: one block's counts stay in L2
-
-// Per-feature constants of histc_bin, in the float32 values torch uses.
-struct BlockEdges {
-  float clip_lo[kHistBlock], clip_hi[kHistBlock], left[kHistBlock], right[kHistBlock],
-      width[kHistBlock];
-};
-
-// Counts of features [f0, f0 + nf) of every sample row of x into `local` (nf x bins, zeroed).
-// The same float32 operations as torch_clip + histc_bin, written branch-free so that the
-// compiler vectorises the position computation (the division stays a division, bit-exact);
-// built for AVX2 and for the baseline, picked at run time.
-__attribute__((target_clones("avx2", "default"))) void count_block(
-    const Matrix<float>& x, std::size_t f0, std::size_t nf, const BlockEdges& e, int bins,
-    std::uint32_t* local) {
-  const float bins_f = static_cast<float>(bins);
-  const int top = bins - 1;
-  std::int32_t pos[kHistBlock];
-  for (std::size_t i = 0; i < x.rows; ++i) {
-    const float* row = x.data.data() + i * x.cols + f0;
-    for (std::size_t j = 0; j < nf; ++j) {
-      float v = row[j] < e.clip_lo[j] ? e.clip_lo[j] : row[j];
-      v = v > e.clip_hi[j] ? e.clip_hi[j] : v;
-      const bool inside = v >= e.left[j] && v <= e.right[j];
-      const float scaled = inside ? (v - e.left[j]) / e.width[j] * bins_f : -1.0f;
-      const std::int32_t p = static_cast<std::int32_t>(scaled);  // truncation, as histc
-      pos[j] = p > top ? top : p;  // a value on the upper edge goes into the last bin
-    }
-    for (std::size_t j = 0; j < nf; ++j)
-      if (pos[j] >= 0) ++local[j * static_cast<std::size_t>(bins) + static_cast<std::size_t>(pos[j])];
-  }
-}
-
-}  // namespace
-
-Matrix<std::int64_t> histogram_counts(const Matrix<float>& x, const BinRanges& ranges, int bins) {
+Matrix<std::int64_t> histogram_counts(const Matrix<float>& x, const BinRanges& ranges, int bins,
+                                      const compute::Backend& backend) {
   require(bins >= 1 && bins <= (1 << 24), "the number of bins must be in 1..2^24 (got {})", bins);
   require(x.cols == ranges.dim(), "features have {} dimensions, the ranges {}", x.cols,
           ranges.dim());
   require(x.rows < (std::size_t{1} << 32), "a task has {} samples; at most 2^32 - 1 are supported",
           x.rows);
-  const std::size_t d = x.cols, nb = static_cast<std::size_t>(bins);
-  Matrix<std::int64_t> counts(d, nb, 0);
-  // Blocks of features per thread: each thread reads its slice of every sample row.
-  const std::size_t blocks = (d + kHistBlock - 1) / kHistBlock;
-#pragma omp parallel
-  {
-    std::vector<std::uint32_t> local(kHistBlock * nb);
-    BlockEdges e{};
-#pragma omp for schedule(dynamic, 1)
-    for (std::size_t blk = 0; blk < blocks; ++blk) {
-      const std::size_t f0 = blk * kHistBlock, nf = std::min(d, f0 + kHistBlock) - f0;
-      for (std::size_t j = 0; j < nf; ++j) {
-        const auto h = histc_edges(ranges.lo[f0 + j], ranges.hi[f0 + j]);
-        e.clip_lo[j] = h.clip_lo;
-        e.clip_hi[j] = h.clip_hi;
-        e.left[j] = h.left;
-        e.right[j] = h.right;
-        e.width[j] = h.right - h.left;
-      }
-      std::fill(local.begin(), local.begin() + static_cast<std::ptrdiff_t>(nf * nb), 0u);
-      count_block(x, f0, nf, e, bins, local.data());
-      for (std::size_t j = 0; j < nf; ++j)
-        for (std::size_t b = 0; b < nb; ++b) counts(f0 + j, b) = local[j * nb + b];
-    }
+  const std::size_t d = x.cols;
+  std::vector<float> clip_lo(d), clip_hi(d), left(d), right(d);
+  for (std::size_t f = 0; f < d; ++f) {
+    const auto e = histc_edges(ranges.lo[f], ranges.hi[f]);
+    clip_lo[f] = e.clip_lo, clip_hi[f] = e.clip_hi, left[f] = e.left, right[f] = e.right;
   }
+  auto counts = Matrix<std::int64_t>::uninitialized(d, static_cast<std::size_t>(bins));
+  backend.histogram_counts(x.data.data(), x.rows, d, clip_lo.data(), clip_hi.data(), left.data(),
+                           right.data(), bins, counts.data.data());
   return counts;
 }
 
@@ -165,31 +110,6 @@ Matrix<double> normalized(const Matrix<std::int64_t>& counts) {
 }
 
 }  // namespace
-
-Matrix<std::int64_t> histogram_counts_gpu(const Matrix<float>& x, const BinRanges& ranges,
-                                          int bins) {
-  require(bins >= 1, "the number of bins must be positive (got {})", bins);
-  require(x.cols == ranges.dim(), "features have {} dimensions, the ranges {}", x.cols,
-          ranges.dim());
-#ifdef TASKFP_HAVE_CUDA
-  const std::size_t d = x.cols;
-  std::vector<float> clip_lo(d), clip_hi(d), left(d), right(d);
-  for (std::size_t f = 0; f < d; ++f) {
-    const auto e = histc_edges(ranges.lo[f], ranges.hi[f]);
-    clip_lo[f] = e.clip_lo, clip_hi[f] = e.clip_hi, left[f] = e.left, right[f] = e.right;
-  }
-  auto counts = Matrix<std::int64_t>::uninitialized(d, static_cast<std::size_t>(bins));
-  try {
-    cuda::histogram_counts(x.data.data(), x.rows, d, clip_lo.data(), clip_hi.data(), left.data(),
-                           right.data(), bins, counts.data.data());
-  } catch (const cuda::CudaError& e) {
-    throw InputError(fmt::format("GPU histograms failed: {}", e.what()));
-  }
-  return counts;
-#else
-  throw InputError("GPU histograms: this taskfp was built without CUDA");
-#endif
-}
 
 Matrix<double> histogram(const Matrix<float>& x, const BinRanges& ranges, int bins) {
   return normalized(histogram_counts(x, ranges, bins));
@@ -344,9 +264,7 @@ FingerprintSet fingerprint(const FeatureSet& features, const BinRanges& ranges,
     fp.mean = feature_mean(task.values);
     if (options.covariance) fp.covariance = feature_covariance(task.values, fp.mean);
     for (int b : out.bins)
-      fp.histograms.emplace(b, normalized(options.gpu_histograms
-                                              ? histogram_counts_gpu(task.values, ranges, b)
-                                              : histogram_counts(task.values, ranges, b)));
+      fp.histograms.emplace(b, normalized(histogram_counts(task.values, ranges, b, *options.backend)));
     out.tasks.push_back(std::move(fp));
     if (options.progress) options.progress(++done, features.tasks.size());
   }

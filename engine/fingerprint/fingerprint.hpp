@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "compute/backend.hpp"
 #include "core/matrix.hpp"
 #include "core/progress.hpp"
 #include "store/features_store.hpp"
@@ -55,12 +56,11 @@ BinRanges compute_ranges(const FeatureSet& features, const std::vector<std::stri
 /// torch.histc counts it; rows normalized to sum 1 (float64).
 Matrix<double> histogram(const Matrix<float>& features, const BinRanges& ranges, int bins);
 
-/// The same on the GPU (cuda::histogram_counts); InputError in builds without CUDA.
-Matrix<std::int64_t> histogram_counts_gpu(const Matrix<float>& features, const BinRanges& ranges,
-                                          int bins);
-/// Raw counts (d x bins) behind histogram(); exposed for exactness tests.
+/// Raw counts (d x bins) behind histogram(), counted by `backend` (every backend gives the same
+/// counts: the same float32 arithmetic as torch.histc); exposed for exactness tests.
+/// InputError for bins outside 1..2^24, mismatched dimensions, or 2^32 samples or more.
 Matrix<std::int64_t> histogram_counts(const Matrix<float>& features, const BinRanges& ranges,
-                                      int bins);
+                                      int bins, const compute::Backend& backend = compute::cpu());
 
 std::vector<double> feature_mean(const Matrix<float>& features);
 /// Instruction sets the covariance kernel can use; every one gives the same bits.
@@ -76,9 +76,8 @@ struct FingerprintOptions {
   std::vector<int> bins = {100, 1000};
   bool covariance = true;
   ProgressFn progress;
-  /// Count the histograms on the GPU (CUDA builds): the same float32 arithmetic as the CPU path,
-  /// so the counts are identical.
-  bool gpu_histograms = false;
+  /// Where the histograms are counted (compute::select): the CPU or a GPU give the same counts.
+  const compute::Backend* backend = &compute::cpu();
 };
 
 /// Fingerprints every task of `features` with the given ranges. ProvenanceError when the ranges

@@ -56,9 +56,13 @@ TEST(CudaBackend, GemmMatchesCpuInOneTile) {
 
 TEST(CudaBackend, GemmTilesPastTheMemoryBudget) {
   REQUIRE_GPU();
-  // A budget that fits only a few hundred columns of k at a time: many tiles, both streams.
+  // A budget that fits only a few hundred columns of k at a time: many tiles, both buffers.
   GemmOptions small;
   small.max_device_bytes = 2 * 37 * 53 * sizeof(double) + 2 * (37 + 53) * 300 * sizeof(double);
+  expect_gemm_matches(37, 53, 5000, small);
+  // Staging pieces of 1,000 bytes: tile rows are packed a few at a time through the ring of
+  // staging buffers, which is reused many times over.
+  small.chunk_bytes = 10000;
   expect_gemm_matches(37, 53, 5000, small);
 }
 
@@ -122,6 +126,8 @@ struct KlCase {
   double alpha;
   bool clip, wa, wb;
   std::size_t budget;
+  bool same = false;      // both sides the same histograms (uploaded once, when memory allows)
+  std::size_t chunk = 0;  // staging pieces (0: whole staging buffers)
 };
 
 std::vector<double> oracle_prep(const double* h, std::size_t rows, std::size_t cols, RowPrep prep,
@@ -149,7 +155,7 @@ std::vector<double> oracle_prep(const double* h, std::size_t rows, std::size_t c
 }
 
 void expect_kl_terms_match(const KlCase& k) {
-  const std::size_t na = 13, nb = 17, rows = 6, cols = 40, ne = rows * cols;
+  const std::size_t na = 13, nb = k.same ? na : 17, rows = 6, cols = 40, ne = rows * cols;
   std::mt19937_64 rng(11);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   auto histograms = [&](std::size_t n) {
@@ -162,19 +168,22 @@ void expect_kl_terms_match(const KlCase& k) {
       }
     return out;
   };
-  const auto a = histograms(na), b = histograms(nb);
+  const auto a = histograms(na);
+  const auto b = k.same ? a : histograms(nb);
   std::vector<double> wa(na * rows), wb(nb * rows);
   for (auto& w : wa) w = u(rng);
   for (auto& w : wb) w = u(rng);
   std::vector<const double*> ap, bp;
   for (const auto& t : a) ap.push_back(t.data());
   for (const auto& t : b) bp.push_back(t.data());
+  if (k.same) bp = ap;  // the same pointers, as a full matrix of one task set passes them
   KlTerms req;
   req.na = na, req.nb = nb, req.rows = rows, req.cols = cols, req.a = ap.data(), req.b = bp.data();
   req.a_prep = k.a_prep, req.b_prep = k.b_prep, req.alpha = k.alpha, req.clip = k.clip;
   req.wa = k.wa ? wa.data() : nullptr, req.wb = k.wb ? wb.data() : nullptr;
   req.half = k.wa && k.wb ? 0.5 : 1.0;
   req.max_device_bytes = k.budget;
+  req.chunk_bytes = k.chunk;
   std::vector<double> cross(na * nb, -1), plogp(na * rows, -1);
   kl_terms(req, cross.data(), plogp.data());
   for (std::size_t i = 0; i < na; ++i) {
@@ -209,10 +218,16 @@ TEST(CudaBackend, KlTermsMatchCpuOracle) {
                           KlCase{RowPrep::Softmax, RowPrep::Uniform, 0.25, false, false, true, 0},
                           KlCase{RowPrep::None, RowPrep::L1, 0, true, true, true, 0},
                           KlCase{RowPrep::Uniform, RowPrep::Softmax, 0.25, true, false, false, 0},
-                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, true, tight}}) {
+                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, true, tight},
+                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, false, false, 0, true},
+                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, true, 0, true, 1000},
+                          KlCase{RowPrep::Softmax, RowPrep::Softmax, 0, true, false, true, tight, true},
+                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, false, tight, false, 1000},
+                          KlCase{RowPrep::Softmax, RowPrep::Softmax, 0, false, false, true, 0, false, 5000}}) {
     SCOPED_TRACE(testing::Message() << "a_prep " << static_cast<int>(k.a_prep) << " b_prep "
                                     << static_cast<int>(k.b_prep) << " clip " << k.clip << " wa "
-                                    << k.wa << " wb " << k.wb << " budget " << k.budget);
+                                    << k.wa << " wb " << k.wb << " budget " << k.budget << " same "
+                                    << k.same << " chunk " << k.chunk);
     expect_kl_terms_match(k);
   }
 }

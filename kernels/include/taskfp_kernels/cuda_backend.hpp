@@ -1,12 +1,21 @@
 // The CUDA backend's operations behind plain C++ signatures (host pointers in and out, no CUDA
 // headers), so the engine and the tests include this without nvcc. Every CUDA and cuBLAS call
 // is checked; failures throw CudaError naming the call.
+//
+// Each device keeps, for the whole process, one context (created at its first operation): a
+// cuBLAS handle on a compute stream, a copy stream, and page-locked staging buffers (4 x 64 MiB)
+// through which pageable host memory is copied by several host threads and then DMA'd while the
+// device computes; device buffers are allocated per operation. One operation runs at a time per
+// device (the context is locked); the operations act on the calling thread's current device
+// (select_device).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+
+#include "taskfp_kernels/ops.hpp"
 
 namespace taskfp::cuda {
 
@@ -30,11 +39,14 @@ struct GemmOptions {
   /// Device memory the operands may use; 0: 80% of the free memory. Smaller budgets give more,
   /// thinner tiles (and a failed allocation halves the tile and retries).
   std::size_t max_device_bytes = 0;
+  /// Largest piece a host-to-device copy is cut into; 0: a whole staging buffer (64 MiB). Tests
+  /// use small pieces to exercise the staging pipeline on small inputs.
+  std::size_t chunk_bytes = 0;
 };
 
 /// C (m x n) = alpha * A (m x k) * B^T (n x k) + beta * C, all row-major host arrays, float64 on
-/// the GPU (cuBLAS DGEMM). The inner dimension is streamed in tiles through two CUDA streams,
-/// so copies of one tile overlap the GEMM of the other and the operands need not fit at once.
+/// the GPU (cuBLAS DGEMM). The inner dimension is streamed in tiles (two device buffers each
+/// side), each tile copied while the previous tile's GEMM runs, so the operands need not fit at once.
 void gemm_abt(const double* a, std::size_t m, const double* b, std::size_t n, std::size_t k,
               double* c, double alpha, double beta, const GemmOptions& options = {});
 
@@ -49,31 +61,17 @@ void histogram_counts(const float* x, std::size_t n, std::size_t d, const float*
 /// softmax, the q side of bKLD).
 void log_softmax_rows(const double* h, std::size_t rows, std::size_t cols, double* out);
 
-/// Row preprocessing of the KL family (method.md section 4), as the CPU path's preprocess_row:
-/// L1 (divide by max(sum |x|, 1e-12)), softmax, none, uniform smoothing (alpha / cols + (1 -
-/// alpha) x).
-enum class RowPrep : int { L1 = 0, Softmax = 1, None = 2, Uniform = 3 };
-
-/// The KL family's cross and row terms with everything on the GPU: both sides' histograms are
+using ops::KlTerms;
+using ops::kl_terms_supported;
+using ops::RowPrep;
+/// The KL family's terms with everything on the GPU (ops::KlTerms): both sides' histograms are
 /// uploaded raw, preprocessed by kernels (q side to log q; softmax without clipping as
 /// h - logsumexp(h)), weighted, multiplied by cuBLAS DGEMM, and only the small results return.
-/// Blocks of tasks on either side stream through device memory when the matrices do not fit.
-struct KlTerms {
-  std::size_t na = 0, nb = 0;    ///< tasks on the p side (A) and the q side (B)
-  std::size_t rows = 0, cols = 0;  ///< per task: rows (features) x cols (bins)
-  const double* const* a = nullptr;  ///< na pointers to rows x cols raw histograms (host)
-  const double* const* b = nullptr;  ///< nb pointers, same layout
-  RowPrep a_prep = RowPrep::L1, b_prep = RowPrep::Softmax;
-  double alpha = 0.0;  ///< uniform smoothing
-  bool clip = false;   ///< clip both sides at 1e-4 after preprocessing
-  const double* wa = nullptr;  ///< na x rows weights of the p side's features, or null
-  const double* wb = nullptr;  ///< nb x rows weights of the q side's features, or null
-  double half = 1.0;           ///< factor of each weighted GEMM (0.5 when both sides weigh)
-  std::size_t max_device_bytes = 0;  ///< 0: 80% of the free device memory
-};
-/// True when q can never be 0 after preprocessing (softmax, uniform smoothing with alpha > 0,
-/// or clipping): the only case kl_terms handles (elsewhere infinite entries need counting).
-bool kl_terms_supported(RowPrep b_prep, double alpha, bool clip);
+/// Blocks of tasks on either side stream through device memory when the matrices do not fit;
+/// p-side blocks are double-buffered, so one block's upload overlaps the previous block's GEMM.
+/// When both sides name the same histograms (a full matrix of one task set) and memory allows,
+/// they are uploaded once: the p side is copied on the device from the raw q side.
+/// Only for q sides that cannot be zero (ops::kl_terms_supported); CudaError otherwise.
 /// cross (na x nb, row-major) = sum_e w p_e log q_e per pair, with w the weights (wa, wb, both
 /// halves, or 1); plogp (na x rows) = per feature, sum of p log p over the bins with p > 0.
 void kl_terms(const KlTerms& request, double* cross, double* plogp);

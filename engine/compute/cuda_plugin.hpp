@@ -1,8 +1,9 @@
 // The boundary between taskfp and its CUDA plugin (libtaskfp_cuda.so: the kernels of kernels/
-// with the CUDA runtime and cuBLAS, about 0.4 s to load). The engine's taskfp::cuda functions
-// (taskfp_kernels/cuda_backend.hpp) forward to the plugin, loaded on first use: commands that
-// never touch a GPU do not load CUDA, and a taskfp built with CUDA runs where the CUDA
-// libraries are missing (cuda::probe says why no GPU is usable).
+// with the CUDA runtime and cuBLAS, about 0.4 s to load): a table of the operations. The
+// engine's CUDA backend (compute/cuda_backend.cpp) calls through it, loading the plugin on first
+// use, so commands that never touch a GPU do not load CUDA, and a taskfp built with CUDA runs
+// where the CUDA libraries are missing (compute::cuda says why no GPU is usable). The engine
+// defines no taskfp::cuda functions of its own: only the plugin does.
 #pragma once
 
 #include <cstddef>
@@ -12,7 +13,7 @@
 
 namespace taskfp {
 
-inline constexpr int kCudaPluginVersion = 1;
+inline constexpr int kCudaPluginVersion = 2;
 
 struct CudaPlugin {
   int version = kCudaPluginVersion;
@@ -24,8 +25,7 @@ struct CudaPlugin {
                            const float* clip_hi, const float* left, const float* right, int bins,
                            std::int64_t* counts) = nullptr;
   void (*log_softmax_rows)(const double* h, std::size_t rows, std::size_t cols, double* out) = nullptr;
-  bool (*kl_terms_supported)(cuda::RowPrep b_prep, double alpha, bool clip) = nullptr;
-  void (*kl_terms)(const cuda::KlTerms& request, double* cross, double* plogp) = nullptr;
+  void (*kl_terms)(const ops::KlTerms& request, double* cross, double* plogp) = nullptr;
 };
 
 }  // namespace taskfp

@@ -1,0 +1,292 @@
+// Every operation of the compute backend table (compute/backend.hpp) on every backend this
+// machine has, against plain references written here (loops, no BLAS, no vectorisation), with
+// explicit tolerances: ggml's test-backend-ops is the model. The CPU backend always runs; the
+// CUDA backend's cases skip with the reason when there is no usable device (or no CUDA build).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "compute/backend.hpp"
+#include "core/error.hpp"
+#include "fingerprint/binning.hpp"
+
+namespace taskfp {
+namespace {
+
+using compute::Backend;
+using compute::KlTerms;
+using compute::RowPrep;
+
+const Backend* backend_named(const std::string& name, std::string* why) {
+  if (name == "cpu") return &compute::cpu();
+  return compute::cuda(why);
+}
+
+class BackendOps : public testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string why;
+    backend_ = backend_named(GetParam(), &why);
+    if (!backend_) GTEST_SKIP() << "no " << GetParam() << " backend here: " << why;
+  }
+  const Backend& backend() const { return *backend_; }
+
+ private:
+  const Backend* backend_ = nullptr;
+};
+
+std::vector<double> uniform(std::size_t n, std::uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<double> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+TEST_P(BackendOps, NamesItselfAndSupportsEveryOperation) {
+  EXPECT_EQ(backend().name(), GetParam());
+  EXPECT_FALSE(backend().description().empty());
+  EXPECT_EQ(backend().is_host(), GetParam() == "cpu");
+  for (const auto op : ops::kAllOps) EXPECT_TRUE(backend().supports(op)) << ops::op_name(op);
+}
+
+// gemm_abt: C = alpha A B^T + beta C against the triple loop, 1e-12 relative to the sum of
+// |terms| (the bound of any summation order), in one call and in the CPU's tile grid, on shapes
+// with edges that are not multiples of any tile, and with k = 0.
+TEST_P(BackendOps, GemmAbtEqualsTheTripleLoop) {
+  struct Shape {
+    std::size_t m, n, k;
+    compute::GemmTiles tiles;
+  };
+  for (const Shape& s : {Shape{37, 53, 1000, {}}, Shape{70, 33, 257, {32, 64}}, Shape{1, 1, 5, {}},
+                         Shape{5, 4, 0, {}}, Shape{129, 65, 3000, {64, 32}}}) {
+    SCOPED_TRACE(testing::Message() << s.m << " x " << s.n << " x " << s.k);
+    const auto a = uniform(s.m * s.k, 1), b = uniform(s.n * s.k, 2);
+    auto c = uniform(s.m * s.n, 3);
+    std::vector<double> want(s.m * s.n), bound(s.m * s.n);
+    for (std::size_t i = 0; i < s.m; ++i)
+      for (std::size_t j = 0; j < s.n; ++j) {
+        double sum = 0, abs_sum = 0;
+        for (std::size_t e = 0; e < s.k; ++e) {
+          sum += a[i * s.k + e] * b[j * s.k + e];
+          abs_sum += std::abs(a[i * s.k + e] * b[j * s.k + e]);
+        }
+        want[i * s.n + j] = 0.5 * sum + 2.0 * c[i * s.n + j];
+        bound[i * s.n + j] = 0.5 * abs_sum + 2.0 * std::abs(c[i * s.n + j]);
+      }
+    backend().gemm_abt(a.data(), s.m, b.data(), s.n, s.k, c.data(), 0.5, 2.0, s.tiles);
+    for (std::size_t i = 0; i < c.size(); ++i)
+      ASSERT_NEAR(c[i], want[i], 1e-12 * (1.0 + bound[i])) << "entry " << i;
+  }
+}
+
+// histogram_counts: torch.histc's float32 arithmetic (binning.hpp's scalar histc_bin and
+// torch_clip) on values at, beside and between bin edges, one feature with lo = hi, values
+// below and above the range: equal counts, bit for bit.
+TEST_P(BackendOps, HistogramCountsEqualHistcExactly) {
+  const std::size_t n = 2500, d = 70;  // d past one block of 64 features
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> clip_lo(d), clip_hi(d), left(d), right(d);
+  std::vector<double> lo(d), hi(d);
+  for (std::size_t f = 0; f < d; ++f) {
+    lo[f] = -1.0 - 0.01 * static_cast<double>(f);
+    hi[f] = f == 7 ? lo[f] : 1.5 + 0.1 * static_cast<double>(f);
+    const auto e = histc_edges(lo[f], hi[f]);
+    clip_lo[f] = e.clip_lo, clip_hi[f] = e.clip_hi, left[f] = e.left, right[f] = e.right;
+  }
+  std::vector<float> x(n * d);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t f = 0; f < d; ++f) {
+      float v = normal(rng);
+      if (i % 5 == 0) {
+        const double step = (hi[f] - lo[f]) / 10.0;
+        v = static_cast<float>(lo[f] + step * static_cast<double>(rng() % 11));
+        if (i % 10 == 0) v = std::nextafter(v, (rng() % 2) ? 1e9f : -1e9f);
+      }
+      x[i * d + f] = v;
+    }
+  for (int bins : {1, 10, 100, 1000}) {
+    std::vector<std::int64_t> want(d * static_cast<std::size_t>(bins), 0), got(want.size(), -1);
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t f = 0; f < d; ++f) {
+        const HistcEdges e{clip_lo[f], clip_hi[f], left[f], right[f]};
+        const auto bin = histc_bin(torch_clip(x[i * d + f], e.clip_lo, e.clip_hi), e, bins);
+        if (bin >= 0) ++want[f * static_cast<std::size_t>(bins) + static_cast<std::size_t>(bin)];
+      }
+    backend().histogram_counts(x.data(), n, d, clip_lo.data(), clip_hi.data(), left.data(), right.data(), bins,
+                               got.data());
+    EXPECT_EQ(got, want) << bins << " bins";
+  }
+  std::vector<std::int64_t> counts(d);
+  EXPECT_THROW(backend().histogram_counts(x.data(), n, d, clip_lo.data(), clip_hi.data(), left.data(),
+                                          right.data(), 0, counts.data()),
+               InputError);
+}
+
+// log_softmax_rows against the max-shifted formula, 1e-13 absolute (the values are O(10)),
+// including rows of very different scales and a row of equal values.
+TEST_P(BackendOps, LogSoftmaxRowsEqualTheFormula) {
+  const std::size_t rows = 19, cols = 1000;
+  auto h = uniform(rows * cols, 9, -5.0, 5.0);
+  for (std::size_t c = 0; c < cols; ++c) h[3 * cols + c] *= 100.0, h[4 * cols + c] = 0.25;
+  std::vector<double> out(rows * cols, 0.0);
+  backend().log_softmax_rows(h.data(), rows, cols, out.data());
+  for (std::size_t r = 0; r < rows; ++r) {
+    const double* x = h.data() + r * cols;
+    const double mx = *std::max_element(x, x + cols);
+    double s = 0;
+    for (std::size_t c = 0; c < cols; ++c) s += std::exp(x[c] - mx);
+    for (std::size_t c = 0; c < cols; ++c)
+      ASSERT_NEAR(out[r * cols + c], x[c] - (mx + std::log(s)), 1e-13 * (1.0 + std::abs(x[c]))) << r << "," << c;
+  }
+}
+
+// kl_terms against preprocessing each row by hand and summing per pair: every p-side
+// preprocessing, every q side it takes, weights on either or both sides, clipping, both sides
+// the same task set (uploaded once on a device), small device budgets (blocks on both sides) and
+// small staging pieces. 1e-9 relative for the cross terms (the GEMM's order), 1e-12 for p log p.
+struct KlCase {
+  RowPrep a_prep, b_prep;
+  double alpha;
+  bool clip, wa, wb, same;
+  std::size_t budget, chunk;
+};
+
+std::vector<double> prepared(const double* h, std::size_t rows, std::size_t cols, RowPrep prep, double alpha,
+                             bool clip) {
+  std::vector<double> out(h, h + rows * cols);
+  for (std::size_t r = 0; r < rows; ++r) {
+    double* x = out.data() + r * cols;
+    if (prep == RowPrep::L1) {
+      double norm = 0;
+      for (std::size_t c = 0; c < cols; ++c) norm += std::abs(x[c]);
+      for (std::size_t c = 0; c < cols; ++c) x[c] /= std::max(norm, 1e-12);
+    } else if (prep == RowPrep::Softmax) {
+      double mx = *std::max_element(x, x + cols), sum = 0;
+      for (std::size_t c = 0; c < cols; ++c) sum += std::exp(x[c] - mx);
+      for (std::size_t c = 0; c < cols; ++c) x[c] = std::exp(x[c] - mx) / sum;
+    } else if (prep == RowPrep::Uniform) {
+      for (std::size_t c = 0; c < cols; ++c) x[c] = alpha / static_cast<double>(cols) + (1 - alpha) * x[c];
+    }
+    if (clip)
+      for (std::size_t c = 0; c < cols; ++c) x[c] = std::max(x[c], static_cast<double>(1.0f / 10000.0f));
+  }
+  return out;
+}
+
+TEST_P(BackendOps, KlTermsEqualPerPairSums) {
+  const std::size_t tight = 60000;  // blocks of a few tasks on each side
+  for (const KlCase& k : {KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, false, false, false, 0, 0},
+                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, false, false, 0, 0},
+                          KlCase{RowPrep::Softmax, RowPrep::Uniform, 0.25, false, false, true, false, 0, 0},
+                          KlCase{RowPrep::None, RowPrep::L1, 0, true, true, true, false, 0, 0},
+                          KlCase{RowPrep::Uniform, RowPrep::Softmax, 0.25, true, false, false, false, 0, 0},
+                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, true, false, tight, 0},
+                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, false, false, true, 0, 0},
+                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, true, true, 0, 1000},
+                          KlCase{RowPrep::Softmax, RowPrep::Softmax, 0, true, false, true, true, tight, 0},
+                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, false, false, tight, 1000},
+                          KlCase{RowPrep::Softmax, RowPrep::Softmax, 0, false, false, true, false, 0, 5000}}) {
+    SCOPED_TRACE(testing::Message() << "p " << static_cast<char>(k.a_prep) << " q " << static_cast<char>(k.b_prep)
+                                    << " clip " << k.clip << " wa " << k.wa << " wb " << k.wb << " same " << k.same
+                                    << " budget " << k.budget << " chunk " << k.chunk);
+    const std::size_t na = 13, nb = k.same ? na : 17, rows = 6, cols = 40, ne = rows * cols;
+    std::mt19937_64 rng(11);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    auto histograms = [&](std::size_t n) {
+      std::vector<std::vector<double>> out(n, std::vector<double>(ne));
+      for (auto& t : out)
+        for (std::size_t r = 0; r < rows; ++r) {
+          double sum = 0;
+          for (std::size_t c = 0; c < cols; ++c) sum += t[r * cols + c] = u(rng) < 0.3 ? 0.0 : u(rng);
+          for (std::size_t c = 0; c < cols; ++c) t[r * cols + c] /= sum > 0 ? sum : 1;
+        }
+      return out;
+    };
+    const auto a = histograms(na);
+    const auto b = k.same ? a : histograms(nb);
+    std::vector<double> wa(na * rows), wb(nb * rows);
+    for (auto& w : wa) w = u(rng);
+    for (auto& w : wb) w = u(rng);
+    std::vector<const double*> ap, bp;
+    for (const auto& t : a) ap.push_back(t.data());
+    for (const auto& t : b) bp.push_back(t.data());
+    if (k.same) bp = ap;
+    KlTerms req;
+    req.na = na, req.nb = nb, req.rows = rows, req.cols = cols, req.a = ap.data(), req.b = bp.data();
+    req.a_prep = k.a_prep, req.b_prep = k.b_prep, req.alpha = k.alpha, req.clip = k.clip;
+    req.wa = k.wa ? wa.data() : nullptr, req.wb = k.wb ? wb.data() : nullptr;
+    req.half = k.wa && k.wb ? 0.5 : 1.0;
+    req.max_device_bytes = k.budget, req.chunk_bytes = k.chunk;
+    std::vector<double> cross(na * nb, -1), plogp(na * rows, -1);
+    backend().kl_terms(req, cross.data(), plogp.data());
+    for (std::size_t i = 0; i < na; ++i) {
+      const auto p = prepared(a[i].data(), rows, cols, k.a_prep, k.alpha, k.clip);
+      for (std::size_t r = 0; r < rows; ++r) {
+        double t = 0;
+        for (std::size_t c = 0; c < cols; ++c)
+          if (p[r * cols + c] > 0) t += p[r * cols + c] * std::log(p[r * cols + c]);
+        ASSERT_NEAR(plogp[i * rows + r], t, 1e-12 * (1 + std::abs(t))) << "task " << i << " row " << r;
+      }
+      for (std::size_t j = 0; j < nb; ++j) {
+        const auto q = prepared(b[j].data(), rows, cols, k.b_prep, k.alpha, k.clip);
+        double want = 0;
+        for (std::size_t e = 0; e < ne; ++e) {
+          const double w = (k.wa ? req.half * wa[i * rows + e / cols] : 0) + (k.wb ? req.half * wb[j * rows + e / cols] : 0);
+          want += (k.wa || k.wb ? w : 1.0) * p[e] * std::log(q[e]);
+        }
+        ASSERT_NEAR(cross[i * nb + j], want, 1e-9 * (1 + std::abs(want))) << "pair " << i << "," << j;
+      }
+    }
+  }
+}
+
+// A q side that can be zero (no softmax, smoothing or clipping) is refused by every backend.
+TEST_P(BackendOps, KlTermsRefuseAQSideThatCanBeZero) {
+  EXPECT_FALSE(ops::kl_terms_supported(RowPrep::L1, 0, false));
+  EXPECT_FALSE(ops::kl_terms_supported(RowPrep::Uniform, 0, false));
+  EXPECT_TRUE(ops::kl_terms_supported(RowPrep::Uniform, 0.1, false));
+  EXPECT_TRUE(ops::kl_terms_supported(RowPrep::L1, 0, true));
+  const std::vector<double> h(12, 0.25);
+  const double* t = h.data();
+  KlTerms req;
+  req.na = req.nb = 1, req.rows = 3, req.cols = 4, req.a = &t, req.b = &t;
+  req.a_prep = RowPrep::L1, req.b_prep = RowPrep::L1;
+  double cross = 0, plogp[3];
+  EXPECT_THROW(backend().kl_terms(req, &cross, plogp), InputError);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryBackend, BackendOps, testing::Values("cpu", "cuda"),
+                         [](const testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// Choosing a backend: cpu always works, auto falls back to the CPU with a note, an unknown name
+// and an unavailable cuda are InputErrors naming the reason.
+TEST(BackendSelect, ChoosesOnceFromTheOptionValue) {
+  std::string note;
+  EXPECT_STREQ(compute::select("cpu", &note).name(), "cpu");
+  const auto& chosen = compute::select("auto", &note);
+  EXPECT_FALSE(note.empty());
+  std::string why;
+  if (compute::cuda(&why)) {
+    EXPECT_STREQ(chosen.name(), "cuda");
+    EXPECT_STREQ(compute::select("cuda").name(), "cuda");
+  } else {
+    EXPECT_STREQ(chosen.name(), "cpu");
+    EXPECT_NE(note.find("running on the CPU"), std::string::npos) << note;
+    try {
+      compute::select("cuda");
+      ADD_FAILURE() << "--backend cuda without a device was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(compute::select("opencl"), InputError);
+}
+
+}  // namespace
+}  // namespace taskfp
