@@ -45,6 +45,24 @@ bool make_fixture(const test::TempDir& dir, std::string& why) {
   return true;
 }
 
+// `extract --backbone/--weights/--random-weights`: contradictory choices are refused before any
+// plugin is loaded.
+TEST(Backbone, ChoicesThatContradictEachOtherAreRefused) {
+  BackboneChoice none;  // resnet34 without weights
+  EXPECT_THROW(choose_backbone(none, {}), InputError);
+  BackboneChoice both;
+  both.weights = "w.h5", both.random_weights = true;
+  EXPECT_THROW(choose_backbone(both, {}), InputError);
+  BackboneChoice script;
+  script.name = "model.pt", script.random_weights = true;
+  try {
+    choose_backbone(script, {});
+    ADD_FAILURE() << "weights for a TorchScript file were accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("TorchScript"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Backbone, ResNet34EqualsTorchvisionOnTheSameWeights) {
   if (!torch_built()) GTEST_SKIP() << "taskfp was built without LibTorch";
   test::TempDir dir;

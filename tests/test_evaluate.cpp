@@ -203,6 +203,59 @@ TEST_F(TinyEvaluation, MetaMetricsByHand) {
   EXPECT_NEAR(score(MetaMetric::Rank, best), 0.5, 1e-12);
 }
 
+// Outcomes built in memory (no files: as from transfer results or a knowledge base) give the same
+// scores as the same outcomes read from the cache layout; a table the config needs but the data
+// lacks is an InputError naming it.
+TEST_F(TinyEvaluation, OutcomesHeldInMemoryEvaluateAsFiles) {
+  OutcomeData data;
+  OutcomeTable t;
+  t.names = {"a", "b", "c", "d", "t"};
+  const double p[4][2] = {{0.80, 0.82}, {0.90, 0.90}, {0.70, 0.74}, {0.95, 0.97}};
+  for (std::uint32_t s = 0; s < 4; ++s)
+    for (int r = 0; r < 2; ++r) {
+      t.seeds.push_back(r);
+      t.sources.push_back(s);
+      t.targets.push_back(4);
+      t.performance.push_back(p[s][r]);
+    }
+  data.transfer[{Scenario::Architecture, "AUROC"}] = t;
+  BaselineTable base{"", {"t"}, {{0.85, 0.87}}};
+  data.baseline_shrunk["AUROC"] = base;
+  data.baseline_full["AUROC"] = base;
+  const auto from_files = evaluate({distance}, tasks, info, cfg);
+  const auto in_memory = evaluate({distance}, tasks, info, data, cfg);
+  ASSERT_EQ(in_memory.rows.size(), from_files.rows.size());
+  for (std::size_t i = 0; i < in_memory.rows.size(); ++i) {
+    EXPECT_EQ(in_memory.rows[i].meta_metric, from_files.rows[i].meta_metric);
+    EXPECT_EQ(in_memory.rows[i].score, from_files.rows[i].score) << i;
+  }
+  EXPECT_NEAR(score(MetaMetric::Delta, in_memory), ((0.81 - 0.86) + (0.72 - 0.86)) / 2, 1e-12);
+  cfg.metrics = {"BA"};
+  try {
+    evaluate({distance}, tasks, info, data, cfg);
+    ADD_FAILURE() << "missing BA outcomes were accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no BA outcomes for Model Architecture"), std::string::npos) << e.what();
+  }
+}
+
+// The public top-k choice (what `recommend` reuses): decreasing affinity, ties in the given order
+// when k separates them, errors naming the distance, target and sources otherwise.
+TEST(TopKSources, ChoosesTheHighestAffinitiesInOrder) {
+  const std::vector<std::string> names = {"a", "b", "c", "d", "e"};
+  EXPECT_EQ(top_k_sources({0.1, 0.5, 0.3, 0.5, -1.0}, 3, names, "m", "t"), (std::vector<std::size_t>{1, 3, 2}));
+  EXPECT_EQ(top_k_sources({0.1, 0.5, 0.3, 0.5, -1.0}, 2, names, "m", "t"), (std::vector<std::size_t>{1, 3}));
+  EXPECT_EQ(top_k_sources({2.0}, 1, {"only"}, "m", "t"), (std::vector<std::size_t>{0}));
+  try {
+    top_k_sources({0.1, 0.5, 0.3, 0.5, -1.0}, 1, names, "m", "t");
+    ADD_FAILURE() << "a tie at place 1 was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("sources 'b', 'd' tie at place 1"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(top_k_sources({0.1, std::nan(""), 0.2}, 1, {"a", "b", "c"}, "m", "t"), InputError);
+  EXPECT_THROW(top_k_sources({0.1, 0.2}, 3, {"a", "b"}, "m", "t"), InputError);
+}
+
 TEST_F(TinyEvaluation, MinSamplesExcludesSmallSources) {
   cfg.min_samples = 10;  // d (5 samples) is no longer valid: oracle b = .90, ranks among 3
   auto ev = evaluate({distance}, tasks, info, cfg);

@@ -59,6 +59,25 @@ TEST(ImageSynth, WritesEveryFormatDeterministicallyAndATaskSet) {
   EXPECT_TRUE(kinds.count({1, 8}) && kinds.count({3, 8}) && kinds.count({1, 16}));
 }
 
+// `extract --tasks`: the named tasks in the order named, every task when none is named, and an
+// InputError naming the task set for a name it lacks.
+TEST(ImageTaskSet, SelectTasksKeepsTheOrderNamed) {
+  std::vector<ImageTaskSpec> all(3);
+  all[0].name = "a", all[1].name = "b", all[2].name = "c";
+  const auto chosen = select_image_tasks(all, {"c", "a"}, "the task set t.yaml");
+  ASSERT_EQ(chosen.size(), 2u);
+  EXPECT_EQ(chosen[0].name, "c");
+  EXPECT_EQ(chosen[1].name, "a");
+  EXPECT_EQ(select_image_tasks(all, {}, "the task set t.yaml").size(), 3u);
+  try {
+    select_image_tasks(all, {"a", "z"}, "the task set t.yaml");
+    ADD_FAILURE() << "an unknown task was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("t.yaml"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("z"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ImageSynth, SizesAndJpegOnly) {
   for (const int min : {40, 100}) {
     test::TempDir dir;

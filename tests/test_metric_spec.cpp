@@ -4,11 +4,33 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "distance/distance.hpp"
 #include "distance/metric_spec.hpp"
 #include "test_util.hpp"
 
 namespace taskfp {
 namespace {
+
+// A list of metrics as `taskfp distance -m ... -m ...` gives it: aliases resolved, repeats of
+// one metric dropped (the first kept), and what they need together (every bin count once).
+TEST(MetricSpec, ListsParseOnceAndNeedTheUnionOfTheirInputs) {
+  const auto specs = parse_metrics({"bkld-small", "KLD-PP:NS-W:TS-100-BINS", "FID", "bkld-large", "SEMANTIC",
+                                    "VDNA-PP:NN-1000-BINS"});
+  ASSERT_EQ(specs.size(), 5u);
+  EXPECT_EQ(specs[0].name, "KLD-PP:NS-W:TS-100-BINS");
+  EXPECT_EQ(specs[1].name, "FID");
+  EXPECT_EQ(specs[2].name, "KLD-PP:NS-1000-BINS");
+  const auto needs = metric_needs(specs);
+  EXPECT_EQ(needs.bins, (std::vector<int>{100, 1000}));
+  EXPECT_TRUE(needs.covariance);  // FID
+  EXPECT_TRUE(needs.fingerprints);
+  EXPECT_TRUE(needs.task_info);  // SEMANTIC
+  EXPECT_FALSE(needs.features);
+  const auto semantic = metric_needs(parse_metrics({"SEMANTIC"}));
+  EXPECT_TRUE(semantic.bins.empty());
+  EXPECT_FALSE(semantic.fingerprints);
+  EXPECT_THROW(parse_metrics({"bkld-small", "no-such-metric"}), InputError);
+}
 
 TEST(MetricSpec, PaperProposals) {
   auto small = parse_metric("bkld-small");

@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
-#include <set>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/task_list.hpp"
+#include "mpi/distance_ranks.hpp"
 #include "mpi/world.hpp"
 #include "distance/distance.hpp"
 #include "io/output_files.hpp"
@@ -60,22 +60,8 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     }
     require(!o->metrics.empty(), "give at least one --metric (see --list-metrics)");
     require(!o->out.empty() || !o->csv_dir.empty(), "give --output (HDF5) and/or --csv-dir (CSV)");
-    std::vector<MetricSpec> specs;
-    std::set<std::string> seen;
-    MetricNeeds all;
-    all.fingerprints = false;
-    std::set<int> bins;
-    for (const auto& text : o->metrics) {
-      auto spec = parse_metric(text);
-      if (!seen.insert(spec.name).second) continue;
-      auto needs = metric_needs(spec);
-      if (needs.bins > 0) bins.insert(needs.bins);
-      all.covariance |= needs.covariance;
-      all.fingerprints |= needs.fingerprints;
-      all.task_info |= needs.task_info;
-      all.features |= needs.features;
-      specs.push_back(spec);
-    }
+    const auto specs = parse_metrics(o->metrics);
+    const auto all = metric_needs(specs);
     const auto& world = mpi::world();
     // Outputs are checked before any work and written together at the end.
     if (!o->out.empty()) require_writable_file(o->out, "--output");
@@ -93,7 +79,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     if (all.fingerprints) {
       require(!o->fingerprints.empty(), "these metrics need --fingerprints (a fingerprint store)");
       FingerprintLoadOptions lo;
-      lo.bins = std::vector<int>(bins.begin(), bins.end());
+      lo.bins = all.bins;
       lo.covariance = all.covariance;
       fps = out_of_memory_as_error("reading '" + o->fingerprints + "'",
                                    [&] { return read_fingerprint_store(o->fingerprints, lo); });
@@ -126,12 +112,8 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     if (!req.backend->is_host() && world.distributed())
       backend_note += fmt::format("; rank {} uses {}", world.rank, compute::bind_device(world.local_rank));
     if (world.root()) detail(g, backend_note);
-    const auto all_sources = o->sources.empty() ? names : parse_task_list(o->sources);
+    req.sources = o->sources.empty() ? names : parse_task_list(o->sources);
     req.targets = o->targets.empty() ? names : parse_task_list(o->targets);
-    // This rank's rows: all of them in one process, a contiguous block under MPI.
-    const auto [first, last] = mpi::share(all_sources.size(), world.rank, world.size, mpi::kRowGranule);
-    req.sources.assign(all_sources.begin() + static_cast<std::ptrdiff_t>(first),
-                       all_sources.begin() + static_cast<std::ptrdiff_t>(last));
     const bool show = world.root() && !g.quiet;
 
     std::vector<DistanceMatrix> results;
@@ -139,28 +121,11 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       ProgressMeter meter(spec.name, show);
       req.progress = meter.callback();
       auto start = std::chrono::steady_clock::now();
-      DistanceInputs in{all.fingerprints ? &fps : nullptr, all.task_info ? &task_info : nullptr,
-                        all.features ? &features : nullptr};
-      DistanceMatrix m;
-      if (!req.sources.empty()) {
-        m = out_of_memory_as_error(
-            fmt::format("computing {} for {} x {} tasks", spec.name, req.sources.size(), req.targets.size()),
-            [&] { return compute_distance(spec, in, req); });
-      } else {  // more ranks than sources: nothing to compute here
-        m.metric = spec.name;
-        m.values = Matrix<double>(0, req.targets.size());
-      }
-      if (world.distributed()) {
-        m.values = mpi::gather_rows(m.values);
-        m.sources = all_sources;
-        m.targets = req.targets;
-        m.metric = spec.name;
-        std::vector<std::string> unique;
-        for (auto& w : mpi::gather_strings(m.warnings))
-          if (std::find(unique.begin(), unique.end(), w) == unique.end()) unique.push_back(w);
-        m.warnings = unique;
-        if (!world.root()) continue;
-      }
+      const DistanceInputs in{all.fingerprints ? &fps : nullptr, all.task_info ? &task_info : nullptr,
+                              all.features ? &features : nullptr};
+      // This rank's rows (all of them in one process); rank 0 gathers the whole matrix.
+      auto m = mpi::compute_distance_over_ranks(spec, in, req, world);
+      if (!world.root()) continue;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       for (const auto& w : m.warnings) warn(w);
       info(g, fmt::format("{}: {} x {} in {:.3f} s{}", spec.name, m.sources.size(), m.targets.size(),

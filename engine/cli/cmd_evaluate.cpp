@@ -10,45 +10,13 @@
 #include "core/error.hpp"
 #include "io/output_files.hpp"
 #include "core/text.hpp"
+#include "evaluate/distance_inputs.hpp"
 #include "evaluate/report.hpp"
-#include "store/distance_store.hpp"
 
 namespace taskfp::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-// The paper's main comparison: its two proposals and the baselines it reports.
-const std::vector<std::string> kPaperDistances = {
-    "KLD-PP:NS-W:TS-100-BINS", "KLD-PP:NS-1000-BINS", "SEMANTIC", "VDNA-PP:NN-1000-BINS",
-    "FID", "FED", "MMD-geo-sinkhorn-0.01", "KLD-PP:NN"};
-
-std::vector<DistanceMatrix> load_distances(const std::vector<std::string>& specs, const std::string& cache,
-                                           FloatParser parser) {
-  std::vector<DistanceMatrix> out;
-  for (const auto& spec : specs) {
-    const auto hash = spec.find(".h5#");
-    if (hash != std::string::npos) {
-      out.push_back(read_distance_matrix(spec.substr(0, hash + 3), spec.substr(hash + 4)));
-    } else if (fs::path(spec).extension() == ".h5") {
-      for (const auto& m : distance_store_metrics(spec)) out.push_back(read_distance_matrix(spec, m));
-    } else if (fs::path(spec).extension() == ".csv") {
-      out.push_back(read_distance_csv(spec, parser));
-    } else {
-      // A metric name: the matrix of that name in the cache folder (aliases resolve).
-      std::string name = spec;
-      try {
-        name = parse_metric(spec).name;
-      } catch (const InputError&) {
-      }
-      const auto path = (fs::path(cache) / "distances" / (name + ".csv")).string();
-      require(fs::exists(path), "distance '{}': no file '{}'. Give a CSV or .h5 path, or a name "
-              "of a matrix in <cache>/distances/", spec, path);
-      out.push_back(read_distance_csv(path, parser));
-    }
-  }
-  return out;
-}
 
 template <typename T, typename Parse>
 std::vector<T> parse_list(const std::string& text, Parse parse) {
@@ -139,12 +107,9 @@ void add_evaluate(CLI::App& app, const GlobalOptions& g) {
     cfg.min_samples = o->min_samples;
     cfg.shrunk_targets = !o->full_targets;
 
-    auto specs = o->distances;
-    if (specs.empty())
-      for (const auto& n : kPaperDistances)
-        if (fs::exists(fs::path(o->cache) / "distances" / (n + ".csv"))) specs.push_back(n);
+    const auto specs = o->distances.empty() ? paper_candidates_in(o->cache) : o->distances;
     require(!specs.empty(), "no distances given and none of the paper's in '{}/distances'", o->cache);
-    auto distances = load_distances(specs, o->cache, parser);
+    auto distances = load_distance_matrices(specs, o->cache, parser);
     auto tasks = TaskSet::load(o->tasks);
     auto info = read_task_info(o->task_info.empty() ? (fs::path(o->cache) / "task_infos.csv").string() : o->task_info);
     detail(g, fmt::format("evaluating {} distances on {} targets", distances.size(),

@@ -34,6 +34,17 @@ struct MetricNeeds {
 };
 MetricNeeds metric_needs(const MetricSpec& spec);
 
+/// What a set of metrics needs together: the union of their needs, with every bin count.
+struct MetricSetNeeds {
+  std::vector<int> bins;  ///< ascending, without repeats
+  bool covariance = false, fingerprints = false, task_info = false, features = false;
+};
+MetricSetNeeds metric_needs(const std::vector<MetricSpec>& specs);
+
+/// Parses metric specs and aliases (parse_metric), keeping the first of specs that name the same
+/// metric. InputError for an unknown one.
+std::vector<MetricSpec> parse_metrics(const std::vector<std::string>& texts);
+
 struct DistanceInputs {
   const FingerprintSet* fingerprints = nullptr;
   const TaskInfoTable* task_info = nullptr;

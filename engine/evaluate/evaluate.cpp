@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <set>
@@ -131,8 +132,40 @@ std::vector<std::string> evaluation_targets(const TaskSet& tasks, const TaskInfo
   return out;
 }
 
-Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet& tasks,
-                    const TaskInfoTable& info, const EvaluationConfig& cfg) {
+std::vector<std::size_t> top_k_sources(const std::vector<double>& affinity, std::size_t k,
+                                       const std::vector<std::string>& sources, const std::string& distance,
+                                       const std::string& target) {
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < affinity.size(); ++i) {
+    if (std::isnan(affinity[i]))
+      throw InputError(fmt::format(
+          "distance '{}': the entry source '{}' -> target '{}' is missing (NaN), infinite or "
+          "an exact zero, so no choice among the valid sources can be made",
+          distance, sources[i], target));
+    order.push_back(i);
+  }
+  require(order.size() >= k, "target '{}' has {} valid sources, fewer than top-k = {}", target, order.size(), k);
+  // The k largest affinities, in decreasing order (ties keep task-set order, as pandas'
+  // stable nlargest); an unresolved tie at the k-th place is an error.
+  std::stable_sort(order.begin(), order.end(), [&](auto x, auto y) { return affinity[x] > affinity[y]; });
+  if (order.size() > k && affinity[order[k]] == affinity[order[k - 1]]) {
+    std::vector<std::string> tied;
+    for (auto i : order)
+      if (affinity[i] == affinity[order[k - 1]]) tied.push_back(sources[i]);
+    throw InputError(fmt::format("distance '{}', target '{}': top-{} is not unique, sources {} tie at place {}",
+                                 distance, target, k, list_some(tied), k));
+  }
+  order.resize(k);
+  return order;
+}
+
+namespace {
+
+// The evaluation; `outcomes` is asked for the outcome data only after the distances, tasks and
+// top-k choices have been checked, so those errors come first whatever the outcomes' source.
+Evaluation evaluate_with(const std::vector<DistanceMatrix>& distances, const TaskSet& tasks,
+                         const TaskInfoTable& info, const std::function<const OutcomeData&()>& outcomes,
+                         const EvaluationConfig& cfg) {
   require(!distances.empty(), "no distance matrices to evaluate");
   require(cfg.top_k >= 1, "top-k must be at least 1 (got {})", cfg.top_k);
   require(!cfg.scenarios.empty() && !cfg.metrics.empty() && !cfg.aggregates.empty() &&
@@ -196,42 +229,23 @@ Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet&
       const auto& sources = sources_of[ti];
       auto& c = choice[di][ti];
       c.affinity.resize(sources.size());
-      std::vector<std::size_t> order;
-      for (std::size_t i = 0; i < sources.size(); ++i) {
-        c.affinity[i] = a.values(im.row.at(sources[i]), col);
-        if (std::isnan(c.affinity[i]))
-          throw InputError(fmt::format(
-              "distance '{}': the entry source '{}' -> target '{}' is missing (NaN), infinite or "
-              "an exact zero, so no choice among the valid sources can be made",
-              a.metric, sources[i], column));
-        order.push_back(i);
-      }
-      require(order.size() >= k, "target '{}' has {} valid sources, fewer than top-k = {}",
-              targets[ti], order.size(), k);
-      // The k largest affinities, in decreasing order (ties keep task-set order, as pandas'
-      // stable nlargest); an unresolved tie at the k-th place is an error.
-      std::stable_sort(order.begin(), order.end(),
-                       [&](auto x, auto y) { return c.affinity[x] > c.affinity[y]; });
-      if (order.size() > k && c.affinity[order[k]] == c.affinity[order[k - 1]]) {
-        std::vector<std::string> tied;
-        for (auto i : order)
-          if (c.affinity[i] == c.affinity[order[k - 1]]) tied.push_back(sources[i]);
-        throw InputError(fmt::format(
-            "distance '{}', target '{}': top-{} is not unique, sources {} tie at place {}",
-            a.metric, column, k, list_some(tied), k));
-      }
-      order.resize(k);
-      c.order = std::move(order);
+      for (std::size_t i = 0; i < sources.size(); ++i) c.affinity[i] = a.values(im.row.at(sources[i]), col);
+      c.order = top_k_sources(c.affinity, k, sources, a.metric, column);
     }
   }
 
+  const OutcomeData& data = outcomes();
   for (auto scenario : cfg.scenarios) {
     for (const auto& metric : cfg.metrics) {
-      const auto table = read_outcomes(outcome_file(cfg.cache_dir, scenario, metric, cfg.validation));
+      const auto table = data.transfer.find({scenario, metric});
+      require(table != data.transfer.end(), "no {} outcomes for {}", metric, scenario_label(scenario));
+      const auto shrunk_table = data.baseline_shrunk.find(metric), full_table = data.baseline_full.find(metric);
+      require(shrunk_table != data.baseline_shrunk.end() && full_table != data.baseline_full.end(),
+              "no {} baselines (shrunk and full targets)", metric);
       for (auto aggregate : cfg.aggregates) {
-        const OutcomeMatrix outcomes(table, aggregate);
-        const auto base_shrunk = read_baselines(baseline_file(cfg.cache_dir, metric, true, cfg.validation), aggregate);
-        const auto base_full = read_baselines(baseline_file(cfg.cache_dir, metric, false, cfg.validation), aggregate);
+        const OutcomeMatrix outcomes(table->second, aggregate);
+        const auto base_shrunk = aggregate_baselines(shrunk_table->second, aggregate);
+        const auto base_full = aggregate_baselines(full_table->second, aggregate);
         std::vector<std::string> absent;
         std::vector<std::size_t> present;
         std::vector<double> baselines(targets.size(), kNaN);
@@ -330,6 +344,25 @@ Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet&
     }
   }
   return ev;
+}
+
+}  // namespace
+
+Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet& tasks,
+                    const TaskInfoTable& info, const OutcomeData& outcomes, const EvaluationConfig& cfg) {
+  return evaluate_with(distances, tasks, info, [&]() -> const OutcomeData& { return outcomes; }, cfg);
+}
+
+Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet& tasks,
+                    const TaskInfoTable& info, const EvaluationConfig& cfg) {
+  OutcomeData loaded;
+  return evaluate_with(
+      distances, tasks, info,
+      [&]() -> const OutcomeData& {
+        loaded = load_outcome_data(cfg.cache_dir, cfg.scenarios, cfg.metrics, cfg.validation);
+        return loaded;
+      },
+      cfg);
 }
 
 // ---------------------------------------------------------------- summaries

@@ -25,7 +25,7 @@ enum class TopMode { Avg, Best };
 DistanceMatrix affinities(const DistanceMatrix& distances, ZScoreAxis axis = ZScoreAxis::Global);
 
 struct EvaluationConfig {
-  std::string cache_dir;  ///< folder laid out like the paper's cache/ (exp/ inside)
+  std::string cache_dir;  ///< where evaluate() without OutcomeData reads them (the paper's cache/ layout)
   std::vector<Scenario> scenarios = {std::begin(kAllScenarios), std::end(kAllScenarios)};
   std::vector<std::string> metrics = {"AUROC", "BA"};
   std::vector<SeedAggregate> aggregates = {SeedAggregate::Mean};
@@ -55,11 +55,25 @@ struct Evaluation {
   std::vector<std::string> notes;      ///< e.g. targets without outcomes in a scenario
 };
 
-/// Runs every (scenario, metric, aggregate, distance, target, meta-metric) combination.
+/// Runs every (scenario, metric, aggregate, distance, target, meta-metric) combination against
+/// the outcomes given (one table per configured scenario and metric, baselines per metric).
 /// InputError for matrices lacking needed sources or targets (named), transposed matrices,
-/// NaN among the valid sources of a target, unresolved top-k ties, bad outcome tables.
+/// NaN among the valid sources of a target, unresolved top-k ties, outcome data lacking a
+/// configured table or a target's baseline.
+Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet& tasks,
+                    const TaskInfoTable& info, const OutcomeData& outcomes, const EvaluationConfig& config);
+/// The same with the outcomes read from config.cache_dir (load_outcome_data); InputError also for
+/// bad outcome tables.
 Evaluation evaluate(const std::vector<DistanceMatrix>& distances, const TaskSet& tasks,
                     const TaskInfoTable& info, const EvaluationConfig& config);
+
+/// The top-k source choice for one target: indices into `affinity` (one per valid source, as
+/// `sources` names them) of the k highest affinities, in decreasing order; ties keep the given
+/// order (pandas' stable nlargest). InputError, naming `distance`, `target` and the sources,
+/// for a NaN affinity, fewer than k sources, or a tie at place k that k cannot resolve.
+std::vector<std::size_t> top_k_sources(const std::vector<double>& affinity, std::size_t k,
+                                       const std::vector<std::string>& sources, const std::string& distance,
+                                       const std::string& target);
 
 /// The targets a split evaluates: the validation tasks, or the development tasks with fewer
 /// than 40 classes.

@@ -176,7 +176,7 @@ double OutcomeMatrix::at(const std::string& source, const std::string& target) c
   return values_(s->second, t->second);
 }
 
-std::unordered_map<std::string, double> read_baselines(const std::string& path, SeedAggregate aggregate) {
+BaselineTable read_baseline_table(const std::string& path) {
   auto rows = read_csv_file(path);
   require(rows.size() >= 2, "baseline table '{}' has no rows", path);
   const auto& header = rows.front().fields;
@@ -189,11 +189,22 @@ std::unordered_map<std::string, double> read_baselines(const std::string& path, 
   for (std::size_t r = 1; r < rows.size(); ++r)
     require(rows[r].fields.size() == header.size(), "'{}' line {}: {} fields, the header has {}",
             path, rows[r].line, rows[r].fields.size(), header.size());
-  std::unordered_map<std::string, double> out;
+  BaselineTable t;
+  t.path = path;
   for (std::size_t c = 1; c < header.size(); ++c) {
     std::vector<double> v;
     for (std::size_t r = 1; r < rows.size(); ++r)
       v.push_back(csv_number_field(path, rows[r], c, header[c], baseline));
+    t.tasks.push_back(header[c]);
+    t.seeds.push_back(std::move(v));
+  }
+  return t;
+}
+
+std::unordered_map<std::string, double> aggregate_baselines(const BaselineTable& table, SeedAggregate aggregate) {
+  std::unordered_map<std::string, double> out;
+  for (std::size_t c = 0; c < table.tasks.size(); ++c) {
+    const auto& v = table.seeds[c];
     double value = std::nan("");
     switch (aggregate) {
       case SeedAggregate::Mean: {
@@ -210,17 +221,35 @@ std::unordered_map<std::string, double> read_baselines(const std::string& path, 
       case SeedAggregate::Max: value = *std::max_element(v.begin(), v.end()); break;
       case SeedAggregate::First: value = v.at(0); break;
       case SeedAggregate::Second:
-        require(v.size() >= 2, "baseline table '{}' has no second seed", path);
+        require(v.size() >= 2, "baseline table '{}' has no second seed", table.path);
         value = v[1];
         break;
       case SeedAggregate::Third:
-        require(v.size() >= 3, "baseline table '{}' has no third seed", path);
+        require(v.size() >= 3, "baseline table '{}' has no third seed", table.path);
         value = v[2];
         break;
     }
-    out[header[c]] = value;
+    out[table.tasks[c]] = value;
   }
   return out;
+}
+
+std::unordered_map<std::string, double> read_baselines(const std::string& path, SeedAggregate aggregate) {
+  return aggregate_baselines(read_baseline_table(path), aggregate);
+}
+
+OutcomeData load_outcome_data(const std::string& cache_dir, const std::vector<Scenario>& scenarios,
+                              const std::vector<std::string>& metrics, bool validation) {
+  OutcomeData d;
+  // In the order an evaluation uses them, so a bad file is reported as it would be met.
+  for (auto s : scenarios)
+    for (const auto& metric : metrics) {
+      d.transfer[{s, metric}] = read_outcomes(outcome_file(cache_dir, s, metric, validation));
+      if (d.baseline_shrunk.count(metric)) continue;
+      d.baseline_shrunk[metric] = read_baseline_table(baseline_file(cache_dir, metric, true, validation));
+      d.baseline_full[metric] = read_baseline_table(baseline_file(cache_dir, metric, false, validation));
+    }
+  return d;
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -55,9 +56,32 @@ class OutcomeMatrix {
   Matrix<double> values_;  // names x names, NaN where not run
 };
 
-/// Baseline (no-transfer) performance per task: the paper's baseline file has one column per
-/// task and one row per seed. Missing or infinite values are refused, naming line and column.
+/// Baseline (no-transfer) outcomes: the paper's baseline file has one column per task and one
+/// row per seed.
+struct BaselineTable {
+  std::string path;
+  std::vector<std::string> tasks;
+  std::vector<std::vector<double>> seeds;  ///< per task (as `tasks`), the value of each seed
+};
+/// Reads a baseline file. Missing or infinite values are refused, naming line and column.
+BaselineTable read_baseline_table(const std::string& path);
+/// Per task, its seeds combined (mean as DataFrame.mean; the n-th seed: InputError if absent).
+std::unordered_map<std::string, double> aggregate_baselines(const BaselineTable& table, SeedAggregate aggregate);
+/// read_baseline_table, then aggregate_baselines.
 std::unordered_map<std::string, double> read_baselines(const std::string& path, SeedAggregate aggregate);
+
+/// The outcomes an evaluation compares against, held in memory: per (scenario, metric) the
+/// (r, s, t, p) table, per metric the baselines of shrunk and of full-size targets. Read from
+/// the paper's cache layout (load_outcome_data), or built from other sources (transfer results,
+/// a knowledge base) without files.
+struct OutcomeData {
+  std::map<std::pair<Scenario, std::string>, OutcomeTable> transfer;
+  std::map<std::string, BaselineTable> baseline_shrunk, baseline_full;  ///< by metric
+};
+/// The tables of these scenarios and metrics from a folder laid out like the paper's cache/
+/// (outcome_file, baseline_file). InputError as read_outcomes and read_baseline_table.
+OutcomeData load_outcome_data(const std::string& cache_dir, const std::vector<Scenario>& scenarios,
+                              const std::vector<std::string>& metrics, bool validation);
 
 /// File names in a folder laid out like the paper's cache/:
 ///   exp/load_<kind>_experiment%<metric>%[True%]<validation>.csv and

@@ -73,4 +73,17 @@ std::unique_ptr<Backbone> load_torchscript(const std::string& path, int size, co
 
 #endif
 
+std::unique_ptr<Backbone> choose_backbone(const BackboneChoice& c, const BackboneOptions& options) {
+  if (c.name == "resnet34") {
+    require(!c.weights.empty() || c.random_weights,
+            "give --weights (a ResNet34 weights file; scripts/export_backbone.py writes the ImageNet "
+            "ones) or --random-weights (not pretrained: tests and offline demos only)");
+    require(c.weights.empty() || !c.random_weights, "give either --weights or --random-weights");
+    return make_resnet34(c.weights, c.weight_seed, options);
+  }
+  require(c.weights.empty() && !c.random_weights,
+          "--weights and --random-weights are for resnet34; a TorchScript file carries its own");
+  return load_torchscript(c.name, c.image_size, options);
+}
+
 }  // namespace taskfp

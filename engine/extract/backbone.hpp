@@ -54,4 +54,17 @@ std::unique_ptr<Backbone> make_resnet34(const std::string& weights_h5, std::uint
 std::unique_ptr<Backbone> load_torchscript(const std::string& path, int size = 224,
                                            const BackboneOptions& options = {});
 
+/// What `taskfp extract` asks for with --backbone, --weights, --random-weights, --weight-seed.
+struct BackboneChoice {
+  std::string name = "resnet34";  ///< "resnet34", or the path of a TorchScript file
+  std::string weights;            ///< ResNet34 weights (HDF5), or empty
+  bool random_weights = false;    ///< ResNet34 with seeded random weights (tests, demos)
+  std::uint64_t weight_seed = 0;
+  int image_size = 224;           ///< the images' side, for trying a TorchScript module
+};
+/// The backbone a choice names: ResNet34 with the given or random weights, or a TorchScript
+/// module. InputError for ResNet34 without weights or with both kinds, for weights given with a
+/// TorchScript file (it carries its own), and as make_resnet34 / load_torchscript.
+std::unique_ptr<Backbone> choose_backbone(const BackboneChoice& choice, const BackboneOptions& options);
+
 }  // namespace taskfp

@@ -16,6 +16,7 @@
 #include "core/text.hpp"
 #include "io/hdf5.hpp"
 #include "io/output_files.hpp"
+#include "store/features_store.hpp"
 #include "store/store_common.hpp"
 
 namespace fs = std::filesystem;
@@ -413,6 +414,20 @@ FeatureSet merge_parts(const std::string& parts_dir) {
   }
   note_run(out.provenance, skipped, listed, {devices.begin(), devices.end()});
   return out;
+}
+
+FeatureSet merge_parts_into(const std::string& parts_dir, const std::string& out, bool keep_parts) {
+  auto features = merge_parts(parts_dir);
+  write_features_store(out, features);
+  if (!keep_parts) std::filesystem::remove_all(parts_dir);
+  return features;
+}
+
+void remove_unfinished_parts(const std::string& parts_dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(parts_dir, ec))
+    if (e.path().extension() == ".h5") return;
+  std::filesystem::remove_all(parts_dir, ec);
 }
 
 }  // namespace taskfp

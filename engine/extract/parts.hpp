@@ -55,4 +55,12 @@ ShardReport run_shard(const ExtractPlan& plan, const std::vector<ImageTaskSpec>&
 /// than the other parts). Every part is checked before any is merged.
 FeatureSet merge_parts(const std::string& parts_dir);
 
+/// merge_parts, then the features store written to `out` (whole or not at all) and the parts
+/// folder removed unless `keep_parts`. Returns the merged features.
+FeatureSet merge_parts_into(const std::string& parts_dir, const std::string& out, bool keep_parts);
+
+/// Removes a parts folder that holds no finished chunk (only the plan): what a run that failed
+/// before finishing anything leaves. A folder with finished chunks stays for a rerun.
+void remove_unfinished_parts(const std::string& parts_dir);
+
 }  // namespace taskfp

@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "core/random.hpp"
+#include "core/task_list.hpp"
 #include "core/text.hpp"
 #include "io/csv.hpp"
 #include "store/store_common.hpp"
@@ -404,6 +405,19 @@ class TaskSetReader {
 };
 
 }  // namespace
+
+std::vector<ImageTaskSpec> select_image_tasks(const std::vector<ImageTaskSpec>& all,
+                                              const std::vector<std::string>& wanted, const std::string& source) {
+  if (wanted.empty()) return all;
+  std::vector<std::string> names;
+  for (const auto& s : all) names.push_back(s.name);
+  require_tasks_present(wanted, names, source);
+  std::vector<ImageTaskSpec> chosen;
+  for (const auto& w : wanted)
+    for (const auto& s : all)
+      if (s.name == w) chosen.push_back(s);
+  return chosen;
+}
 
 std::vector<ImageTaskSpec> read_image_taskset(const std::string& path) {
   try {

@@ -103,6 +103,11 @@ struct ImageTaskSpec {
 /// duplicate names.
 std::vector<ImageTaskSpec> read_image_taskset(const std::string& path);
 
+/// The tasks of `all` named in `wanted`, in the order of `wanted` (empty: all of them).
+/// InputError naming `source` (e.g. "the task set tasks.yaml") for a name it lacks.
+std::vector<ImageTaskSpec> select_image_tasks(const std::vector<ImageTaskSpec>& all,
+                                              const std::vector<std::string>& wanted, const std::string& source);
+
 /// Lists a task's images: PNG, JPEG and TIFF files (.png, .jpg, .jpeg, .tif, .tiff, any case),
 /// the selected slices of NIfTI volumes (.nii, .nii.gz) and the frames of DICOM files (.dcm, or
 /// 'DICM' at byte 128; a manifest path may name a series folder), whose headers are read here (in

@@ -1,4 +1,5 @@
-// Metric registry: maps a parsed spec to its CPU implementation and its input needs.
+// compute_distance: a parsed spec dispatched to its family's implementation, and what each metric needs
+// from its inputs (distance.hpp).
 #include <algorithm>
 
 #include "core/error.hpp"
@@ -6,9 +7,33 @@
 #include "distance/distance.hpp"
 #include "distance/kl_family.hpp"
 #include "distance/mmd.hpp"
-#include "distance/other_metrics.hpp"
+#include "distance/baseline_distances.hpp"
 
 namespace taskfp {
+
+MetricSetNeeds metric_needs(const std::vector<MetricSpec>& specs) {
+  MetricSetNeeds all;
+  for (const auto& spec : specs) {
+    const auto n = metric_needs(spec);
+    if (n.bins > 0 && std::find(all.bins.begin(), all.bins.end(), n.bins) == all.bins.end()) all.bins.push_back(n.bins);
+    all.covariance |= n.covariance;
+    all.fingerprints |= n.fingerprints;
+    all.task_info |= n.task_info;
+    all.features |= n.features;
+  }
+  std::sort(all.bins.begin(), all.bins.end());
+  return all;
+}
+
+std::vector<MetricSpec> parse_metrics(const std::vector<std::string>& texts) {
+  std::vector<MetricSpec> specs;
+  for (const auto& text : texts) {
+    auto spec = parse_metric(text);
+    if (std::none_of(specs.begin(), specs.end(), [&](const MetricSpec& s) { return s.name == spec.name; }))
+      specs.push_back(std::move(spec));
+  }
+  return specs;
+}
 
 MetricNeeds metric_needs(const MetricSpec& spec) {
   MetricNeeds n;

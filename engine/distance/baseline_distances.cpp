@@ -1,5 +1,5 @@
 // VDNA, EMD-AVG, COS, FID, CORAL and SEMANTIC on the CPU.
-#include "distance/other_metrics.hpp"
+#include "distance/baseline_distances.hpp"
 
 #include <Eigen/Dense>
 #include <algorithm>

@@ -1,97 +1,26 @@
-// `taskfp synth-images`: the image pipeline's offline default data.
+// `taskfp extract`: backbone features of image tasks, in chunks that ranks, shards and reruns
+// share (extract/parts.hpp), merged into a features store.
 #include <fmt/format.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <set>
 
 #include "cli/commands.hpp"
-#include "core/shard.hpp"
 #include "core/error.hpp"
 #include "core/resources.hpp"
+#include "core/shard.hpp"
 #include "core/task_list.hpp"
-#include "mpi/world.hpp"
+#include "extract/backbone.hpp"
 #include "extract/extract.hpp"
 #include "extract/parts.hpp"
-#include "images/synth_images.hpp"
+#include "images/image_taskset.hpp"
 #include "io/output_files.hpp"
+#include "mpi/world.hpp"
 #include "store/features_store.hpp"
 
 namespace taskfp::cli {
-
-void add_synth_images(CLI::App& app, const GlobalOptions& g) {
-  auto* cmd = app.add_subcommand(
-      "synth-images",
-      "Write procedural image tasks (families of related patterns; grey and colour, 8- and 16-bit "
-      "PNG and JPEG, several sizes) as class folders, with a taskset.yaml listing them");
-  struct Opts {
-    ImageSynthOptions synth;
-    std::string out;
-  };
-  auto o = std::make_shared<Opts>();
-  cmd->add_option("-o,--output", o->out, "Folder to write (<task>/train/<class>/<image>)")->required();
-  cmd->add_option("--families", o->synth.families, "Task families (pattern kinds cycle: stripes, blobs, rings, checks)")
-      ->capture_default_str();
-  cmd->add_option("--tasks-per-family", o->synth.tasks_per_family, "Tasks in each family")->capture_default_str();
-  cmd->add_option("--classes", o->synth.classes, "Classes per task")->capture_default_str();
-  cmd->add_option("--images-per-class", o->synth.images_per_class, "Training images per class")
-      ->capture_default_str();
-  cmd->add_option("--seed", o->synth.seed, "Random seed")->capture_default_str();
-  cmd->add_option("--min-size", o->synth.min_size,
-                  "Height of the smallest images in pixels; tasks have 1, 1.4, 1.8 or 2.2 times it")
-      ->capture_default_str();
-  cmd->add_flag("--jpeg-only", o->synth.jpeg_only, "Every task as RGB JPEG (for throughput runs)");
-  cmd->callback([o, &g] {
-    // Written under a temporary name and moved into place when complete.
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    require(!fs::exists(o->out, ec) || (fs::is_directory(o->out, ec) && fs::is_empty(o->out, ec)),
-            "--output '{}' exists and is not an empty folder; choose a new folder", o->out);
-    const auto parent = fs::path(o->out).parent_path();
-    MadeFolders parents(parent.empty() ? "." : parent.string());
-    PendingOutput folder(o->out, true);
-    std::vector<std::string> names;
-    try {
-      names = write_image_tasks(folder.temporary(), o->synth);
-    } catch (const InputError& e) {  // named as the user knows the folder
-      std::string message = e.what();
-      for (auto at = message.find(folder.temporary()); at != std::string::npos; at = message.find(folder.temporary()))
-        message.replace(at, folder.temporary().size(), o->out);
-      throw InputError(message);
-    }
-    folder.commit();
-    parents.keep();
-    info(g, fmt::format("wrote {} image tasks ({} classes x {} images each) and {}/taskset.yaml",
-                        names.size(), o->synth.classes, o->synth.images_per_class, o->out));
-  });
-}
-
-}  // namespace taskfp::cli
-
-namespace taskfp::cli {
-
-namespace {
-
-
-// The parts folder joined into the features store at `out`; the folder removed unless kept.
-FeatureSet merge_into(const std::string& parts, const std::string& out, bool keep_parts) {
-  auto features = merge_parts(parts);
-  write_features_store(out, features);
-  if (!keep_parts) std::filesystem::remove_all(parts);
-  return features;
-}
-
-// Removes a parts folder that holds no finished chunk (only the plan).
-void remove_unfinished_parts(const std::string& parts) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(parts, ec))
-    if (e.path().extension() == ".h5") return;
-  std::filesystem::remove_all(parts, ec);
-}
-
-}  // namespace
 
 void add_extract(CLI::App& app, const GlobalOptions& g) {
   auto* cmd = app.add_subcommand(
@@ -176,32 +105,13 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     require(o->extract.batch >= 1, "--batch must be at least 1 (got {})", o->extract.batch);
     require(o->chunk >= 1, "--chunk must be at least 1");
     require(o->extract.max_image_pixels >= 1, "--max-image-pixels must be at least 1");
-    auto specs = read_image_taskset(o->taskset);
-    if (!o->tasks.empty()) {
-      const auto wanted = parse_task_list(o->tasks);
-      std::vector<std::string> names;
-      for (const auto& s : specs) names.push_back(s.name);
-      require_tasks_present(wanted, names, "the task set " + o->taskset);
-      std::vector<ImageTaskSpec> chosen;
-      for (const auto& w : wanted)
-        for (const auto& s : specs)
-          if (s.name == w) chosen.push_back(s);
-      specs = chosen;
-    }
+    const auto specs = select_image_tasks(read_image_taskset(o->taskset),
+                                          o->tasks.empty() ? std::vector<std::string>{} : parse_task_list(o->tasks),
+                                          "the task set " + o->taskset);
     const auto& world = mpi::world();
     o->run.local_rank = world.local_rank;
-    std::unique_ptr<Backbone> net;
-    if (o->backbone == "resnet34") {
-      require(!o->weights.empty() || o->random_weights,
-              "give --weights (a ResNet34 weights file; scripts/export_backbone.py writes the ImageNet "
-              "ones) or --random-weights (not pretrained: tests and offline demos only)");
-      require(o->weights.empty() || !o->random_weights, "give either --weights or --random-weights");
-      net = make_resnet34(o->weights, o->weight_seed, o->run);
-    } else {
-      require(o->weights.empty() && !o->random_weights,
-              "--weights and --random-weights are for resnet34; a TorchScript file carries its own");
-      net = load_torchscript(o->backbone, o->extract.preprocess.size, o->run);
-    }
+    const auto net = choose_backbone(
+        {o->backbone, o->weights, o->random_weights, o->weight_seed, o->extract.preprocess.size}, o->run);
     if (!net->info().pretrained && world.root())
       warn("backbone weights are random (" + net->info().weights + ")");
     // Which shard: the MPI rank, an explicit --shard, a Slurm array task, or all of it.
@@ -281,7 +191,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     }
     mpi::barrier();
     if (!world.root()) return;
-    const auto features = merge_into(parts, o->out, o->keep_parts);
+    const auto features = merge_parts_into(parts, o->out, o->keep_parts);
     std::size_t rows = 0;  // every rank's images (and those of an earlier, resumed run)
     for (const auto& t : features.tasks) rows += t.values.rows;
     info(g, fmt::format("wrote features of {} task{} ({} images; this run computed {} in {:.1f} s{}) to {}",
@@ -289,27 +199,6 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
                         world.distributed() ? fmt::format("{} on rank 0", rep.extract.images)
                                             : std::to_string(rep.extract.images),
                         secs, world.distributed() ? fmt::format(", {} ranks", world.size) : std::string(), o->out));
-  });
-}
-
-}  // namespace taskfp::cli
-
-namespace taskfp::cli {
-
-void add_merge(CLI::App& app, const GlobalOptions& g) {
-  auto* cmd = app.add_subcommand("merge", "Join the parts folder of sharded `taskfp extract` runs into a features store");
-  struct Opts {
-    std::string parts, out;
-    bool keep = false;
-  };
-  auto o = std::make_shared<Opts>();
-  cmd->add_option("parts", o->parts, "Parts folder (<output>.parts)")->required()->check(CLI::ExistingDirectory);
-  cmd->add_option("-o,--output", o->out, "Features store to write (.h5)")->required();
-  cmd->add_flag("--keep-parts", o->keep, "Keep the parts folder");
-  cmd->callback([o, &g] {
-    require_writable_file(o->out, "--output");
-    const auto features = merge_into(o->parts, o->out, o->keep);
-    info(g, fmt::format("merged features of {} tasks into {}", features.tasks.size(), o->out));
   });
 }
 

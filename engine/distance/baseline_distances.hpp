@@ -1,4 +1,4 @@
-// Non-KL metrics the paper compares against (CPU backend): VDNA, EMD-AVG, COS, FID, MMD-coral,
+// The baseline distances the paper compares bKLD against (CPU): VDNA, EMD-AVG, COS, FID, MMD-coral,
 // SEMANTIC. Orientation: rows = sources, cols = targets.
 #pragma once
 
