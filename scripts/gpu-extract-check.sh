@@ -2,10 +2,11 @@
 # Extraction on a GPU in one command, for a GPU machine that has CUDA, CMake and PyTorch but none
 # of taskfp's other libraries (HDF5, yaml-cpp, libpng, ...):
 #
-#   scripts/gpu-extract-check.sh --bundle   here, after scripts/setup.sh: packs the taskfp
-#                                           executable, the libraries it needs beyond glibc and
-#                                           libstdc++, and fmt's headers into .gpu-extract/
-#                                           (git-ignored, about 15 MB: carry that folder)
+#   scripts/gpu-extract-check.sh --bundle   here, after scripts/setup.sh: scripts/gpu-verify.sh
+#                                           --bundle, which packs the taskfp executable, the
+#                                           libraries it needs beyond glibc and libstdc++, and
+#                                           fmt's headers into .gpu-verify/ (git-ignored: carry
+#                                           that folder)
 #   scripts/gpu-extract-check.sh            on the GPU machine: builds the LibTorch plugin against
 #                                           PyTorch's (CUDA) LibTorch, writes JPEG image tasks,
 #                                           checks GPU features against CPU ones and a second GPU
@@ -15,30 +16,18 @@
 # GPU_EXTRACT_IMAGES (default 32768) sets the images per measured run, GPU_EXTRACT_BATCH (256)
 # the batch, GPU_EXTRACT_CHECK_DRAWS (256) the draws per task compared, GPU_EXTRACT_DEVICE (cuda)
 # the device measured (cpu: a dry run of this script on a machine without a GPU). The plugin's
-# build folder is build-torch-plugin/. scripts/gpu-verify.sh runs this script with its own bundle
-# (GPU_EXTRACT_BUNDLE) and the plugin it has built already (GPU_EXTRACT_PREBUILT=1).
+# build folder is build-torch-plugin/. scripts/gpu-verify.sh runs this script as one of its steps,
+# with the plugin it has built already (GPU_EXTRACT_PREBUILT=1); GPU_EXTRACT_BUNDLE names another
+# bundle folder.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUNDLE=${GPU_EXTRACT_BUNDLE:-$ROOT/.gpu-extract}
+BUNDLE=${GPU_EXTRACT_BUNDLE:-$ROOT/.gpu-verify}
 
-if [ "${1:-}" = "--bundle" ]; then
-  TASKFP=${BUILD_DIR:-$ROOT/build}/engine/taskfp
-  [ -x "$TASKFP" ] || { echo "gpu-extract-check: build taskfp first (scripts/setup.sh)"; exit 2; }
-  rm -rf "$BUNDLE" && mkdir -p "$BUNDLE/bin" "$BUNDLE/include" "$BUNDLE/stage/lib"
-  cp "$TASKFP" "$BUNDLE/bin/"
-  ldd "$TASKFP" | awk '$3 ~ /^\// { print $3 }' |
-    grep -vE '/(libc|libm|libstdc\+\+|libgcc_s|libpthread|libdl|librt|ld-linux-x86-64)\.so' |
-    while read -r lib; do cp -L "$lib" "$BUNDLE/stage/lib/"; done
-  tar -cJf "$BUNDLE/libs.tar.xz" -C "$BUNDLE/stage" lib && rm -rf "$BUNDLE/stage"
-  cp -r /usr/include/fmt "$BUNDLE/include/"
-  echo "gpu-extract-check: $(du -sh "$BUNDLE" | cut -f1) in .gpu-extract/ (git-ignored; carry that folder)"
-  exit 0
-fi
-
-[ -x "$BUNDLE/bin/taskfp" ] || { echo "gpu-extract-check: no .gpu-extract/ (run --bundle on a Debian build machine)"; exit 2; }
-[ -d "$BUNDLE/lib" ] || tar -xJf "$BUNDLE/libs.tar.xz" -C "$BUNDLE"
+[ "${1:-}" = "--bundle" ] && exec "$ROOT/scripts/gpu-verify.sh" --bundle
+[ -x "$BUNDLE/bin/taskfp" ] || { echo "gpu-extract-check: no .gpu-verify/ (run --bundle on a Debian build machine)"; exit 2; }
+[ -d "$BUNDLE/libs/lib" ] || { mkdir -p "$BUNDLE/libs" && tar -xJf "$BUNDLE/libs.tar.xz" -C "$BUNDLE/libs"; }
 # The bundled libraries for taskfp alone (cmake and python keep the machine's own).
-taskfp() { LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$BUNDLE/bin/taskfp" "$@"; }
+taskfp() { LD_LIBRARY_PATH="$BUNDLE/libs/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$BUNDLE/bin/taskfp" "$@"; }
 PY=${PYTHON:-python3}
 N=${GPU_EXTRACT_IMAGES:-32768}
 BATCH=${GPU_EXTRACT_BATCH:-256}

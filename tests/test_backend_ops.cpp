@@ -13,6 +13,7 @@
 #include "compute/backend.hpp"
 #include "core/error.hpp"
 #include "fingerprint/binning.hpp"
+#include "../kernels/tests/kl_terms_cases.hpp"
 
 namespace taskfp {
 namespace {
@@ -146,104 +147,12 @@ TEST_P(BackendOps, LogSoftmaxRowsEqualTheFormula) {
   }
 }
 
-// kl_terms against preprocessing each row by hand and summing per pair: every p-side
-// preprocessing, every q side it takes, weights on either or both sides, clipping, both sides
-// the same task set (uploaded once on a device), small device budgets (blocks on both sides) and
-// small staging pieces. 1e-9 relative for the cross terms (the GEMM's order), 1e-12 for p log p.
-struct KlCase {
-  RowPrep a_prep, b_prep;
-  double alpha;
-  bool clip, wa, wb, same;
-  std::size_t budget, chunk;
-};
-
-std::vector<double> prepared(const double* h, std::size_t rows, std::size_t cols, RowPrep prep, double alpha,
-                             bool clip) {
-  std::vector<double> out(h, h + rows * cols);
-  for (std::size_t r = 0; r < rows; ++r) {
-    double* x = out.data() + r * cols;
-    if (prep == RowPrep::L1) {
-      double norm = 0;
-      for (std::size_t c = 0; c < cols; ++c) norm += std::abs(x[c]);
-      for (std::size_t c = 0; c < cols; ++c) x[c] /= std::max(norm, 1e-12);
-    } else if (prep == RowPrep::Softmax) {
-      double mx = *std::max_element(x, x + cols), sum = 0;
-      for (std::size_t c = 0; c < cols; ++c) sum += std::exp(x[c] - mx);
-      for (std::size_t c = 0; c < cols; ++c) x[c] = std::exp(x[c] - mx) / sum;
-    } else if (prep == RowPrep::Uniform) {
-      for (std::size_t c = 0; c < cols; ++c) x[c] = alpha / static_cast<double>(cols) + (1 - alpha) * x[c];
-    }
-    if (clip)
-      for (std::size_t c = 0; c < cols; ++c) x[c] = std::max(x[c], static_cast<double>(1.0f / 10000.0f));
-  }
-  return out;
-}
-
+// kl_terms against preprocessing each row by hand and summing per pair (kl_terms_cases.hpp, shared
+// with the kernel tests): every preprocessing, weights, clipping, both sides the same task set
+// (uploaded once on a device), small device budgets and small staging pieces.
 TEST_P(BackendOps, KlTermsEqualPerPairSums) {
-  const std::size_t tight = 60000;  // blocks of a few tasks on each side
-  for (const KlCase& k : {KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, false, false, false, 0, 0},
-                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, false, false, 0, 0},
-                          KlCase{RowPrep::Softmax, RowPrep::Uniform, 0.25, false, false, true, false, 0, 0},
-                          KlCase{RowPrep::None, RowPrep::L1, 0, true, true, true, false, 0, 0},
-                          KlCase{RowPrep::Uniform, RowPrep::Softmax, 0.25, true, false, false, false, 0, 0},
-                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, true, false, tight, 0},
-                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, false, false, true, 0, 0},
-                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, true, true, 0, 1000},
-                          KlCase{RowPrep::Softmax, RowPrep::Softmax, 0, true, false, true, true, tight, 0},
-                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, false, false, tight, 1000},
-                          KlCase{RowPrep::Softmax, RowPrep::Softmax, 0, false, false, true, false, 0, 5000}}) {
-    SCOPED_TRACE(testing::Message() << "p " << static_cast<char>(k.a_prep) << " q " << static_cast<char>(k.b_prep)
-                                    << " clip " << k.clip << " wa " << k.wa << " wb " << k.wb << " same " << k.same
-                                    << " budget " << k.budget << " chunk " << k.chunk);
-    const std::size_t na = 13, nb = k.same ? na : 17, rows = 6, cols = 40, ne = rows * cols;
-    std::mt19937_64 rng(11);
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    auto histograms = [&](std::size_t n) {
-      std::vector<std::vector<double>> out(n, std::vector<double>(ne));
-      for (auto& t : out)
-        for (std::size_t r = 0; r < rows; ++r) {
-          double sum = 0;
-          for (std::size_t c = 0; c < cols; ++c) sum += t[r * cols + c] = u(rng) < 0.3 ? 0.0 : u(rng);
-          for (std::size_t c = 0; c < cols; ++c) t[r * cols + c] /= sum > 0 ? sum : 1;
-        }
-      return out;
-    };
-    const auto a = histograms(na);
-    const auto b = k.same ? a : histograms(nb);
-    std::vector<double> wa(na * rows), wb(nb * rows);
-    for (auto& w : wa) w = u(rng);
-    for (auto& w : wb) w = u(rng);
-    std::vector<const double*> ap, bp;
-    for (const auto& t : a) ap.push_back(t.data());
-    for (const auto& t : b) bp.push_back(t.data());
-    if (k.same) bp = ap;
-    KlTerms req;
-    req.na = na, req.nb = nb, req.rows = rows, req.cols = cols, req.a = ap.data(), req.b = bp.data();
-    req.a_prep = k.a_prep, req.b_prep = k.b_prep, req.alpha = k.alpha, req.clip = k.clip;
-    req.wa = k.wa ? wa.data() : nullptr, req.wb = k.wb ? wb.data() : nullptr;
-    req.half = k.wa && k.wb ? 0.5 : 1.0;
-    req.max_device_bytes = k.budget, req.chunk_bytes = k.chunk;
-    std::vector<double> cross(na * nb, -1), plogp(na * rows, -1);
-    backend().kl_terms(req, cross.data(), plogp.data());
-    for (std::size_t i = 0; i < na; ++i) {
-      const auto p = prepared(a[i].data(), rows, cols, k.a_prep, k.alpha, k.clip);
-      for (std::size_t r = 0; r < rows; ++r) {
-        double t = 0;
-        for (std::size_t c = 0; c < cols; ++c)
-          if (p[r * cols + c] > 0) t += p[r * cols + c] * std::log(p[r * cols + c]);
-        ASSERT_NEAR(plogp[i * rows + r], t, 1e-12 * (1 + std::abs(t))) << "task " << i << " row " << r;
-      }
-      for (std::size_t j = 0; j < nb; ++j) {
-        const auto q = prepared(b[j].data(), rows, cols, k.b_prep, k.alpha, k.clip);
-        double want = 0;
-        for (std::size_t e = 0; e < ne; ++e) {
-          const double w = (k.wa ? req.half * wa[i * rows + e / cols] : 0) + (k.wb ? req.half * wb[j * rows + e / cols] : 0);
-          want += (k.wa || k.wb ? w : 1.0) * p[e] * std::log(q[e]);
-        }
-        ASSERT_NEAR(cross[i * nb + j], want, 1e-9 * (1 + std::abs(want))) << "pair " << i << "," << j;
-      }
-    }
-  }
+  for (const auto& k : kl_terms_cases::all_cases())
+    kl_terms_cases::check(k, [&](const KlTerms& r, double* cross, double* plogp) { backend().kl_terms(r, cross, plogp); });
 }
 
 // A q side that can be zero (no softmax, smoothing or clipping) is refused by every backend.

@@ -14,11 +14,7 @@ namespace {
 
 using test::close_rel;
 
-DistanceMatrix run(const std::string& spec, const FingerprintSet& fps,
-                   const std::vector<std::string>& sources, const std::vector<std::string>& targets) {
-  DistanceInputs in{&fps, nullptr};
-  return compute_distance(parse_metric(spec), in, {sources, targets, {}});
-}
+constexpr auto run = test::distance_of;
 
 void expect_matches_reference(const std::string& spec_text, const FingerprintSet& fps,
                               const std::vector<std::string>& sources,

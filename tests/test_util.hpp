@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "distance/distance.hpp"
 #include "fingerprint/fingerprint.hpp"
 #include "reference/random_fingerprints.hpp"
 
@@ -81,6 +82,13 @@ T from_hex(const std::string& hex) {
   T v;
   std::memcpy(&v, bytes, sizeof(T));
   return v;
+}
+
+/// One matrix of `spec` from fingerprints alone, on the CPU backend (the distance tests' call).
+inline DistanceMatrix distance_of(const std::string& spec, const FingerprintSet& fps,
+                                  const std::vector<std::string>& sources, const std::vector<std::string>& targets) {
+  DistanceInputs in{&fps, nullptr};
+  return compute_distance(parse_metric(spec), in, {sources, targets, {}});
 }
 
 }  // namespace taskfp::test

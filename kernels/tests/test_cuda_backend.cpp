@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "kl_terms_cases.hpp"
 #include "taskfp_kernels/cuda_backend.hpp"
 
 namespace taskfp::cuda {
@@ -118,118 +119,15 @@ TEST(CudaBackend, LogSoftmaxMatchesCpu) {
 namespace taskfp::cuda {
 namespace {
 
-// The KL family's terms on the device against a plain CPU oracle (preprocess each row, then sum
-// per pair), for every preprocessing of the p side, each q side kl_terms takes, weights on
-// either or both sides, clipping, and a device budget small enough to force blocks on both sides.
-struct KlCase {
-  RowPrep a_prep, b_prep;
-  double alpha;
-  bool clip, wa, wb;
-  std::size_t budget;
-  bool same = false;      // both sides the same histograms (uploaded once, when memory allows)
-  std::size_t chunk = 0;  // staging pieces (0: whole staging buffers)
-};
-
-std::vector<double> oracle_prep(const double* h, std::size_t rows, std::size_t cols, RowPrep prep,
-                                double alpha, bool clip) {
-  std::vector<double> out(h, h + rows * cols);
-  for (std::size_t r = 0; r < rows; ++r) {
-    double* x = out.data() + r * cols;
-    if (prep == RowPrep::L1) {
-      double norm = 0;
-      for (std::size_t c = 0; c < cols; ++c) norm += std::fabs(x[c]);
-      norm = std::max(norm, 1e-12);
-      for (std::size_t c = 0; c < cols; ++c) x[c] /= norm;
-    } else if (prep == RowPrep::Softmax) {
-      double mx = x[0], sum = 0;
-      for (std::size_t c = 0; c < cols; ++c) mx = std::max(mx, x[c]);
-      for (std::size_t c = 0; c < cols; ++c) sum += std::exp(x[c] - mx);
-      for (std::size_t c = 0; c < cols; ++c) x[c] = std::exp(x[c] - mx) / sum;
-    } else if (prep == RowPrep::Uniform) {
-      for (std::size_t c = 0; c < cols; ++c) x[c] = alpha / static_cast<double>(cols) + (1 - alpha) * x[c];
-    }
-    if (clip)
-      for (std::size_t c = 0; c < cols; ++c) x[c] = std::max(x[c], static_cast<double>(1.0f / 10000.0f));
-  }
-  return out;
-}
-
-void expect_kl_terms_match(const KlCase& k) {
-  const std::size_t na = 13, nb = k.same ? na : 17, rows = 6, cols = 40, ne = rows * cols;
-  std::mt19937_64 rng(11);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  auto histograms = [&](std::size_t n) {
-    std::vector<std::vector<double>> out(n, std::vector<double>(ne));
-    for (auto& t : out)
-      for (std::size_t r = 0; r < rows; ++r) {
-        double sum = 0;
-        for (std::size_t c = 0; c < cols; ++c) sum += t[r * cols + c] = u(rng) < 0.3 ? 0.0 : u(rng);
-        for (std::size_t c = 0; c < cols; ++c) t[r * cols + c] /= sum > 0 ? sum : 1;
-      }
-    return out;
-  };
-  const auto a = histograms(na);
-  const auto b = k.same ? a : histograms(nb);
-  std::vector<double> wa(na * rows), wb(nb * rows);
-  for (auto& w : wa) w = u(rng);
-  for (auto& w : wb) w = u(rng);
-  std::vector<const double*> ap, bp;
-  for (const auto& t : a) ap.push_back(t.data());
-  for (const auto& t : b) bp.push_back(t.data());
-  if (k.same) bp = ap;  // the same pointers, as a full matrix of one task set passes them
-  KlTerms req;
-  req.na = na, req.nb = nb, req.rows = rows, req.cols = cols, req.a = ap.data(), req.b = bp.data();
-  req.a_prep = k.a_prep, req.b_prep = k.b_prep, req.alpha = k.alpha, req.clip = k.clip;
-  req.wa = k.wa ? wa.data() : nullptr, req.wb = k.wb ? wb.data() : nullptr;
-  req.half = k.wa && k.wb ? 0.5 : 1.0;
-  req.max_device_bytes = k.budget;
-  req.chunk_bytes = k.chunk;
-  std::vector<double> cross(na * nb, -1), plogp(na * rows, -1);
-  kl_terms(req, cross.data(), plogp.data());
-  for (std::size_t i = 0; i < na; ++i) {
-    const auto p = oracle_prep(a[i].data(), rows, cols, k.a_prep, k.alpha, k.clip);
-    for (std::size_t r = 0; r < rows; ++r) {
-      double t = 0;
-      for (std::size_t c = 0; c < cols; ++c)
-        if (p[r * cols + c] > 0) t += p[r * cols + c] * std::log(p[r * cols + c]);
-      EXPECT_NEAR(plogp[i * rows + r], t, 1e-12 * (1 + std::fabs(t))) << "task " << i << " row " << r;
-    }
-    for (std::size_t j = 0; j < nb; ++j) {
-      const auto q = oracle_prep(b[j].data(), rows, cols, k.b_prep, k.alpha, k.clip);
-      double want = 0;
-      for (std::size_t e = 0; e < ne; ++e) {
-        const double w = (k.wa ? req.half * wa[i * rows + e / cols] : 0) + (k.wb ? req.half * wb[j * rows + e / cols] : 0);
-        want += (k.wa || k.wb ? w : 1.0) * p[e] * std::log(q[e]);
-      }
-      EXPECT_NEAR(cross[i * nb + j], want, 1e-9 * (1 + std::fabs(want))) << "pair " << i << "," << j;
-    }
-  }
-}
-
+// The KL family's terms on the device against the plain oracle of kl_terms_cases.hpp.
 TEST(CudaBackend, KlTermsMatchCpuOracle) {
   EXPECT_TRUE(kl_terms_supported(RowPrep::Softmax, 0, false));
   EXPECT_TRUE(kl_terms_supported(RowPrep::L1, 0, true));
   EXPECT_FALSE(kl_terms_supported(RowPrep::L1, 0, false));
   EXPECT_FALSE(kl_terms_supported(RowPrep::Uniform, 0, false));
   REQUIRE_GPU();
-  const std::size_t tight = 60000;  // blocks of 8 p-side and 7 q-side tasks
-  for (const KlCase& k : {KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, false, false, 0},
-                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, false, 0},
-                          KlCase{RowPrep::Softmax, RowPrep::Uniform, 0.25, false, false, true, 0},
-                          KlCase{RowPrep::None, RowPrep::L1, 0, true, true, true, 0},
-                          KlCase{RowPrep::Uniform, RowPrep::Softmax, 0.25, true, false, false, 0},
-                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, true, tight},
-                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, false, false, 0, true},
-                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, true, 0, true, 1000},
-                          KlCase{RowPrep::Softmax, RowPrep::Softmax, 0, true, false, true, tight, true},
-                          KlCase{RowPrep::L1, RowPrep::Softmax, 0, false, true, false, tight, false, 1000},
-                          KlCase{RowPrep::Softmax, RowPrep::Softmax, 0, false, false, true, 0, false, 5000}}) {
-    SCOPED_TRACE(testing::Message() << "a_prep " << static_cast<int>(k.a_prep) << " b_prep "
-                                    << static_cast<int>(k.b_prep) << " clip " << k.clip << " wa "
-                                    << k.wa << " wb " << k.wb << " budget " << k.budget << " same "
-                                    << k.same << " chunk " << k.chunk);
-    expect_kl_terms_match(k);
-  }
+  for (const auto& k : kl_terms_cases::all_cases())
+    kl_terms_cases::check(k, [](const KlTerms& r, double* cross, double* plogp) { kl_terms(r, cross, plogp); });
 }
 
 }  // namespace
