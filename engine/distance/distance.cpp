@@ -7,6 +7,7 @@
 #include "distance/distance.hpp"
 #include "distance/kl_family.hpp"
 #include "distance/mmd.hpp"
+#include "distance/sinkhorn.hpp"
 #include "distance/baseline_distances.hpp"
 
 namespace taskfp {
@@ -48,6 +49,10 @@ MetricNeeds metric_needs(const MetricSpec& spec) {
         n.features = true;
       }
       break;
+    case MetricFamily::SINKHORN:
+      n.fingerprints = false;
+      n.features = true;
+      break;
     case MetricFamily::SEMANTIC:
       n.fingerprints = false;
       n.task_info = true;
@@ -62,6 +67,8 @@ namespace {
 // The metric's computation, once compute_distance has checked the inputs.
 DistanceMatrix dispatch(const MetricSpec& spec, const DistanceInputs& in,
                         const DistanceRequest& req) {
+  if (spec.family == MetricFamily::SINKHORN)
+    return sinkhorn_matrix(spec, *in.features, req.sources, req.targets, req.progress, *req.backend);
   if (metric_needs(spec).features)
     return mmd_kernel_matrix(spec, *in.features, req.sources, req.targets, req.progress);
   const auto& fps = *in.fingerprints;
@@ -73,6 +80,7 @@ DistanceMatrix dispatch(const MetricSpec& spec, const DistanceInputs& in,
     case MetricFamily::COS: return cosine_matrix(spec, fps, req.sources, req.targets);
     case MetricFamily::FID: return fid_matrix(fps, req.sources, req.targets, req.progress);
     case MetricFamily::MMD: return coral_matrix(spec, fps, req.sources, req.targets);
+    case MetricFamily::SINKHORN: break;  // above
     case MetricFamily::SEMANTIC: return semantic_matrix(*in.task_info, req.sources, req.targets);
   }
   throw InputError("unsupported metric " + spec.name);
@@ -127,7 +135,7 @@ DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in
     }
   }
   auto out = dispatch(spec, in, req);
-  if (!req.backend->is_host() && spec.family != MetricFamily::KLD)
+  if (!req.backend->is_host() && spec.family != MetricFamily::KLD && spec.family != MetricFamily::SINKHORN)
     out.warnings.push_back(fmt::format("{}: computed on the CPU (the {} backend covers the KL family)", spec.name, req.backend->name()));
   return out;
 }

@@ -133,10 +133,14 @@ std::string metric_grammar() {
          "  FID                                                         Frechet distance (needs covariances)\n"
          "  MMD-coral-<blur>                                            Deep CORAL (means and covariances)\n"
          "  MMD-cauchy-<blur>, MMD-gaussian-<blur>                      kernel MMD (needs --features)\n"
+         "  MMD-geo-sinkhorn-<blur>[-S:<scaling>][-<n>-SAMPLES-<seed>-SEED]\n"
+         "                                                              debiased Sinkhorn divergence, GeomLoss's\n"
+         "                                                              eps schedule (scaling 0.1 unless S:);\n"
+         "                                                              needs --features\n"
          "  SEMANTIC                                                    keyword Jaccard (needs --task-info)\n"
          "  <T>,<S>,<P>: N = L1 norm, S = softmax, W = none, U = uniform smoothing (needs -A:<alpha>)\n"
          "  <B>: weights from T(arget), S(ource) or B(oth) mean features; -C clips at 1e-4; -I inverts\n"
-         "  Not yet available: MMD-geo-sinkhorn (Sinkhorn divergence) and FED (Fisher embeddings).\n"
+         "  Not yet available: FED (Fisher embeddings).\n"
          "Aliases:\n" +
          aliases;
 }
@@ -159,10 +163,40 @@ MetricSpec parse_metric(std::string_view text_in) {
     throw InputError("metric 'FED' needs Fisher information embeddings, which taskfp does not "
                      "compute yet; load the paper's FED.csv with `taskfp evaluate` instead");
   if (head == "MMD") {
-    if (tokens.size() >= 2 && tokens[1] == "geo")
-      throw InputError(fmt::format("metric '{}' (Sinkhorn divergence) is not available yet; "
-                                   "use the paper's MMD-geo-sinkhorn-0.01.csv",
-                                   text));
+    if (tokens.size() >= 2 && tokens[1] == "geo") {
+      // MMD-geo-sinkhorn-<blur>[-S:<scaling>][-<n>-SAMPLES-<seed>-SEED]
+      if (tokens.size() < 4 || tokens[2] != "sinkhorn")
+        malformed(text, "expected MMD-geo-sinkhorn-<blur>[-S:<scaling>][-<n>-SAMPLES-<seed>-SEED]");
+      auto blur = parse_number<double>(tokens[3]);
+      if (!blur) malformed(text, fmt::format("blur '{}' is not a number", tokens[3]));
+      if (!std::isfinite(*blur) || *blur <= 0.0)
+        out_of_domain(text, fmt::format("the blur {} must be a positive finite number (e.g. MMD-geo-sinkhorn-0.01)",
+                                        tokens[3]));
+      s.family = MetricFamily::SINKHORN;
+      s.mmd_blur = *blur;
+      s.mmd_blur_text = tokens[3];
+      std::size_t i = 4;
+      if (i < tokens.size() && tokens[i].rfind("S:", 0) == 0) {
+        auto scaling = parse_number<double>(tokens[i].substr(2));
+        if (!scaling) malformed(text, fmt::format("scaling '{}' is not a number", tokens[i].substr(2)));
+        if (!(*scaling > 0.0 && *scaling < 1.0))
+          out_of_domain(text, fmt::format("the scaling {} must lie strictly between 0 and 1", tokens[i].substr(2)));
+        s.sinkhorn_scaling = *scaling;
+        ++i;
+      }
+      if (i < tokens.size()) {
+        if (tokens.size() != i + 4 || tokens[i + 1] != "SAMPLES" || tokens[i + 3] != "SEED")
+          malformed(text, "expected ...-<n>-SAMPLES-<seed>-SEED after the blur and scaling");
+        auto samples = parse_number<std::size_t>(tokens[i]);
+        auto seed = parse_number<std::uint64_t>(tokens[i + 2]);
+        if (!samples || *samples < 2) malformed(text, fmt::format("'{}' is not a number of samples (at least 2)", tokens[i]));
+        if (!seed) malformed(text, fmt::format("'{}' is not a seed", tokens[i + 2]));
+        s.sinkhorn_samples = *samples;
+        s.sinkhorn_seed = *seed;
+      }
+      s.name = text;
+      return s;
+    }
     if (tokens.size() != 3) malformed(text, "expected MMD-<kernel>-<blur>");
     if (tokens[1] != "coral" && tokens[1] != "cauchy" && tokens[1] != "gaussian")
       malformed(text, fmt::format("unknown MMD kernel '{}' (cauchy, gaussian or coral)", tokens[1]));

@@ -1,6 +1,7 @@
 // Metric specs: the paper's distance names (e.g. "KLD-PP:NS-W:TS-100-BINS") parsed into options.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,7 +11,7 @@
 
 namespace taskfp {
 
-enum class MetricFamily { KLD, JS, VDNA, EMD_AVG, COS, FID, MMD, SEMANTIC };
+enum class MetricFamily { KLD, JS, VDNA, EMD_AVG, COS, FID, MMD, SINKHORN, SEMANTIC };
 
 /// Row preprocessing (applied over the bins of each feature, or over the features of a mean):
 /// the compute backends' own type (taskfp_kernels/ops.hpp), whose values are the letters of the
@@ -34,8 +35,11 @@ struct MetricSpec {
   int bins = 0;  ///< histogram bins; 0 = computed on the mean features
   std::optional<std::string> samples_suffix;  ///< "-<n>-SAMPLES-<seed>-SEED" (name only)
   std::string mmd_kernel;                     ///< MMD: cauchy, gaussian or coral
-  double mmd_blur = 0.0;
+  double mmd_blur = 0.0;                      ///< MMD and SINKHORN: the blur
   std::string mmd_blur_text;
+  double sinkhorn_scaling = 0.1;              ///< SINKHORN: ratio of successive blurs (S:<scaling>)
+  std::size_t sinkhorn_samples = 0;           ///< SINKHORN: points drawn per cloud (0: all)
+  std::uint64_t sinkhorn_seed = 0;            ///< SINKHORN: the draws' seed
 
   [[nodiscard]] bool on_histograms() const { return bins > 0; }
 };
