@@ -63,6 +63,10 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     const auto specs = parse_metrics(o->metrics);
     const auto all = metric_needs(specs);
     const auto& world = mpi::world();
+    // The backend first: an unusable --backend cuda is known before any input is read.
+    DistanceRequest req;
+    std::string backend_note;
+    req.backend = &compute::select(o->backend, &backend_note);
     // Outputs are checked before any work and written together at the end.
     if (!o->out.empty()) require_writable_file(o->out, "--output");
     if (!o->csv_dir.empty()) require_writable_folder(o->csv_dir, "--csv-dir");
@@ -106,9 +110,6 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       if (all.fingerprints) require_compatible(fps.provenance, "the fingerprints", features.provenance, "the features");
       if (names.empty()) names = features.names();
     }
-    DistanceRequest req;
-    std::string backend_note;
-    req.backend = &compute::select(o->backend, &backend_note);
     if (!req.backend->is_host() && world.distributed())
       backend_note += fmt::format("; rank {} uses {}", world.rank, compute::bind_device(world.local_rank));
     if (world.root()) detail(g, backend_note);

@@ -113,7 +113,7 @@ void add_extract(CLI::App& app, const GlobalOptions& g) {
     const auto net = choose_backbone(
         {o->backbone, o->weights, o->random_weights, o->weight_seed, o->extract.preprocess.size}, o->run);
     if (!net->info().pretrained && world.root())
-      warn("backbone weights are random (" + net->info().weights + ")");
+      warn("backbone weights: " + net->info().weights);
     // Which shard: the MPI rank, an explicit --shard, a Slurm array task, or all of it.
     require(!world.distributed() || o->shard.empty(),
             "--shard is for separate jobs; under mpirun the ranks share the work");

@@ -60,6 +60,10 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
       require(b.has_value() && *b >= 1, "--bins: '{}' is not a positive integer", part);
       bins.push_back(*b);
     }
+    // The backend first: an unusable --backend cuda is known before any feature is read.
+    std::string backend_note;
+    const auto& backend = compute::select(o->backend, &backend_note);
+    detail(g, backend_note);
     FeatureLoadOptions lo;
     lo.min_samples = o->min_samples;
     FeatureSet features;
@@ -106,9 +110,7 @@ void add_fingerprint(CLI::App& app, const GlobalOptions& g) {
     fo.bins = bins;
     fo.covariance = !o->no_cov;
     fo.progress = meter.callback();
-    std::string backend_note;
-    fo.backend = &compute::select(o->backend, &backend_note);
-    detail(g, backend_note);
+    fo.backend = &backend;
     auto fps = out_of_memory_as_error(fmt::format("fingerprinting {} tasks", features.tasks.size()),
                                       [&] { return fingerprint(features, ranges, fo); });
     write_fingerprint_store(o->out, fps);

@@ -35,6 +35,8 @@ void add_synth_images(CLI::App& app, const GlobalOptions& g) {
   cmd->callback([o, &g] {
     // Written under a temporary name and moved into place when complete.
     namespace fs = std::filesystem;
+    // "images/" names the folder images: its parent is the current folder, not images itself.
+    while (o->out.size() > 1 && o->out.back() == '/') o->out.pop_back();
     std::error_code ec;
     require(!fs::exists(o->out, ec) || (fs::is_directory(o->out, ec) && fs::is_empty(o->out, ec)),
             "--output '{}' exists and is not an empty folder; choose a new folder", o->out);

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   GlobalOptions g;
   CLI::App app{"taskfp " TASKFP_VERSION
                ": task fingerprints and task distances for transfer learning in medical imaging.\n"
-               "Pipeline: features -> `fingerprint` -> fingerprints -> `distance` -> matrices -> `evaluate`.\n"
+               "Pipeline: images -> `extract` -> features -> `fingerprint` -> fingerprints -> `distance` -> matrices -> `evaluate`.\n"
                "Run `taskfp <command> --help` for each command's options."};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("taskfp ") + TASKFP_VERSION);

@@ -119,7 +119,10 @@ std::string bind_device(int local_rank) {
 const Backend& select(const std::string& choice, std::string* note) {
   require(choice == "auto" || choice == "cpu" || choice == "cuda", "unknown backend '{}': use auto, cpu or cuda",
           choice);
-  if (choice == "cpu") return cpu();
+  if (choice == "cpu") {
+    if (note) *note = "CPU backend (--backend cpu)";
+    return cpu();
+  }
   std::string why;
   if (const Backend* gpu = cuda(&why)) {
     if (note) *note = "CUDA backend on " + gpu->description();

@@ -78,7 +78,7 @@ std::unique_ptr<Backbone> choose_backbone(const BackboneChoice& c, const Backbon
     require(!c.weights.empty() || c.random_weights,
             "give --weights (a ResNet34 weights file; scripts/export_backbone.py writes the ImageNet "
             "ones) or --random-weights (not pretrained: tests and offline demos only)");
-    require(c.weights.empty() || !c.random_weights, "give either --weights or --random-weights");
+    require(c.weights.empty() || !c.random_weights, "give --weights or --random-weights, not both");
     return make_resnet34(c.weights, c.weight_seed, options);
   }
   require(c.weights.empty() && !c.random_weights,

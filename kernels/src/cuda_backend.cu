@@ -372,7 +372,11 @@ DeviceStatus probe() {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
-    st.description = cudaGetErrorString(e);
+    // Without an NVIDIA driver the runtime reports an "insufficient" one: say what is meant.
+    st.description = e == cudaErrorInsufficientDriver
+                         ? std::string("no NVIDIA driver found, or one older than this CUDA runtime needs (") +
+                               cudaGetErrorString(e) + ")"
+                         : std::string(cudaGetErrorString(e));
     cudaGetLastError();  // clear the sticky error
     return st;
   }
