@@ -3,7 +3,7 @@
 # bench/RESULTS.md records. Installs what they need if missing (Debian packages, checked with
 # dpkg-query first), configures ${BUILD_DIR:-build} with TASKFP_BUILD_BENCH=ON and builds only the
 # bench targets and the CLI. Results (JSON, console logs) go to ${BENCH_OUT:-$BUILD_DIR/bench-results}.
-# Usage: scripts/bench.sh [distance|fingerprint|evaluate|extract|robustness|transfer ...]   (default: all)
+# Usage: scripts/bench.sh [distance|fingerprint|evaluate|extract|robustness|transfer|sinkhorn ...]   (default: all)
 # PAPER_CACHE (default ../shared/paper-cache) is needed by the evaluation benchmark.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,12 +12,12 @@ PAPER_CACHE=${PAPER_CACHE:-$ROOT/../shared/paper-cache}
 OUT=${BENCH_OUT:-$BUILD_DIR/bench-results}
 PY=/usr/bin/python3  # Debian's Python with Debian's torch 1.13 / numpy 1.24, not a venv's
 WHAT=("$@")
-[ ${#WHAT[@]} -gt 0 ] || WHAT=(distance fingerprint evaluate extract robustness transfer)
+[ ${#WHAT[@]} -gt 0 ] || WHAT=(distance fingerprint evaluate extract robustness transfer sinkhorn)
 
 # The build's packages (scripts/setup.sh) and the baselines' Python packages; then only the
 # benchmarks and the CLI are built.
 TASKFP_PACKAGES_ONLY=1 TASKFP_EXTRA_PACKAGES="python3-torch python3-torchvision python3-numpy \
-  python3-pandas python3-scipy python3-yaml" "$ROOT/scripts/setup.sh"
+  python3-pandas python3-scipy python3-yaml python3-h5py" "$ROOT/scripts/setup.sh"
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTASKFP_BUILD_BENCH=ON >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target bench_distance bench_fingerprint bench_evaluate bench_extract bench_robustness taskfp
@@ -120,6 +120,38 @@ PYEOF
       "$BUILD_DIR/bench/bench_robustness" --benchmark_out="$OUT/robustness.json" --benchmark_out_format=json \
         > "$OUT/robustness.txt"
       $PY "$ROOT/bench/summarize_bench.py" "$OUT" robustness
+      load
+      ;;
+    sinkhorn)
+      echo "== sinkhorn: the Sinkhorn divergence of one pair of tasks, d = 512, against the same schedule in torch"
+      # Two synthetic tasks of n points (SINKHORN_SIZES, default 2000 10000), their features also as
+      # npy for the baseline; taskfp's time is the matrix entry's (one pair), the baseline's the
+      # whole computation (cost matrices and loop). 3 repetitions each, medians.
+      S="$OUT/sinkhorn"
+      for n in ${SINKHORN_SIZES:-2000 10000}; do
+        rm -rf "$S" && mkdir -p "$S"
+        "$BUILD_DIR/engine/taskfp" -q synth -o "$S/f.h5" --families 2 --tasks-per-family 1 --samples "$n" --dim 512
+        $PY -c "import h5py, numpy as np; f = h5py.File('$S/f.h5'); [np.save('$S/' + 'xy'[i] + '.npy', f['tasks'][t]['features'][:]) for i, t in enumerate(sorted(f['tasks']))]"
+        ours=() theirs=()
+        for rep in 1 2 3; do
+          ours+=("$("$BUILD_DIR/engine/taskfp" -v distance -m MMD-geo-sinkhorn-0.01 --features "$S/f.h5" \
+            --sources fam0_task0 --targets fam1_task0 --csv-dir "$S/out" 2>&1 | sed -n 's/.* in \([0-9.]*\) s.*/\1/p')")
+          theirs+=("$($PY "$ROOT/bench/reference_sinkhorn.py" "$S/x.npy" "$S/y.npy" --threads "$(nproc)" |
+            $PY -c 'import json,sys; r=json.load(sys.stdin); print(r["seconds"], r["cost_seconds"], r["loop_seconds"], r["divergence"])')")
+        done
+        $PY - "$n" "$S/out" "${ours[@]}" "${theirs[@]}" <<'PYEOF'
+import glob, statistics, sys
+n, out, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+ours = [float(v) for v in rest[:3]]
+theirs = [tuple(map(float, v.split())) for v in rest[3:]]
+ours_s = float(open(glob.glob(out + "/*.csv")[0]).read().split("\n")[1].split(",")[1])
+t = statistics.median(r[0] for r in theirs)
+print(f"  n = {n}: taskfp {statistics.median(ours):.2f} s | torch {t:.2f} s (cost matrices "
+      f"{statistics.median(r[1] for r in theirs):.2f} s, loop {statistics.median(r[2] for r in theirs):.2f} s) | "
+      f"ratio {t / statistics.median(ours):.2f}x | divergence {ours_s:.15g} vs {theirs[0][3]:.15g}")
+PYEOF
+      done
+      rm -rf "$S"
       load
       ;;
     transfer)
