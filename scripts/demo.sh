@@ -68,9 +68,11 @@ echo "== 5. fingerprints: ranges from the first task of each family, 100 and 100
 "$TASKFP" fingerprint -f "$OUT/features.h5" -o "$OUT/fingerprints.h5" --bins 100,1000 \
   --scaling-subset "fam0_task0,fam1_task0,fam2_task0,fam3_task0,fam4_task0,fam5_task0,fam6_task0,fam7_task0"
 
-echo "== 6. distances: bKLD small and large, and the paper's baselines"
+echo "== 6. distances: bKLD small and large, and the paper's baselines (the Sinkhorn divergence on 300"
+echo "   points drawn from each task's features)"
 "$TASKFP" distance -f "$OUT/fingerprints.h5" -o "$OUT/distances.h5" --csv-dir "$OUT/csv" \
-  -m bkld-small -m bkld-large -m KLD-PP:NN -m VDNA-PP:NN-1000-BINS -m FID -m COS-PP:NN-100-BINS
+  -m bkld-small -m bkld-large -m KLD-PP:NN -m VDNA-PP:NN-1000-BINS -m FID -m COS-PP:NN-100-BINS \
+  -m MMD-geo-sinkhorn-0.01-300-SAMPLES-0-SEED --features "$OUT/features.h5"
 
 echo "== 7. summary: is each target's closest source one of its own family? (synthetic truth)"
 family_summary "$OUT/csv" "_"
@@ -105,7 +107,8 @@ TASKS="$OUT/real/transfer-taskset.yaml"
 "$TASKFP" -q fingerprint -f "$OUT/transfer-features.h5" -o "$OUT/transfer-fingerprints.h5" --bins 100,1000 \
   --scaling-subset all
 "$TASKFP" -q distance -f "$OUT/transfer-fingerprints.h5" -o "$OUT/transfer-distances.h5" \
-  --csv-dir "$OUT/transfer-csv" -m bkld-small -m bkld-large -m VDNA-PP:NN-1000-BINS -m FID -m COS-PP:NN-100-BINS
+  --csv-dir "$OUT/transfer-csv" -m bkld-small -m bkld-large -m VDNA-PP:NN-1000-BINS -m FID -m COS-PP:NN-100-BINS \
+  -m MMD-geo-sinkhorn-0.01 --features "$OUT/transfer-features.h5"
 # One seeded random choice of sources, as a distance matrix of random numbers.
 /usr/bin/python3 - "$OUT/transfer-csv/KLD-PP:NS-W:TS-100-BINS.csv" "$OUT/transfer-csv/RANDOM.csv" <<'PY'
 import sys
@@ -127,7 +130,7 @@ echo "   How well each distance picked the best source for each target (top-1; r
 echo "   source was picked; RANDOM: sources picked at random). 7 tasks and random backbone weights"
 echo "   make this a demonstration of the loop, not evidence for or against a distance:"
 DISTS=()
-for m in KLD-PP:NS-W:TS-100-BINS KLD-PP:NS-1000-BINS VDNA-PP:NN-1000-BINS FID COS-PP:NN-100-BINS RANDOM; do
+for m in KLD-PP:NS-W:TS-100-BINS KLD-PP:NS-1000-BINS VDNA-PP:NN-1000-BINS FID COS-PP:NN-100-BINS MMD-geo-sinkhorn-0.01 RANDOM; do
   DISTS+=(-d "$OUT/transfer-csv/$m.csv")
 done
 "$TASKFP" evaluate --cache "$OUT/transfer-cache" --tasks "$OUT/transfer-cache/tasks.yaml" "${DISTS[@]}" -k 1 \

@@ -7,27 +7,11 @@
 #include <map>
 
 #include "core/blas.hpp"
+#include "distance/clouds.hpp"
 #include "distance/mmd.hpp"
 
 namespace taskfp {
 namespace {
-
-Matrix<double> to_double(const Matrix<float>& x) {
-  Matrix<double> out(x.rows, x.cols);
-  std::transform(x.data.begin(), x.data.end(), out.data.begin(),
-                 [](float v) { return static_cast<double>(v); });
-  return out;
-}
-
-std::vector<double> squared_norms(const Matrix<double>& x) {
-  std::vector<double> n(x.rows);
-  for (std::size_t i = 0; i < x.rows; ++i) {
-    double s = 0;
-    for (double v : x.row(i)) s += v * v;
-    n[i] = s;
-  }
-  return n;
-}
 
 struct Kernel {
   bool cauchy;
@@ -85,7 +69,7 @@ DistanceMatrix mmd_kernel_matrix(const MetricSpec& spec, const FeatureSet& featu
   std::vector<std::vector<double>> norms(names.size());
   std::vector<double> self(names.size());
   for (std::size_t i = 0; i < names.size(); ++i) {
-    x[i] = to_double(features.at(names[i]).values);
+    x[i] = widened(features.at(names[i]).values);
     norms[i] = squared_norms(x[i]);
     self[i] = mean_kernel(x[i], norms[i], x[i], norms[i], kernel);
   }

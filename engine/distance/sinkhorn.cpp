@@ -16,6 +16,7 @@
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "core/resources.hpp"
+#include "distance/clouds.hpp"
 
 namespace taskfp {
 namespace {
@@ -32,16 +33,6 @@ void check_cloud(const Matrix<double>& x, const std::string& name) {
   for (std::size_t i = 0; i < x.data.size(); ++i)
     require(std::isfinite(x.data[i]), "'{}' has a {} coordinate (point {}, dimension {}): the Sinkhorn divergence "
             "needs finite features", name, std::isnan(x.data[i]) ? "NaN" : "infinite", i / x.cols, i % x.cols);
-}
-
-std::vector<double> squared_norms(const Matrix<double>& x) {
-  std::vector<double> n(x.rows);
-  for (std::size_t i = 0; i < x.rows; ++i) {
-    double s = 0;
-    for (double v : x.row(i)) s += v * v;
-    n[i] = s;
-  }
-  return n;
 }
 
 // C = |x_i - y_j|^2 / 2 for all i, j (n x m), as GeomLoss's squared_distances(x, y) / 2:
@@ -130,12 +121,6 @@ double dot_weight(double w, const std::vector<double>& f) {
   double s = 0.0;
   for (double v : f) s += w * v;
   return s;
-}
-
-Matrix<double> to_double(const Matrix<float>& x) {
-  Matrix<double> out = Matrix<double>::uninitialized(x.rows, x.cols);
-  std::transform(x.data.begin(), x.data.end(), out.data.begin(), [](float v) { return static_cast<double>(v); });
-  return out;
 }
 
 }  // namespace
@@ -278,7 +263,7 @@ DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& feature
       for (std::size_t r = 0; r < order.size(); ++r)
         for (std::size_t c = 0; c < values.cols; ++c) x(r, c) = static_cast<double>(values(order[r], c));
     } else {
-      x = to_double(values);
+      x = widened(values);
     }
     return clouds.emplace(name, std::move(x)).first->second;
   };
