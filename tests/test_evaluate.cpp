@@ -2,6 +2,8 @@
 // outcomes and distances, plus hand-computed meta-metrics and bad inputs.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -237,6 +239,63 @@ TEST_F(TinyEvaluation, OutcomesHeldInMemoryEvaluateAsFiles) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("no BA outcomes for Model Architecture"), std::string::npos) << e.what();
   }
+}
+
+// P2L's meta-feature weights enter the affinities: similarity alone (any positive factor) keeps
+// the choice; the source-size term alone makes the equally large sources a, b, c tie (d is
+// smaller), which top-2 cannot resolve.
+TEST_F(TinyEvaluation, MetaFeatureWeightsEnterTheAffinities) {
+  const auto plain = evaluate({distance}, tasks, info, cfg);
+  cfg.meta_weights["hand"] = {2.0, 0.0};
+  const auto scaled = evaluate({distance}, tasks, info, cfg);
+  EXPECT_EQ(score(MetaMetric::Regret, scaled), score(MetaMetric::Regret, plain));
+  cfg.meta_weights["hand"] = {0.0, 1.0};
+  try {
+    evaluate({distance}, tasks, info, cfg);
+    ADD_FAILURE() << "a tie of equally large sources was resolved";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("tie"), std::string::npos) << e.what();
+  }
+}
+
+// scipy.stats.boxcox (maximum-likelihood lambda) and scipy.stats.zscore, as P2L transforms the
+// sample counts, against Debian scipy's values (tests/fixtures/make_p2l_literals.py). Both stop
+// Brent's method within its tolerance, but the likelihood's last bits differ (numpy's pow and
+// log), so the iterates part: lambda agrees to 1e-6 relative, the z-scores P2L uses to 1e-6.
+TEST(MetaFeatures, BoxCoxAndZscoreEqualScipy) {
+  std::ifstream in(std::string(TASKFP_FIXTURES) + "/p2l_literals.txt");
+  ASSERT_TRUE(in) << "fixtures/p2l_literals.txt is missing";
+  auto hexes = [](const std::string& text) {
+    std::istringstream words(text);
+    std::vector<double> out;
+    for (std::string w; words >> w;) out.push_back(test::from_hex<double>(w));
+    return out;
+  };
+  int cases = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> parts;
+    std::size_t at = 0;
+    for (std::size_t bar; (bar = line.find('|', at)) != std::string::npos; at = bar + 1) parts.push_back(line.substr(at, bar - at));
+    parts.push_back(line.substr(at));
+    ASSERT_EQ(parts.size(), 5u);
+    const auto x = hexes(parts[1]), t = hexes(parts[3]), z = hexes(parts[4]);
+    const double lambda = hexes(parts[2]).at(0);
+    const auto bc = boxcox_mle(x);
+    EXPECT_NEAR(bc.lambda, lambda, 1e-6 * std::abs(lambda)) << parts[0];
+    for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(bc.values[i], t[i], 1e-6 * (1 + std::abs(t[i]))) << parts[0] << i;
+    const auto zs = zscore(bc.values);
+    for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(zs[i], z[i], 1e-6) << parts[0] << i;
+    // zscore itself, on scipy's own Box-Cox values: equal to rounding.
+    const auto exact = zscore(t);
+    for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(exact[i], z[i], 1e-12) << parts[0] << i;
+    ++cases;
+  }
+  EXPECT_EQ(cases, 4);
+  EXPECT_THROW(boxcox_mle({1.0, -2.0}), InputError);
+  EXPECT_THROW(boxcox_mle({3.0, 3.0, 3.0}), InputError);
+  EXPECT_THROW(boxcox_mle({3.0}), InputError);
+  EXPECT_THROW(zscore({1.0, 1.0}), InputError);
 }
 
 // The public top-k choice (what `recommend` reuses): decreasing affinity, ties in the given order

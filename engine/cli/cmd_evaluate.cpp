@@ -51,6 +51,7 @@ void add_evaluate(CLI::App& app, const GlobalOptions& g) {
     std::uint64_t seed = 1;
     double min_samples = 1;
     bool exact_parse = false, full_targets = false;
+    std::vector<double> p2l_weights = {kP2LWeights.similarity, kP2LWeights.samples};
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("-c,--cache", o->cache, "Folder laid out like the paper's cache/ (outcomes, baselines, task info)")
@@ -59,7 +60,14 @@ void add_evaluate(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("-o,--output", o->out, "Folder for the tables, report and figures")->required();
   cmd->add_option("-d,--distances", o->distances,
                   "Distance matrices: CSV files (paper format), .h5 stores (all matrices, or "
-                  "store.h5#METRIC), or names in <cache>/distances/. Default: the paper's 8 candidates");
+                  "store.h5#METRIC), or names in <cache>/distances/; P2L is KLD-PP:NN scored with the "
+                  "source-size meta-feature (--p2l-weights). Default: the paper's 8 candidates");
+  cmd->add_option("--p2l-weights", o->p2l_weights,
+                  "P2L's affinity = SIM x KLD-PP:NN's affinity + SAM x zscore(boxcox(source sample count)) over "
+                  "the task info table's tasks; give SIM,SAM")
+      ->delimiter(',')
+      ->expected(2)
+      ->capture_default_str();
   cmd->add_option("--tasks", o->tasks, "Task set YAML (split, groups, shrinkable tasks)")->capture_default_str();
   cmd->add_option("--task-info", o->task_info, "Task metadata CSV (default: <cache>/task_infos.csv)")
       ->check(CLI::ExistingFile);
@@ -106,6 +114,7 @@ void add_evaluate(CLI::App& app, const GlobalOptions& g) {
     cfg.zscore = o->zscore == "global" ? ZScoreAxis::Global : ZScoreAxis::PerTarget;
     cfg.min_samples = o->min_samples;
     cfg.shrunk_targets = !o->full_targets;
+    cfg.meta_weights["P2L"] = {o->p2l_weights.at(0), o->p2l_weights.at(1)};
 
     const auto specs = o->distances.empty() ? paper_candidates_in(o->cache) : o->distances;
     require(!specs.empty(), "no distances given and none of the paper's in '{}/distances'", o->cache);

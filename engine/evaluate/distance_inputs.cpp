@@ -34,6 +34,12 @@ std::vector<DistanceMatrix> load_distance_matrices(const std::vector<std::string
       for (const auto& m : distance_store_metrics(spec)) out.push_back(read_distance_matrix(spec, m));
     } else if (fs::path(spec).extension() == ".csv") {
       out.push_back(read_distance_csv(spec, parser));
+    } else if (spec == "P2L") {
+      // The paper's P2L (w size): KLD-PP:NN's matrix, scored with the source-size meta-feature.
+      const auto path = (fs::path(cache_dir) / "distances" / "KLD-PP:NN.csv").string();
+      require(fs::exists(path), "distance 'P2L' is KLD-PP:NN with the source-size meta-feature: no file '{}'", path);
+      out.push_back(read_distance_csv(path, parser));
+      out.back().metric = "P2L";
     } else {
       // A metric name: the matrix of that name in the cache folder (aliases resolve).
       std::string name = spec;

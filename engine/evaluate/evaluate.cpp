@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "core/task_list.hpp"
 #include "evaluate/stats.hpp"
 
 namespace taskfp {
@@ -190,10 +191,28 @@ Evaluation evaluate_with(const std::vector<DistanceMatrix>& distances, const Tas
       for (const auto& s : tasks.valid_sources(t, info, cfg.min_samples))
         if (seen_rows.insert(s).second) rows.push_back(s);
     }
+    std::unordered_map<std::string, double> sizes;  // transformed source sample counts, when needed
     for (const auto& d : distances) {
       auto im = index(d);
       check_matrix(im, rows, cols);
       aff.push_back(affinities(d, cfg.zscore));
+      const auto w = cfg.meta_weights.find(d.metric);
+      if (w == cfg.meta_weights.end()) continue;
+      // affinity = similarity * A[s][t] + samples * T(num_samples)[s], as mml_tf's get_affinity_df.
+      if (w->second.samples != 0.0 && sizes.empty()) sizes = transformed_sample_counts(info);
+      auto& a = aff.back();
+      for (std::size_t r = 0; r < a.sources.size(); ++r) {
+        double size_term = 0.0;
+        if (w->second.samples != 0.0) {
+          auto it = sizes.find(a.sources[r]);
+          if (it == sizes.end()) it = sizes.find(base_task_name(a.sources[r]));
+          require(it != sizes.end(), "distance '{}': source '{}' has no sample count in the task info table",
+                  d.metric, a.sources[r]);
+          size_term = w->second.samples * it->second;
+        }
+        for (std::size_t c = 0; c < a.targets.size(); ++c)
+          a.values(r, c) = w->second.similarity * a.values(r, c) + size_term;
+      }
     }
     for (const auto& a : aff) idx.push_back(index(a));
   }

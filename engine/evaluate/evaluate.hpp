@@ -2,10 +2,12 @@
 // source choices per target -> meta-metrics against the transfer outcomes -> summaries.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "distance/distance.hpp"
+#include "evaluate/meta_features.hpp"
 #include "evaluate/outcomes.hpp"
 #include "evaluate/task_set.hpp"
 
@@ -37,6 +39,9 @@ struct EvaluationConfig {
   ZScoreAxis zscore = ZScoreAxis::Global;
   double min_samples = 1;  ///< sources need at least this many samples (task info)
   bool shrunk_targets = true;  ///< the paper's scenarios all use shrunk targets where possible
+  /// Per distance name, meta-feature weights for its affinities (P2L: kP2LWeights); a distance
+  /// not named here uses its affinities alone (similarity 1, samples 0).
+  std::map<std::string, MetaFeatureWeights> meta_weights;
 };
 
 struct ScoreRow {
