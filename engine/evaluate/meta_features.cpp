@@ -7,43 +7,18 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "evaluate/stats.hpp"
 
 namespace taskfp {
 namespace {
 
-// numpy's pairwise summation (umath's pairwise_sum): below 8 values a plain loop, up to 128
-// eight interleaved partial sums, above that the two halves (the first a multiple of 8). Box-Cox's
-// lambda is where the likelihood peaks, found by Brent's method: the same sums as numpy give
-// the same function values and so the same iterates as scipy.
-double pairwise_sum(const double* a, std::size_t n) {
-  if (n < 8) {
-    double res = 0.0;
-    for (std::size_t i = 0; i < n; ++i) res += a[i];
-    return res;
-  }
-  if (n <= 128) {
-    double r[8];
-    for (int k = 0; k < 8; ++k) r[k] = a[k];
-    std::size_t i = 8;
-    for (; i < n - (n % 8); i += 8)
-      for (int k = 0; k < 8; ++k) r[k] += a[i + k];
-    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; ++i) res += a[i];
-    return res;
-  }
-  std::size_t n2 = n / 2;
-  n2 -= n2 % 8;
-  return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
-}
-
-double mean_of(const std::vector<double>& x) { return pairwise_sum(x.data(), x.size()) / static_cast<double>(x.size()); }
-
-// numpy.var (ddof 0): the mean of squared deviations from the mean, both sums pairwise.
+// numpy.var (ddof 0) with numpy's pairwise sums (evaluate/stats.hpp): the same sums as numpy keep
+// the likelihood's values, and with them Brent's iterates, close to scipy's.
 double variance_of(const std::vector<double>& x) {
-  const double m = mean_of(x);
+  const double m = stats::numpy_mean(x);
   std::vector<double> sq(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) sq[i] = (x[i] - m) * (x[i] - m);
-  return pairwise_sum(sq.data(), sq.size()) / static_cast<double>(x.size());
+  return stats::numpy_sum(sq) / static_cast<double>(x.size());
 }
 
 // -boxcox_llf(lambda, x), scipy 1.10's formula.
@@ -158,7 +133,7 @@ BoxCox boxcox_mle(const std::vector<double>& x) {
     require(std::isfinite(v) && v > 0.0, "Box-Cox needs positive finite values (got {})", v);
     logs.push_back(std::log(v));
   }
-  const double sum_log = pairwise_sum(logs.data(), logs.size());
+  const double sum_log = stats::numpy_sum(logs);
   require(std::any_of(x.begin(), x.end(), [&](double v) { return v != x.front(); }),
           "Box-Cox needs values that are not all equal (all are {})", x.front());
   const std::function<double(double)> f = [&](double lambda) { return negative_llf(lambda, x, sum_log); };
@@ -172,7 +147,7 @@ BoxCox boxcox_mle(const std::vector<double>& x) {
 
 std::vector<double> zscore(const std::vector<double>& x) {
   require(!x.empty(), "zscore of no values");
-  const double m = mean_of(x), sd = std::sqrt(variance_of(x));
+  const double m = stats::numpy_mean(x), sd = std::sqrt(variance_of(x));
   require(sd > 0.0, "zscore of {} equal values", x.size());
   std::vector<double> z(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) z[i] = (x[i] - m) / sd;
