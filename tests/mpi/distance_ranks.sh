@@ -24,10 +24,10 @@ MPI=("$MPIRUN" --oversubscribe)
 "$TASKFP" -q synth -o "$WORK/features.h5" --families 5 --tasks-per-family 20 --samples 120 --dim 24
 "$TASKFP" -q fingerprint -f "$WORK/features.h5" -o "$WORK/fp.h5" --scaling-subset all --bins 10,50
 # Metrics of every kind: GEMM (KL family, weighted, inverted, with infinite entries; cosine),
-# per pair, kernel MMD on raw features (three targets: O(n^2 d) per pair).
+# per pair, kernel MMD and the Sinkhorn divergence on raw features (three targets: O(n^2 d) per pair).
 METRICS=(-m KLD-PP:NS-W:TS-50-BINS -m KLD-PP:NN-50-BINS -m KLD-C-I-PP:WS-W:BS-10-BINS -m KLD-PP:NN
          -m JS-PP:NN-10-BINS -m VDNA-PP:NN-50-BINS -m COS-PP:SS-10-BINS -m FID -m MMD-coral-1.0)
-MMD=(-m MMD-gaussian-1.0 -m MMD-cauchy-1.0 --features "$WORK/features.h5" --targets fam0_task0,fam1_task3,fam4_task19)
+MMD=(-m MMD-gaussian-1.0 -m MMD-cauchy-1.0 -m MMD-geo-sinkhorn-0.05 --features "$WORK/features.h5" --targets fam0_task0,fam1_task3,fam4_task19)
 run() {  # run NAME THREADS_OPTION [env assignments and launcher...]: both metric groups into $WORK/NAME/
   local name=$1 jopt=$2
   shift 2
@@ -46,7 +46,7 @@ same_as_one() {  # same_as_one NAME WHAT
 }
 run one "" env
 count=$(ls "$WORK"/one/*.csv | wc -l)
-[ "$count" -eq 11 ] || { echo "FAIL: expected 11 matrices, got $count"; exit 1; }
+[ "$count" -eq 12 ] || { echo "FAIL: expected 12 matrices, got $count"; exit 1; }
 
 # Thread counts, whatever the environment asks of OpenMP and OpenBLAS: -j decides, and the bits
 # do not depend on it.
