@@ -232,7 +232,6 @@ double divergence(const Matrix<double>& x, const Matrix<double>& y, const CloudS
   return dot_weight(a, df) + dot_weight(b, dg);
 }
 
-
 }  // namespace
 
 double sinkhorn_divergence(const Matrix<double>& x, const Matrix<double>& y, const SinkhornOptions& o,
@@ -265,6 +264,8 @@ DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& feature
     } else {
       x = widened(values);
     }
+    // Checked once per task, before any product of it is computed.
+    check_cloud(x, name);
     return clouds.emplace(name, std::move(x)).first->second;
   };
   DistanceMatrix out;
@@ -282,7 +283,7 @@ DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& feature
     if (it != selves.end()) return &it->second;
     const auto& x = cloud(name);
     const long double bytes = 8.0L * static_cast<long double>(x.rows) * static_cast<long double>(x.rows + 1);
-    if (kept + bytes > budget || x.rows < 2) return nullptr;
+    if (kept + bytes > budget) return nullptr;
     kept += bytes;
     return &selves.emplace(name, self_costs(x, backend)).first->second;
   };
@@ -297,10 +298,9 @@ DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& feature
       if (fresh) {
         const auto& x = cloud(first);
         const auto& y = cloud(second);
-        // The checks first (a bad cloud is named before any work on it).
-        it->second = divergence(x, y, x.rows >= 2 && y.cols == x.cols ? self_of(first) : nullptr,
-                                y.rows >= 2 && y.cols == x.cols ? self_of(second) : nullptr, options, backend, first,
-                                second);
+        require(x.cols == y.cols, "'{}' has {} features per point and '{}' {}: the clouds must have the same "
+                "dimension", first, x.cols, second, y.cols);
+        it->second = divergence(x, y, self_of(first), self_of(second), options, backend, first, second);
       }
       out.values(s, t) = it->second;
     }
