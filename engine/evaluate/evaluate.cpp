@@ -10,7 +10,6 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
-#include "core/task_list.hpp"
 #include "evaluate/stats.hpp"
 
 namespace taskfp {
