@@ -17,6 +17,7 @@
 #include "io/output_files.hpp"
 #include "store/distance_store.hpp"
 #include "store/fingerprint_store.hpp"
+#include "store/fisher_store.hpp"
 
 namespace taskfp::cli {
 
@@ -25,7 +26,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       "distance", "Compute full distance matrices (rows = sources, columns = targets)");
   struct Opts {
     std::string fingerprints, out, csv_dir, sources, targets, task_info, features, backend = "auto";
-    std::vector<std::string> metrics;
+    std::vector<std::string> metrics, fisher;
     bool list = false;
   };
   auto o = std::make_shared<Opts>();
@@ -42,6 +43,10 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--features", o->features,
                   "Raw features (store or npy folder), for MMD-cauchy/gaussian; O(n^2 d) per pair")
       ->check(CLI::ExistingPath);
+  cmd->add_option("--fisher", o->fisher,
+                  "Fisher embedding store (`taskfp fisher` writes it), for FED; repeatable: stores made with the "
+                  "same probe, weights and settings are read together")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--backend", o->backend,
                   "auto: the GPU when one is usable, else the CPU; cpu; cuda (an error without a GPU). "
                   "The GPU runs the KL family's GEMMs; other metrics run on the CPU")
@@ -76,6 +81,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     if (all.fingerprints && !o->fingerprints.empty()) inputs.push_back(o->fingerprints);
     if (all.task_info && !o->task_info.empty()) inputs.push_back(o->task_info);
     if (all.features && !o->features.empty()) inputs.push_back(o->features);
+    if (all.fisher) inputs.insert(inputs.end(), o->fisher.begin(), o->fisher.end());
     require_same_inputs_on_all_ranks(inputs);
 
     FingerprintSet fps;
@@ -110,6 +116,12 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       if (all.fingerprints) require_compatible(fps.provenance, "the fingerprints", features.provenance, "the features");
       if (names.empty()) names = features.names();
     }
+    FisherSet fisher;
+    if (all.fisher) {
+      require(!o->fisher.empty(), "FED needs --fisher (a Fisher embedding store: `taskfp fisher` writes it)");
+      fisher = out_of_memory_as_error("reading the Fisher stores", [&] { return read_fisher_stores(o->fisher); });
+      if (names.empty()) names = fisher.names();
+    }
     if (!req.backend->is_host() && world.distributed())
       backend_note += fmt::format("; rank {} uses {}", world.rank, compute::bind_device(world.local_rank));
     if (world.root()) detail(g, backend_note);
@@ -123,7 +135,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       req.progress = meter.callback();
       auto start = std::chrono::steady_clock::now();
       const DistanceInputs in{all.fingerprints ? &fps : nullptr, all.task_info ? &task_info : nullptr,
-                              all.features ? &features : nullptr};
+                              all.features ? &features : nullptr, all.fisher ? &fisher : nullptr};
       // This rank's rows (all of them in one process); rank 0 gathers the whole matrix.
       auto m = mpi::compute_distance_over_ranks(spec, in, req, world);
       if (!world.root()) continue;

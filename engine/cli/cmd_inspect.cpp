@@ -15,6 +15,7 @@
 #include "store/distance_store.hpp"
 #include "store/features_store.hpp"
 #include "store/fingerprint_store.hpp"
+#include "store/fisher_store.hpp"
 
 namespace taskfp::cli {
 namespace {
@@ -83,6 +84,14 @@ void inspect_h5(const std::string& path, int top) {
     }
     out += fmt::format("  ranges: quantiles {}..{} over {} scaling tasks\n", ranges.lo_quantile,
                        ranges.hi_quantile, ranges.scaling_subset.size());
+  } else if (kind == "fisher") {
+    const auto set = read_fisher_store(path);
+    out += fmt::format("  {} kept parameters ({} values): {} .. {}\n", set.parameter_names.size(),
+                       set.provenance.feature_dim, set.parameter_names.front(), set.parameter_names.back());
+    out += fmt::format("  {} tasks:\n", set.tasks.size());
+    for (const auto& t : set.tasks)
+      out += fmt::format("    {:<40} embedding[{}] fisher_images={} probe_loss={:.4f} {} {:.1f} s\n", t.task,
+                         t.values.size(), t.fisher_images, t.head_loss, t.device, t.seconds);
   } else if (kind == "distances") {
     std::vector<DistanceMatrix> matrices;
     for (const auto& metric : distance_store_metrics(path))

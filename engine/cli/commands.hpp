@@ -34,5 +34,6 @@ void add_distance(CLI::App& app, const GlobalOptions& g);
 void add_inspect(CLI::App& app, const GlobalOptions& g);
 void add_evaluate(CLI::App& app, const GlobalOptions& g);
 void add_transfer(CLI::App& app, const GlobalOptions& g);
+void add_fisher(CLI::App& app, const GlobalOptions& g);
 
 }  // namespace taskfp::cli

@@ -73,12 +73,13 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.parse_complete_callback([&] {
     if (g.threads > 0) omp_set_num_threads(g.threads);
-    // Under an MPI launcher only `distance` divides its work; any other command would run
-    // whole on every rank and write the same files.
+    // Under an MPI launcher only the commands that divide their work run; any other command
+    // would run whole on every rank and write the same files.
     taskfp::require(!taskfp::mpi::world().distributed() || app.got_subcommand("distance") ||
-                        app.got_subcommand("extract") || app.got_subcommand("transfer"),
-                    "this command runs in one process: start it without mpirun/srun (under MPI, "
-                    "`taskfp distance`, `taskfp extract` and `taskfp transfer run` split their work over the ranks)");
+                        app.got_subcommand("extract") || app.got_subcommand("transfer") ||
+                        app.got_subcommand("fisher"),
+                    "this command runs in one process: start it without mpirun/srun (under MPI, `taskfp distance`, "
+                    "`taskfp extract`, `taskfp fisher` and `taskfp transfer run` split their work over the ranks)");
   });
 
   add_synth(app, g);
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
   add_inspect(app, g);
   add_evaluate(app, g);
   add_transfer(app, g);
+  add_fisher(app, g);
 
   // Errors under MPI: every rank that fails says so (with its rank) and stops all ranks, so
   // that none waits forever for a rank that is gone.

@@ -9,6 +9,7 @@
 #include "distance/mmd.hpp"
 #include "distance/sinkhorn.hpp"
 #include "distance/baseline_distances.hpp"
+#include "distance/fed.hpp"
 
 namespace taskfp {
 
@@ -21,6 +22,7 @@ MetricSetNeeds metric_needs(const std::vector<MetricSpec>& specs) {
     all.fingerprints |= n.fingerprints;
     all.task_info |= n.task_info;
     all.features |= n.features;
+    all.fisher |= n.fisher;
   }
   std::sort(all.bins.begin(), all.bins.end());
   return all;
@@ -57,6 +59,10 @@ MetricNeeds metric_needs(const MetricSpec& spec) {
       n.fingerprints = false;
       n.task_info = true;
       break;
+    case MetricFamily::FED:
+      n.fingerprints = false;
+      n.fisher = true;
+      break;
     default: break;
   }
   return n;
@@ -69,6 +75,8 @@ DistanceMatrix dispatch(const MetricSpec& spec, const DistanceInputs& in,
                         const DistanceRequest& req) {
   if (spec.family == MetricFamily::SINKHORN)
     return sinkhorn_matrix(spec, *in.features, req.sources, req.targets, req.progress, *req.backend);
+  if (spec.family == MetricFamily::FED)
+    return fed_matrix(*in.fisher, req.sources, req.targets, req.progress);
   if (metric_needs(spec).features)
     return mmd_kernel_matrix(spec, *in.features, req.sources, req.targets, req.progress);
   const auto& fps = *in.fingerprints;
@@ -82,6 +90,7 @@ DistanceMatrix dispatch(const MetricSpec& spec, const DistanceInputs& in,
     case MetricFamily::MMD: return coral_matrix(spec, fps, req.sources, req.targets);
     case MetricFamily::SINKHORN: break;  // above
     case MetricFamily::SEMANTIC: return semantic_matrix(*in.task_info, req.sources, req.targets);
+    case MetricFamily::FED: break;  // above
   }
   throw InputError("unsupported metric " + spec.name);
 }
@@ -109,6 +118,13 @@ DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in
     const auto names = in.features->names();
     require_tasks_present(req.sources, names, "the features (sources)");
     require_tasks_present(req.targets, names, "the features (targets)");
+  }
+  if (needs.fisher) {
+    require(in.fisher != nullptr, "{} compares Fisher embeddings: pass --fisher (a store `taskfp fisher` wrote)",
+            spec.name);
+    const auto names = in.fisher->names();
+    require_tasks_present(req.sources, names, "the Fisher embeddings (sources)");
+    require_tasks_present(req.targets, names, "the Fisher embeddings (targets)");
   }
   if (needs.fingerprints) {
     require(in.fingerprints != nullptr, "{} needs a fingerprint store", spec.name);

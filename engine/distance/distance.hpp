@@ -13,6 +13,7 @@
 #include "fingerprint/fingerprint.hpp"
 #include "io/task_info.hpp"
 #include "store/features_store.hpp"
+#include "store/fisher_store.hpp"
 
 namespace taskfp {
 
@@ -30,14 +31,15 @@ struct MetricNeeds {
   bool covariance = false;  ///< per-task covariances
   bool fingerprints = true;
   bool task_info = false;   ///< keywords, sizes (SEMANTIC)
-  bool features = false;    ///< raw features (kernel MMD)
+  bool features = false;    ///< raw features (kernel MMD, Sinkhorn)
+  bool fisher = false;      ///< Fisher embeddings (FED)
 };
 MetricNeeds metric_needs(const MetricSpec& spec);
 
 /// What a set of metrics needs together: the union of their needs, with every bin count.
 struct MetricSetNeeds {
   std::vector<int> bins;  ///< ascending, without repeats
-  bool covariance = false, fingerprints = false, task_info = false, features = false;
+  bool covariance = false, fingerprints = false, task_info = false, features = false, fisher = false;
 };
 MetricSetNeeds metric_needs(const std::vector<MetricSpec>& specs);
 
@@ -48,7 +50,8 @@ std::vector<MetricSpec> parse_metrics(const std::vector<std::string>& texts);
 struct DistanceInputs {
   const FingerprintSet* fingerprints = nullptr;
   const TaskInfoTable* task_info = nullptr;
-  const FeatureSet* features = nullptr;  ///< raw features, for kernel MMD only
+  const FeatureSet* features = nullptr;  ///< raw features, for kernel MMD and the Sinkhorn divergence
+  const FisherSet* fisher = nullptr;     ///< Fisher embeddings, for FED
 };
 
 struct DistanceRequest {

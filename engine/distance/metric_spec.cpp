@@ -117,6 +117,7 @@ const std::vector<std::pair<std::string, std::string>>& metric_aliases() {
       {"vdna", "VDNA-PP:NN-1000-BINS"},
       {"fid", "FID"},
       {"semantic", "SEMANTIC"},
+      {"fed", "FED"},
   };
   return aliases;
 }
@@ -138,9 +139,10 @@ std::string metric_grammar() {
          "                                                              eps schedule (scaling 0.1 unless S:);\n"
          "                                                              needs --features\n"
          "  SEMANTIC                                                    keyword Jaccard (needs --task-info)\n"
+         "  FED                                                         1 - cosine of Fisher embeddings (needs\n"
+         "                                                              --fisher: `taskfp fisher` writes them)\n"
          "  <T>,<S>,<P>: N = L1 norm, S = softmax, W = none, U = uniform smoothing (needs -A:<alpha>)\n"
          "  <B>: weights from T(arget), S(ource) or B(oth) mean features; -C clips at 1e-4; -I inverts\n"
-         "  Not yet available: FED (Fisher embeddings).\n"
          "Aliases:\n" +
          aliases;
 }
@@ -153,15 +155,12 @@ MetricSpec parse_metric(std::string_view text_in) {
   auto tokens = split(text, '-');
   MetricSpec s;
   const std::string& head = tokens[0];
-  if (head == "FID" || head == "SEMANTIC") {
+  if (head == "FID" || head == "SEMANTIC" || head == "FED") {
     if (tokens.size() != 1) malformed(text, fmt::format("{} takes no options", head));
-    s.family = head == "FID" ? MetricFamily::FID : MetricFamily::SEMANTIC;
+    s.family = head == "FID" ? MetricFamily::FID : head == "FED" ? MetricFamily::FED : MetricFamily::SEMANTIC;
     s.name = head;
     return s;
   }
-  if (head == "FED")
-    throw InputError("metric 'FED' needs Fisher information embeddings, which taskfp does not "
-                     "compute yet; load the paper's FED.csv with `taskfp evaluate` instead");
   if (head == "MMD") {
     if (tokens.size() >= 2 && tokens[1] == "geo") {
       // MMD-geo-sinkhorn-<blur>[-S:<scaling>][-<n>-SAMPLES-<seed>-SEED]

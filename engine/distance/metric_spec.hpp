@@ -11,7 +11,7 @@
 
 namespace taskfp {
 
-enum class MetricFamily { KLD, JS, VDNA, EMD_AVG, COS, FID, MMD, SINKHORN, SEMANTIC };
+enum class MetricFamily { KLD, JS, VDNA, EMD_AVG, COS, FID, MMD, SINKHORN, SEMANTIC, FED };
 
 /// Row preprocessing (applied over the bins of each feature, or over the features of a mean):
 /// the compute backends' own type (taskfp_kernels/ops.hpp), whose values are the letters of the

@@ -22,6 +22,7 @@
 #include "core/error.hpp"
 #include "extract/backbone_plugin.hpp"
 #include "torch_plugin/autocast.hpp"
+#include "torch_plugin/checksum.hpp"
 #include "torch_plugin/cpu_allocator.hpp"
 #include "torch_plugin/resnet.hpp"
 
@@ -31,27 +32,6 @@ namespace {
 
 namespace nn = torch::nn;
 
-
-std::string hex64(std::uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-// FNV-1a over names and float32 bytes, in name order.
-std::uint64_t checksum(const std::map<std::string, torch::Tensor>& tensors) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  auto mix = [&](const void* p, std::size_t n) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
-  };
-  for (const auto& [name, t] : tensors) {
-    mix(name.data(), name.size());
-    auto c = t.to(torch::kFloat32).contiguous();
-    mix(c.data_ptr<float>(), static_cast<std::size_t>(c.numel()) * sizeof(float));
-  }
-  return h;
-}
 
 // LibTorch's own thread pool: as many threads as taskfp's (-j, default all cores). Left alone it
 // may run single-threaded here (half the images per second on 2 cores, bench/RESULTS.md). And
@@ -143,7 +123,7 @@ class ResNetBackbone : public TorchBackbone {
       info_.weights = std::filesystem::path(source).filename().string();
       info_.pretrained = true;
     }
-    info_.weights_checksum = "fnv1a64:" + hex64(checksum(state));
+    info_.weights_checksum = weights_checksum(state);
     net_->eval();
     net_->to(device_);
   }
@@ -201,7 +181,7 @@ class ScriptBackbone : public TorchBackbone {
     std::map<std::string, torch::Tensor> state;
     for (const auto& p : module_.named_parameters()) state[p.name] = p.value;
     for (const auto& b : module_.named_buffers()) state[b.name] = b.value;
-    info_.weights_checksum = "fnv1a64:" + hex64(checksum(state));
+    info_.weights_checksum = weights_checksum(state);
     module_.to(device_);
     require(size > 0, "the image size must be positive");
     const std::vector<float> probe(2 * 3 * static_cast<std::size_t>(size) * static_cast<std::size_t>(size), 0.0f);

@@ -1,7 +1,7 @@
 // The training plugin, libtaskfp_train.so (experiments/trainer.hpp): the model zoo, the
 // protocol's training loop (balanced sampling, crop and flip or a policy, Adam, StepLR,
-// cross-entropy, mixed precision on GPUs), co-training with two heads, and the augmentation
-// operations on batched uint8 tensors. The only place of experiments/ that includes LibTorch.
+// cross-entropy, mixed precision on GPUs), co-training with two heads, the augmentation
+// operations on batched uint8 tensors, and FED's probe with its Fisher diagonal. The only place of experiments/ that includes LibTorch.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/script.h>
@@ -19,6 +19,7 @@
 #include "core/random.hpp"
 #include "experiments/trainer.hpp"
 #include "torch_plugin/autocast.hpp"
+#include "torch_plugin/checksum.hpp"
 #include "torch_plugin/cpu_allocator.hpp"
 #include "torch_plugin/resnet.hpp"
 
@@ -96,6 +97,17 @@ class Backbone {
     for (const auto& p : script_->parameters()) out.push_back(p);
     return out;
   }
+  // Parameters by name, in the model's order (torchvision's named_parameters order).
+  std::vector<std::pair<std::string, torch::Tensor>> named_parameters() {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    if (native_) {
+      for (auto& p : native_->named_parameters()) out.emplace_back(p.key(), p.value());
+    } else {
+      for (const auto& p : script_->named_parameters()) out.emplace_back(p.name, p.value);
+    }
+    return out;
+  }
+  [[nodiscard]] bool native() const { return native_ != nullptr; }
   // Parameters and buffers by name (BatchNorm's batch counters left out).
   std::map<std::string, torch::Tensor> state() {
     std::map<std::string, torch::Tensor> s;
@@ -356,6 +368,23 @@ torch::Tensor to_input(const torch::Tensor& x, bool normalize) {
   return (f - mean) / std;
 }
 
+// A random crop of crop x crop (the whole image where it is smaller) and, with `flip`, a
+// horizontal flip with probability 1/2, per image.
+torch::Tensor crop_flip(const torch::Tensor& x, int crop_size, bool flip, SplitMix& rng) {
+  const auto n = x.size(0);
+  const int s = static_cast<int>(x.size(3));
+  const int crop = std::min(crop_size, s);
+  std::vector<torch::Tensor> views;
+  for (long i = 0; i < n; ++i) {
+    const auto y = static_cast<long>(rng.below(static_cast<std::size_t>(s - crop + 1)));
+    const auto xx = static_cast<long>(rng.below(static_cast<std::size_t>(s - crop + 1)));
+    auto v = x[i].narrow(1, y, crop).narrow(2, xx, crop);
+    if (flip && rng.uniform() < 0.5) v = v.flip({2});
+    views.push_back(v);
+  }
+  return torch::stack(views);
+}
+
 // The training view of a batch: the policy's operations, or a random crop and a flip.
 torch::Tensor augment(torch::Tensor x, const TrainRequest& r, SplitMix& rng) {
   const auto n = x.size(0);
@@ -366,16 +395,7 @@ torch::Tensor augment(torch::Tensor x, const TrainRequest& r, SplitMix& rng) {
     apply_policy(x, drawn);
     return x;
   }
-  const int crop = std::min(r.crop, s);
-  std::vector<torch::Tensor> views;
-  for (long i = 0; i < n; ++i) {
-    const auto y = static_cast<long>(rng.below(static_cast<std::size_t>(s - crop + 1)));
-    const auto xx = static_cast<long>(rng.below(static_cast<std::size_t>(s - crop + 1)));
-    auto v = x[i].narrow(1, y, crop).narrow(2, xx, crop);
-    if (r.flip && rng.uniform() < 0.5) v = v.flip({2});
-    views.push_back(v);
-  }
-  return torch::stack(views);
+  return crop_flip(x, r.crop, r.flip, rng);
 }
 
 TrainOutcome train_job(const TrainRequest& r, const EpochCallback& on_epoch) {
@@ -478,12 +498,161 @@ TrainOutcome train_job(const TrainRequest& r, const EpochCallback& on_epoch) {
   return out;
 }
 
-// LibTorch's errors (a model that cannot take the image size, memory on the device) as one line
-// naming the architecture: the last line of the message, which TorchScript ends with the cause.
-TrainOutcome train(const TrainRequest& r, const EpochCallback& on_epoch) {
+// ---------------------------------------------------------------------------------------------
+// FED's probe and Fisher embedding (experiments/trainer.hpp FisherRequest states the steps).
+
+// Whether a backbone parameter enters the embedding (mml's select_embedding_params with
+// ignore_bias, ignore_downsample, BatchNorm weights kept).
+bool fisher_candidate(const std::string& name) {
+  return name.find("bias") == std::string::npos && name.find("downsample") == std::string::npos;
+}
+
+// The Monte Carlo label: the first class whose cumulative probability exceeds u (float64 sums of
+// the float32 softmax); the last class of non-zero probability where rounding leaves u above all.
+int draw_label(const torch::Tensor& log_probs, double u) {
+  const auto p = log_probs.exp().to(torch::kCPU, torch::kFloat64).contiguous();
+  const double* v = p.data_ptr<double>();
+  const auto k = p.numel();
+  double cumulative = 0;
+  int last = 0;
+  for (long c = 0; c < k; ++c) {
+    if (v[c] > 0) last = static_cast<int>(c);
+    cumulative += v[c];
+    if (u < cumulative) return static_cast<int>(c);
+  }
+  return last;
+}
+
+FisherOutcome fisher_job(const FisherRequest& r, const FisherProgress& progress) {
+  const auto started = std::chrono::steady_clock::now();
+  torch::set_num_threads(std::max(1, r.threads));
+  install_reusing_cpu_allocator();
+  const auto device = pick_device(r.device, r.local_rank);
+  const TaskTensor& t = r.images;
+  if (t.n == 0 || t.classes < 2) throw InputError("the Fisher embedding needs images of at least 2 classes");
+  if (r.fisher_indices.empty()) throw InputError("the Fisher embedding needs at least one image to average over");
+  if (r.label_uniforms.size() != r.fisher_indices.size())
+    throw InputError(fmt::format("{} label draws for {} Fisher images", r.label_uniforms.size(), r.fisher_indices.size()));
+  for (const long i : r.fisher_indices)
+    if (i < 0 || static_cast<std::size_t>(i) >= t.n)
+      throw InputError(fmt::format("Fisher image index {} is outside the task's {} images", i, t.n));
+  if (!(r.keep_fraction > 0 && r.keep_fraction <= 1))
+    throw InputError(fmt::format("the kept fraction {} is not in (0, 1]", r.keep_fraction));
+  if (r.head_samples < 0 || r.head_batch < 1) throw InputError("probe samples must be >= 0 and the batch >= 1");
+
+  torch::manual_seed(r.weight_seed);
+  Backbone net(r.architecture, "", device);
+  if (!net.native())
+    throw InputError(fmt::format("the Fisher probe '{}' must be a native network of the zoo (resnet18, resnet34, "
+                                 "tiny_cnn, small_cnn)", r.architecture));
+  if (r.weights) load_imagenet(net, *r.weights);
+  FisherOutcome out;
+  out.weights_checksum = weights_checksum(net.state());
+  out.device = device.str();
+  torch::manual_seed(r.seed);
+  if (device.is_cuda()) torch::cuda::manual_seed_all(r.seed);
+  auto head = make_head(net.features(), t.classes, device);
+  if (!r.head_weight.empty() || !r.head_bias.empty()) {
+    if (r.head_weight.size() != static_cast<std::size_t>(t.classes) * net.features() ||
+        r.head_bias.size() != static_cast<std::size_t>(t.classes))
+      throw InputError(fmt::format("the given head has {} weights and {} biases; {} x {} and {} are needed",
+                                   r.head_weight.size(), r.head_bias.size(), t.classes, net.features(), t.classes));
+    torch::NoGradGuard no_grad;
+    head->weight.copy_(torch::from_blob(const_cast<float*>(r.head_weight.data()), {t.classes, net.features()},
+                                        torch::kFloat32).to(device));
+    head->bias.copy_(torch::from_blob(const_cast<float*>(r.head_bias.data()), {t.classes}, torch::kFloat32).to(device));
+  }
+  const std::size_t total = static_cast<std::size_t>(r.head_samples) + r.fisher_indices.size();
+
+  // 1. The probe: backbone frozen, in training mode (as mml's freeze_backbone under Lightning).
+  for (auto& p : net.parameters()) p.set_requires_grad(false);
+  if (r.head_samples > 0) {
+    torch::optim::Adam adam(head->parameters(), torch::optim::AdamOptions(r.lr).betas({r.beta1, r.beta2}));
+    BalancedSampler sampler(t, seed_for(r.seed, "probe sampling"));
+    SplitMix aug(seed_for(r.seed, "probe augmentation"));
+    net.train(true);
+    head->train(true);
+    double loss_sum = 0;
+    std::size_t steps = 0;
+    for (std::size_t done = 0; done < static_cast<std::size_t>(r.head_samples);) {
+      const std::size_t n = std::min<std::size_t>(r.head_batch, r.head_samples - done);
+      const auto idx = sampler.draw(n);
+      const auto x = to_input(crop_flip(gather(t, idx, device), r.crop, r.flip, aug), r.normalize_imagenet);
+      const auto loss = torch::nn::functional::cross_entropy(head->forward(net.forward(x)), labels_of(t, idx, device));
+      adam.zero_grad();
+      loss.backward();
+      adam.step();
+      loss_sum += loss.item<double>();
+      ++steps;
+      done += n;
+      out.images += n;
+      if (progress) progress(done, total);
+    }
+    out.head_loss = loss_sum / static_cast<double>(steps);
+  }
+
+  // 2. The Fisher diagonal in eval mode, one image at a time (each image's own gradient).
+  net.train(false);
+  head->train(false);
+  for (auto& p : head->parameters()) p.set_requires_grad(false);
+  std::vector<std::pair<std::string, torch::Tensor>> kept;
+  for (auto& [name, p] : net.named_parameters())
+    if (fisher_candidate(name)) kept.emplace_back(name, p);
+  // floor(count x (1 - keep)), guarded against 1 - 0.6 = 0.39999999999999997 (the paper: int(0.4 * count)).
+  const auto first = static_cast<std::size_t>(std::floor(static_cast<double>(kept.size()) * (1.0 - r.keep_fraction) + 1e-9));
+  kept.erase(kept.begin(), kept.begin() + static_cast<long>(std::min(first, kept.size())));
+  if (kept.empty()) throw InputError("no parameter of the probe is kept for the Fisher embedding");
+  // Squared gradients summed in float32 over blocks of kFisherBlock images (no temporaries), the
+  // blocks' sums in float64.
+  constexpr std::size_t kFisherBlock = 64;
+  std::vector<torch::Tensor> params, block, sums;
+  for (auto& [name, p] : kept) {
+    p.set_requires_grad(true);
+    params.push_back(p);
+    block.push_back(torch::zeros_like(p, torch::MemoryFormat::Contiguous));
+    sums.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat64)));
+  }
+  SplitMix aug(seed_for(r.seed, "fisher augmentation"));
+  for (std::size_t i = 0; i < r.fisher_indices.size(); ++i) {
+    const auto x = to_input(crop_flip(gather(t, {r.fisher_indices[i]}, device), r.crop, r.flip, aug), r.normalize_imagenet);
+    const auto log_probs = torch::log_softmax(head->forward(net.forward(x)), 1)[0];
+    const int label = draw_label(log_probs.detach(), r.label_uniforms[i]);
+    out.labels.push_back(label);
+    const auto grads = torch::autograd::grad({log_probs[label]}, params);
+    for (std::size_t k = 0; k < params.size(); ++k) block[k].addcmul_(grads[k], grads[k]);
+    if ((i + 1) % kFisherBlock == 0 || i + 1 == r.fisher_indices.size())
+      for (std::size_t k = 0; k < params.size(); ++k) {
+        sums[k].add_(block[k]);
+        block[k].zero_();
+      }
+    ++out.images;
+    if (progress && (i + 1) % 10 == 0) progress(static_cast<std::size_t>(r.head_samples) + i + 1, total);
+  }
+  if (progress) progress(total, total);
+
+  // 3. The mean, convolution weights averaged over their kernel, concatenated.
+  const double count = static_cast<double>(r.fisher_indices.size());
+  for (std::size_t k = 0; k < kept.size(); ++k) {
+    auto mean = (sums[k] / count).to(torch::kFloat32);
+    if (mean.dim() == 4) mean = mean.mean({2, 3});
+    mean = mean.to(torch::kCPU).contiguous();
+    out.names.push_back(kept[k].first);
+    out.shapes.push_back(mean.sizes().vec());
+    out.embedding.insert(out.embedding.end(), mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
+  }
+  for (auto& p : params) p.set_requires_grad(false);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return out;
+}
+
+// LibTorch's errors (a model that cannot take the image size, memory on the device) as one
+// InputError line, `what` failed: the last line of the message, which TorchScript ends with the
+// cause.
+template <class Job>
+auto guarded(const std::string& what, Job&& job) -> decltype(job()) {
   std::string text;
   try {
-    return train_job(r, on_epoch);
+    return job();
   } catch (const Error&) {
     throw;
   } catch (const std::bad_alloc&) {
@@ -493,14 +662,21 @@ TrainOutcome train(const TrainRequest& r, const EpochCallback& on_epoch) {
   } catch (const std::exception& e) {  // TorchScript's interpreter errors (torch::jit::JITException)
     text = e.what();
   }
-  {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    const auto nl = text.rfind('\n');
-    const std::string cause = nl == std::string::npos ? text : text.substr(nl + 1);
-    throw InputError(fmt::format("training {} on {} x {} images failed: {}", r.architecture,
-                                 r.policy ? r.train.size : std::min(r.crop, r.train.size),
-                                 r.policy ? r.train.size : std::min(r.crop, r.train.size), cause));
-  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  const auto nl = text.rfind('\n');
+  throw InputError(fmt::format("{} failed: {}", what, nl == std::string::npos ? text : text.substr(nl + 1)));
+}
+
+TrainOutcome train(const TrainRequest& r, const EpochCallback& on_epoch) {
+  const int side = r.policy ? r.train.size : std::min(r.crop, r.train.size);
+  return guarded(fmt::format("training {} on {} x {} images", r.architecture, side, side),
+                 [&] { return train_job(r, on_epoch); });
+}
+
+FisherOutcome fisher(const FisherRequest& r, const FisherProgress& progress) {
+  const int side = std::min(r.crop, r.images.size);
+  return guarded(fmt::format("the Fisher embedding of {} on {} x {} images", r.architecture, side, side),
+                 [&] { return fisher_job(r, progress); });
 }
 
 void apply_op(const AugmentOp& op, const OpDraw* draws, std::uint8_t* images, std::size_t n, int size) {
@@ -522,6 +698,7 @@ extern "C" __attribute__((visibility("default"))) const taskfp::experiments::Tra
     taskfp::experiments::TrainerPlugin p;
     p.train = &taskfp::experiments::train;
     p.apply_op = &taskfp::experiments::apply_op;
+    p.fisher = &taskfp::experiments::fisher;
     return p;
   }();
   return &plugin;
