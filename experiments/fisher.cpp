@@ -122,6 +122,7 @@ class FisherRun {
     r.device = o_.device;
     r.local_rank = mpi::world().local_rank;
     r.threads = o_.threads;
+    r.mode = o_.mode;
     const auto out = trainer_plugin().fisher(r, cb.progress);
 
     FisherSet part;
@@ -140,14 +141,15 @@ class FisherRun {
     e.head_loss = out.head_loss;
     e.fisher_images = static_cast<std::int64_t>(r.fisher_indices.size());
     e.device = out.device;
+    e.probe_seconds = out.probe_seconds;
     e.seconds = out.seconds;
     part.tasks.push_back(std::move(e));
     fs::create_directories(fs::path(path).parent_path());
     write_fisher_store(path, part);
     if (cb.on_task)
-      cb.on_task(fmt::format("{}: {} training images, {} classes; probe loss {:.4f}; {} values in {:.1f} s on {}{}",
+      cb.on_task(fmt::format("{}: {} training images, {} classes; probe loss {:.4f}; {} values in {:.1f} s on {} ({}){}",
                              spec.name, r.images.n, r.images.classes, out.head_loss, out.embedding.size(),
-                             out.seconds, out.device, note.empty() ? "" : " (its old part was " + note + ")"));
+                             out.seconds, out.device, out.mode, note.empty() ? "" : " (its old part was " + note + ")"));
   }
 
   const FisherOptions& o_;

@@ -44,6 +44,7 @@ struct FisherOptions {
   FisherSettings settings;
   std::string device = "auto";
   int threads = 1;                   ///< CPU threads of one task's computation
+  std::string mode = "auto";         ///< FisherRequest::mode
   int shard = 0, shards = 1;
   std::size_t memory = std::size_t{8} << 30;  ///< bytes of one task's images at most
 };

@@ -84,6 +84,15 @@ struct FisherRequest {
   std::vector<long> fisher_indices;      ///< images of the Fisher average (drawn by the caller, with replacement)
   std::vector<double> label_uniforms;    ///< per index, in [0, 1): the label is the first class whose cumulative softmax exceeds it
   double keep_fraction = 0.6;
+  /// How each image's gradient is had (the same values up to float32 rounding):
+  ///  - "per-image": the plain definition, one backward pass per image (the reference the tests
+  ///    compare the other with);
+  ///  - "batched": 16 images per pass, each image's weight gradients recovered from its layers'
+  ///    inputs and output gradients (a convolution: output gradient times unfolded input);
+  ///  - "auto": per-image on a CPU at crops of 128 pixels or more, batched otherwise (on this
+  ///    project's 2-core CPU batched is 6x faster at 56 px and 1.7x slower at 216 px,
+  ///    bench/RESULTS.md).
+  std::string mode = "auto";
   int crop = 224;
   bool flip = true;
   bool normalize_imagenet = true;
@@ -102,7 +111,9 @@ struct FisherOutcome {
   double head_loss = 0;                           ///< mean cross-entropy of the probe training
   std::string weights_checksum;                   ///< of the backbone as loaded (extract's checksum)
   std::string device;
+  std::string mode;  ///< per-image or batched, as run
   std::uint64_t images = 0;
+  double probe_seconds = 0;  ///< of `seconds`, the probe's training
   double seconds = 0;
 };
 

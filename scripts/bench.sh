@@ -3,7 +3,7 @@
 # bench/RESULTS.md records. Installs what they need if missing (Debian packages, checked with
 # dpkg-query first), configures ${BUILD_DIR:-build} with TASKFP_BUILD_BENCH=ON and builds only the
 # bench targets and the CLI. Results (JSON, console logs) go to ${BENCH_OUT:-$BUILD_DIR/bench-results}.
-# Usage: scripts/bench.sh [distance|fingerprint|evaluate|extract|robustness|transfer|sinkhorn ...]   (default: all)
+# Usage: scripts/bench.sh [distance|fingerprint|evaluate|extract|robustness|transfer|sinkhorn|fed ...]   (default: all)
 # PAPER_CACHE (default ../shared/paper-cache) is needed by the evaluation benchmark.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,7 +12,7 @@ PAPER_CACHE=${PAPER_CACHE:-$ROOT/../shared/paper-cache}
 OUT=${BENCH_OUT:-$BUILD_DIR/bench-results}
 PY=/usr/bin/python3  # Debian's Python with Debian's torch 1.13 / numpy 1.24, not a venv's
 WHAT=("$@")
-[ ${#WHAT[@]} -gt 0 ] || WHAT=(distance fingerprint evaluate extract robustness transfer sinkhorn)
+[ ${#WHAT[@]} -gt 0 ] || WHAT=(distance fingerprint evaluate extract robustness transfer sinkhorn fed)
 
 # The build's packages (scripts/setup.sh) and the baselines' Python packages; then only the
 # benchmarks and the CLI are built.
@@ -21,6 +21,7 @@ TASKFP_PACKAGES_ONLY=1 TASKFP_EXTRA_PACKAGES="python3-torch python3-torchvision 
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTASKFP_BUILD_BENCH=ON >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target bench_distance bench_fingerprint bench_evaluate bench_extract bench_robustness taskfp
+[ -e "$BUILD_DIR/lib/taskfp/libtaskfp_train.so" ] && cmake --build "$BUILD_DIR" --target taskfp_train
 mkdir -p "$OUT"
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ {print $2}') GB," \
   "$(date -u '+%F %H:%M UTC'), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
@@ -120,6 +121,49 @@ PYEOF
       "$BUILD_DIR/bench/bench_robustness" --benchmark_out="$OUT/robustness.json" --benchmark_out_format=json \
         > "$OUT/robustness.txt"
       $PY "$ROOT/bench/summarize_bench.py" "$OUT" robustness
+      load
+      ;;
+    fed)
+      echo "== fed: FED's probe and Fisher embedding of one task (ResNet34, random weights), against PyTorch"
+      # One task of FED_IMAGES images (3 classes) at FED_SIZE (crop FED_SIZE - 8); the probe trained
+      # on FED_PROBE balanced samples (batches of 100), the Fisher over FED_FISHER images. taskfp's
+      # time is the task's own (image loading excluded), in its default (16 images per pass) and
+      # per-image modes; the baseline (bench/reference_fed.py) does the same steps in torch, one
+      # backward pass per Fisher image. Medians of 3.
+      F="$OUT/fed"
+      size=${FED_SIZE:-64}
+      rm -rf "$F" && mkdir -p "$F"
+      "$BUILD_DIR/engine/taskfp" -q synth-images -o "$F/tasks" --families 1 --tasks-per-family 1 --classes 3 \
+        --images-per-class "$(( ${FED_IMAGES:-240} / 3 ))" --min-size "$size" --jpeg-only
+      printf 'name: bench\ntraining:\n  images: {size: %d, pad: %d, crop: %d}\n' "$size" "$((size + 8))" "$((size - 8))" \
+        > "$F/protocol.yaml"
+      n=$(find "$F/tasks" -name '*.jpg' | wc -l)
+      for mode in batched per-image; do
+        for rep in 1 2 3; do
+          rm -rf "$F/$mode.h5" "$F/$mode.h5.parts"
+          "$BUILD_DIR/engine/taskfp" -q fisher -t "$F/tasks/taskset.yaml" -c "$F/protocol.yaml" --random-weights \
+            --probe-samples "${FED_PROBE:-800}" --fisher-samples "${FED_FISHER:-200}" --device cpu -o "$F/$mode.h5" \
+            --fisher-mode "$mode"
+          $PY -c "import h5py; g = h5py.File('$F/$mode.h5')['tasks']; t = g[list(g)[0]].attrs; print(t['probe_seconds'], t['seconds'] - t['probe_seconds'])" >> "$F/$mode.txt"
+        done
+      done
+      for rep in 1 2 3; do
+        $PY "$ROOT/bench/reference_fed.py" --images "$((n * 4 / 5))" --size "$size" --crop "$((size - 8))" \
+          --probe-samples "${FED_PROBE:-800}" --fisher-samples "${FED_FISHER:-200}" --threads "$(nproc)" |
+          $PY -c 'import json,sys; r=json.load(sys.stdin); print(r["probe_seconds"], r["fisher_seconds"])' >> "$F/torch.txt"
+      done
+      $PY - "$F" <<'PYEOF'
+import statistics, sys
+d = sys.argv[1]
+def med(name):
+    rows = [tuple(map(float, l.split())) for l in open(f"{d}/{name}.txt")]
+    return statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
+b, p, t = med("batched"), med("per-image"), med("torch")
+print(f"  probe: taskfp {b[0]:.2f} s | torch {t[0]:.2f} s | ratio {t[0] / b[0]:.2f}x")
+print(f"  Fisher: taskfp {b[1]:.2f} s (per-image mode {p[1]:.2f} s) | torch {t[1]:.2f} s | ratio {t[1] / b[1]:.2f}x "
+      f"(per-image mode {t[1] / p[1]:.2f}x)")
+print(f"  task: taskfp {sum(b):.2f} s | torch {sum(t):.2f} s | ratio {sum(t) / sum(b):.2f}x")
+PYEOF
       load
       ;;
     sinkhorn)

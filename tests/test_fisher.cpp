@@ -89,29 +89,37 @@ TEST(Fisher, DiagonalEqualsPerImageGradientsOfTorch) {
   r.crop = size;  // the whole image: no crop, no flip
   r.flip = false;
   r.device = "cpu";
-  const auto out = experiments::trainer_plugin().fisher(r, {});
+  r.mode = "batched";
   const auto e = read_expected(d + "/expected.txt");
-  EXPECT_EQ(out.labels, e.labels);
-  ASSERT_EQ(out.names, e.names);  // body.3/4/6/7.weight: the last 60% of six kept weights
+  // The per-image loop (the definition) and the default batched path, each against torch.
+  auto reference = r;
+  reference.mode = "per-image";
+  const auto plain = experiments::trainer_plugin().fisher(reference, {});
+  const auto out = experiments::trainer_plugin().fisher(r, {});
+  for (const auto* run : {&plain, &out}) {
+  SCOPED_TRACE(run == &plain ? "per image" : "batched");
+  EXPECT_EQ(run->labels, e.labels);
+  ASSERT_EQ(run->names, e.names);  // body.3/4/6/7.weight: the last 60% of six kept weights
   std::size_t at = 0, total = 0;
   for (std::size_t k = 0; k < e.names.size(); ++k) {
     SCOPED_TRACE(e.names[k]);
     std::string shape;
-    for (std::size_t j = 0; j < out.shapes[k].size(); ++j) shape += (j ? "x" : "") + std::to_string(out.shapes[k][j]);
+    for (std::size_t j = 0; j < run->shapes[k].size(); ++j) shape += (j ? "x" : "") + std::to_string(run->shapes[k][j]);
     EXPECT_EQ(shape, e.shapes[k]);
     double largest = 0;
     for (const double v : e.values[k]) largest = std::max(largest, std::abs(v));
     ASSERT_GT(largest, 0.0);
     for (std::size_t i = 0; i < e.values[k].size(); ++i, ++at) {
-      ASSERT_LT(at, out.embedding.size());
+      ASSERT_LT(at, run->embedding.size());
       // float32 forward and backward against float64: 1e-4 relative, or 1e-6 of the parameter's largest value.
-      EXPECT_NEAR(out.embedding[at], e.values[k][i], 1e-4 * std::abs(e.values[k][i]) + 1e-6 * largest) << "index " << i;
+      EXPECT_NEAR(run->embedding[at], e.values[k][i], 1e-4 * std::abs(e.values[k][i]) + 1e-6 * largest) << "index " << i;
     }
     total += e.values[k].size();
   }
-  EXPECT_EQ(out.embedding.size(), total);
-  EXPECT_EQ(out.images, r.fisher_indices.size());
-  EXPECT_EQ(out.weights_checksum.rfind("fnv1a64:", 0), 0u);
+  EXPECT_EQ(run->embedding.size(), total);
+  EXPECT_EQ(run->images, r.fisher_indices.size());
+  EXPECT_EQ(run->weights_checksum.rfind("fnv1a64:", 0), 0u);
+  }
 
   // Requests that do not fit are refused, naming what.
   auto bad = r;
@@ -127,17 +135,60 @@ TEST(Fisher, DiagonalEqualsPerImageGradientsOfTorch) {
   bad.architecture = "resnet50";
   EXPECT_THROW(experiments::trainer_plugin().fisher(bad, {}), InputError);
 
-  // A trained probe: the head moves, the embedding with it; the same request gives the same bits.
+  // A trained probe: the head moves, the embedding with it; the same request gives the same bits,
+  // and the batched path agrees with the per-image loop.
   auto trained = r;
   trained.head_samples = 24;
   trained.head_batch = 8;
   trained.head_weight.clear();
   trained.head_bias.clear();
+  trained.mode = "batched";
   const auto a = experiments::trainer_plugin().fisher(trained, {});
   const auto b = experiments::trainer_plugin().fisher(trained, {});
   EXPECT_TRUE(std::isfinite(a.head_loss) && a.head_loss > 0);
   EXPECT_EQ(a.embedding, b.embedding);
   EXPECT_NE(a.embedding, out.embedding);
+  trained.mode = "per-image";
+  const auto c = experiments::trainer_plugin().fisher(trained, {});
+  ASSERT_EQ(c.embedding.size(), a.embedding.size());
+  float largest = 0;
+  for (const float v : c.embedding) largest = std::max(largest, v);
+  for (std::size_t i = 0; i < c.embedding.size(); ++i)
+    ASSERT_NEAR(a.embedding[i], c.embedding[i], 1e-4 * c.embedding[i] + 1e-6 * largest) << i;
+}
+
+// The batched path records ResNet's layers by torchvision's names: on ResNet18 (residual blocks,
+// downsample layers left out) it agrees with the per-image loop.
+TEST(Fisher, BatchedEqualsPerImageOnResNet) {
+  if (!experiments::trainer_built()) GTEST_SKIP() << "built without LibTorch: no training plugin";
+  const int n = 5, size = 32, classes = 3;
+  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(n) * 3 * size * size);
+  std::mt19937 rng(9);
+  for (auto& p : pixels) p = static_cast<std::uint8_t>(rng() & 0xff);
+  std::vector<int> labels = {0, 1, 2, 0, 1};
+  experiments::FisherRequest r;
+  r.architecture = "resnet18";
+  r.images = {pixels.data(), static_cast<std::size_t>(n), size, labels.data(), classes};
+  r.head_samples = 0;
+  r.fisher_indices = {0, 4, 2, 2, 1, 3, 0, 4, 1, 3, 2, 0, 1, 4, 3, 2, 0, 1, 2};  // more than one batch of 16
+  for (std::size_t i = 0; i < r.fisher_indices.size(); ++i) r.label_uniforms.push_back((i * 0.37 + 0.1) - static_cast<int>(i * 0.37 + 0.1));
+  r.crop = 28;
+  r.device = "cpu";
+  r.mode = "batched";
+  const auto batched = experiments::trainer_plugin().fisher(r, {});
+  r.mode = "per-image";
+  const auto plain = experiments::trainer_plugin().fisher(r, {});
+  ASSERT_EQ(batched.names, plain.names);
+  // ResNet18 keeps 34 weights (conv1, bn1, 8 blocks x 4); from int(0.4 x 34) = 13 on: layer2.0.bn2.
+  EXPECT_EQ(batched.names.front(), "layer2.0.bn2.weight");
+  EXPECT_EQ(batched.names.back(), "layer4.1.bn2.weight");
+  EXPECT_EQ(batched.labels, plain.labels);
+  ASSERT_EQ(batched.embedding.size(), plain.embedding.size());
+  float largest = 0;
+  for (const float v : plain.embedding) largest = std::max(largest, v);
+  ASSERT_GT(largest, 0.0f);
+  for (std::size_t i = 0; i < plain.embedding.size(); ++i)
+    ASSERT_NEAR(batched.embedding[i], plain.embedding[i], 1e-4 * plain.embedding[i] + 1e-6 * largest) << i;
 }
 
 FisherSet small_set(const std::vector<std::pair<std::string, std::vector<float>>>& tasks) {

@@ -27,6 +27,7 @@ void add_fisher(CLI::App& app, const GlobalOptions& g) {
   struct Opts {
     std::string taskset, tasks, output, config, weights, device = "auto", shard;
     bool random_weights = false;
+    std::string mode = "auto";
     std::uint64_t weight_seed = 0;
     experiments::FisherSettings settings;
     double memory_gb = 8;
@@ -64,6 +65,11 @@ void add_fisher(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd->add_option("--seed", o->settings.seed, "Seed of the head, the samples, crops, flips and labels")
       ->capture_default_str();
+  cmd->add_option("--fisher-mode", o->mode,
+                  "per-image: one backward pass per Fisher image (the plain definition); batched: 16 images per "
+                  "pass, each image's gradients recovered from its layers' inputs; auto: per-image on a CPU at "
+                  "crops of 128 px or more, batched otherwise. The same values up to float32 rounding")
+      ->check(CLI::IsMember({"auto", "batched", "per-image"}))->capture_default_str();
   cmd->add_option("--device", o->device, "auto (a GPU where LibTorch sees one), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
   cmd->add_option("--shard", o->shard,
@@ -95,6 +101,7 @@ void add_fisher(CLI::App& app, const GlobalOptions& g) {
       f.settings.lr = c.training.lr;
     }
     f.device = o->device;
+    f.mode = o->mode;
     f.threads = g.threads > 0 ? g.threads : omp_get_max_threads();
     std::tie(f.shard, f.shards) = world.distributed() ? std::pair{0, 1} : shard_of(o->shard);
     f.memory = static_cast<std::size_t>(o->memory_gb * 1e9);

@@ -81,6 +81,7 @@ void write_fisher_store(const std::string& path, const FisherSet& set, OutputSet
     h5::set_attr(g.get(), "head_loss", t.head_loss);
     h5::set_attr(g.get(), "fisher_images", t.fisher_images);
     h5::set_attr(g.get(), "device", t.device);
+    h5::set_attr(g.get(), "probe_seconds", t.probe_seconds);
     h5::set_attr(g.get(), "seconds", t.seconds);
   }
   out.commit();
@@ -107,6 +108,7 @@ FisherSet read_fisher_store(const std::string& path, const std::vector<std::stri
     if (h5::has_attr(g.get(), "head_loss")) t.head_loss = h5::attr_double(g.get(), "head_loss");
     if (h5::has_attr(g.get(), "fisher_images")) t.fisher_images = h5::attr_int(g.get(), "fisher_images");
     if (h5::has_attr(g.get(), "device")) t.device = h5::attr_string(g.get(), "device");
+    if (h5::has_attr(g.get(), "probe_seconds")) t.probe_seconds = h5::attr_double(g.get(), "probe_seconds");
     if (h5::has_attr(g.get(), "seconds")) t.seconds = h5::attr_double(g.get(), "seconds");
     set.tasks.push_back(std::move(t));
   }

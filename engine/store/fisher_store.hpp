@@ -6,7 +6,8 @@
 // weights and weights_checksum of its backbone, preprocessing = the probe and Fisher settings,
 // feature_dim = the embedding's length); /parameters/names and /parameters/shapes (one string per
 // kept parameter, in the embedding's order, shapes as "512x256"); /tasks/<task>/embedding
-// (1 x feature_dim float32) with attributes head_loss, fisher_images, device, seconds.
+// (1 x feature_dim float32) with attributes head_loss, fisher_images, device, probe_seconds,
+// seconds.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,8 @@ struct FisherEmbedding {
   double head_loss = 0;       ///< mean cross-entropy of the probe's head training
   std::int64_t fisher_images = 0;
   std::string device;
-  double seconds = 0;
+  double probe_seconds = 0;   ///< the probe's training (of `seconds`)
+  double seconds = 0;         ///< the probe and the Fisher diagonal
 };
 
 struct FisherSet {

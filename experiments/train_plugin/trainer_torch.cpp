@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "core/random.hpp"
@@ -34,6 +35,56 @@ namespace nn = torch::nn;
 using resnet_detail::conv;  // a bias-free convolution
 
 
+// The inputs and outputs of chosen convolutions and BatchNorms in a forward pass (by their
+// weight's name), from which each image's own weight gradients follow (fisher_batched).
+struct Tap {
+  struct Site {
+    std::string weight;  // the parameter's name
+    nn::Conv2d conv{nullptr};
+    nn::BatchNorm2d bn{nullptr};
+    torch::Tensor in, out;
+  };
+  std::set<std::string> wanted;
+  std::vector<Site> sites;
+
+  torch::Tensor conv(const std::string& name, nn::Conv2d& m, torch::Tensor x) {
+    const bool want = start(name, x);
+    auto y = m->forward(x);
+    if (want) sites.push_back({name + ".weight", m, nullptr, x, y});
+    return y;
+  }
+  torch::Tensor bn(const std::string& name, nn::BatchNorm2d& m, torch::Tensor x) {
+    const bool want = start(name, x);
+    auto y = m->forward(x);
+    if (want) sites.push_back({name + ".weight", nullptr, m, x, y});
+    return y;
+  }
+
+ private:
+  // Whether the site is wanted; the graph starts at the first wanted site's input (no parameter
+  // requires a gradient: only the activations' gradients are computed, none of the weights').
+  bool start(const std::string& name, torch::Tensor& x) {
+    if (!wanted.count(name + ".weight")) return false;
+    if (sites.empty()) x = x.detach().requires_grad_(true);
+    return true;
+  }
+};
+
+// ResNet's forward with its convolutions and BatchNorms recorded (torchvision's names).
+torch::Tensor tapped_forward(resnet_detail::ResNetImpl& r, torch::Tensor x, Tap& tap) {
+  x = torch::max_pool2d(torch::relu(tap.bn("bn1", r.bn1, tap.conv("conv1", r.conv1, x))), 3, 2, 1);
+  const std::array<nn::Sequential*, 4> layers = {&r.layer1, &r.layer2, &r.layer3, &r.layer4};
+  for (std::size_t l = 0; l < layers.size(); ++l)
+    for (std::size_t b = 0; b < (*layers[l])->size(); ++b) {
+      auto& block = *(*layers[l])->ptr<resnet_detail::BasicBlockImpl>(b);
+      const auto name = fmt::format("layer{}.{}", l + 1, b);
+      auto y = torch::relu(tap.bn(name + ".bn1", block.bn1, tap.conv(name + ".conv1", block.conv1, x)));
+      y = tap.bn(name + ".bn2", block.bn2, tap.conv(name + ".conv2", block.conv2, y));
+      x = torch::relu(y + (block.downsample ? block.downsample->forward(x) : x));
+    }
+  return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+}
+
 // The demo profile's networks (tiny_cnn: width 16, small_cnn: width 32): three strided
 // conv-BN-ReLU stages and global average pooling (4 x width features); they train at small
 // image sizes on a CPU in seconds.
@@ -47,6 +98,22 @@ struct TinyCnnImpl : nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& x) {
     return torch::adaptive_avg_pool2d(body->forward(x), {1, 1}).flatten(1);
+  }
+  // The forward with its convolutions and BatchNorms recorded (names body.<i>).
+  torch::Tensor tapped_forward(torch::Tensor x, Tap& tap) {
+    for (std::size_t i = 0; i < body->size(); ++i) {
+      const auto name = "body." + std::to_string(i);
+      if (auto c = std::dynamic_pointer_cast<nn::Conv2dImpl>(body->ptr(i))) {
+        nn::Conv2d m(c);
+        x = tap.conv(name, m, x);
+      } else if (auto n = std::dynamic_pointer_cast<nn::BatchNorm2dImpl>(body->ptr(i))) {
+        nn::BatchNorm2d m(n);
+        x = tap.bn(name, m, x);
+      } else {
+        x = torch::relu(x);
+      }
+    }
+    return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
   }
 };
 TORCH_MODULE(TinyCnn);
@@ -108,6 +175,8 @@ class Backbone {
     return out;
   }
   [[nodiscard]] bool native() const { return native_ != nullptr; }
+  // The forward of a native network with the sites `tap` wants recorded.
+  torch::Tensor forward(const torch::Tensor& x, Tap& tap) { return tapped_forward_(x, tap); }
   // Parameters and buffers by name (BatchNorm's batch counters left out).
   std::map<std::string, torch::Tensor> state() {
     std::map<std::string, torch::Tensor> s;
@@ -128,9 +197,14 @@ class Backbone {
   void set_native(Holder m) {
     native_ = m.ptr();
     native_forward_ = [m](const torch::Tensor& x) mutable { return m->forward(x); };
+    if constexpr (std::is_same_v<Holder, ResNet>)
+      tapped_forward_ = [m](const torch::Tensor& x, Tap& tap) mutable { return tapped_forward(*m, x, tap); };
+    else
+      tapped_forward_ = [m](const torch::Tensor& x, Tap& tap) mutable { return m->tapped_forward(x, tap); };
   }
   std::shared_ptr<nn::Module> native_;  // a zoo module of this file, or null
   std::function<torch::Tensor(const torch::Tensor&)> native_forward_;
+  std::function<torch::Tensor(const torch::Tensor&, Tap&)> tapped_forward_;
   std::optional<torch::jit::Module> script_;
   int features_ = 0;
 };
@@ -590,6 +664,8 @@ FisherOutcome fisher_job(const FisherRequest& r, const FisherProgress& progress)
     }
     out.head_loss = loss_sum / static_cast<double>(steps);
   }
+  if (device.is_cuda()) torch::cuda::synchronize();
+  out.probe_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   // 2. The Fisher diagonal in eval mode, one image at a time (each image's own gradient).
   net.train(false);
@@ -605,6 +681,7 @@ FisherOutcome fisher_job(const FisherRequest& r, const FisherProgress& progress)
   // Squared gradients summed in float32 over blocks of kFisherBlock images (no temporaries), the
   // blocks' sums in float64.
   constexpr std::size_t kFisherBlock = 64;
+  constexpr std::size_t kFisherBatch = 16;
   std::vector<torch::Tensor> params, block, sums;
   for (auto& [name, p] : kept) {
     p.set_requires_grad(true);
@@ -613,27 +690,96 @@ FisherOutcome fisher_job(const FisherRequest& r, const FisherProgress& progress)
     sums.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat64)));
   }
   SplitMix aug(seed_for(r.seed, "fisher augmentation"));
-  for (std::size_t i = 0; i < r.fisher_indices.size(); ++i) {
-    const auto x = to_input(crop_flip(gather(t, {r.fisher_indices[i]}, device), r.crop, r.flip, aug), r.normalize_imagenet);
-    const auto log_probs = torch::log_softmax(head->forward(net.forward(x)), 1)[0];
-    const int label = draw_label(log_probs.detach(), r.label_uniforms[i]);
-    out.labels.push_back(label);
-    const auto grads = torch::autograd::grad({log_probs[label]}, params);
-    for (std::size_t k = 0; k < params.size(); ++k) block[k].addcmul_(grads[k], grads[k]);
-    if ((i + 1) % kFisherBlock == 0 || i + 1 == r.fisher_indices.size())
-      for (std::size_t k = 0; k < params.size(); ++k) {
-        sums[k].add_(block[k]);
-        block[k].zero_();
+  const std::size_t count = r.fisher_indices.size();
+  auto flush = [&](std::size_t done) {
+    if (done % kFisherBlock != 0 && done != count) return;
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      sums[k].add_(block[k]);
+      block[k].zero_();
+    }
+  };
+  if (r.mode != "auto" && r.mode != "batched" && r.mode != "per-image")
+    throw InputError(fmt::format("unknown Fisher mode '{}' (auto, batched, per-image)", r.mode));
+  out.mode = r.mode != "auto" ? r.mode : !device.is_cuda() && std::min(r.crop, t.size) >= 128 ? "per-image" : "batched";
+  if (out.mode == "per-image") {
+    // The plain definition: one backward pass per image.
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto x = to_input(crop_flip(gather(t, {r.fisher_indices[i]}, device), r.crop, r.flip, aug), r.normalize_imagenet);
+      const auto log_probs = torch::log_softmax(head->forward(net.forward(x)), 1)[0];
+      const int label = draw_label(log_probs.detach(), r.label_uniforms[i]);
+      out.labels.push_back(label);
+      const auto grads = torch::autograd::grad({log_probs[label]}, params);
+      for (std::size_t k = 0; k < params.size(); ++k) block[k].addcmul_(grads[k], grads[k]);
+      flush(i + 1);
+      ++out.images;
+      if (progress && (i + 1) % 10 == 0) progress(static_cast<std::size_t>(r.head_samples) + i + 1, total);
+    }
+  } else {
+    // kFisherBatch images per pass. In eval mode an image's log-probabilities depend on its own
+    // activations only, so the gradient of the batch's summed log-probabilities with respect to a
+    // layer's output is, image by image, each image's own; each image's weight gradient follows
+    // from it and the layer's input (a convolution: the output gradient times the unfolded input;
+    // a BatchNorm: the output gradient times the normalised input, summed over the pixels).
+    for (auto& p : params) p.set_requires_grad(false);
+    Tap tap;
+    std::map<std::string, std::size_t> index;
+    for (std::size_t k = 0; k < kept.size(); ++k) {
+      tap.wanted.insert(kept[k].first);
+      index[kept[k].first] = k;
+    }
+    for (std::size_t at = 0; at < count; at += kFisherBatch) {
+      const std::size_t nb = std::min(kFisherBatch, count - at);
+      const std::vector<long> idx(r.fisher_indices.begin() + static_cast<long>(at),
+                                  r.fisher_indices.begin() + static_cast<long>(at + nb));
+      const auto x = to_input(crop_flip(gather(t, idx, device), r.crop, r.flip, aug), r.normalize_imagenet);
+      tap.sites.clear();
+      const auto log_probs = torch::log_softmax(head->forward(net.forward(x, tap)), 1);
+      if (tap.sites.size() != kept.size())
+        throw std::logic_error(fmt::format("{} of {} kept parameters were recorded", tap.sites.size(), kept.size()));
+      std::vector<long> labels(nb);
+      for (std::size_t i = 0; i < nb; ++i) {
+        labels[i] = draw_label(log_probs[static_cast<long>(i)].detach(), r.label_uniforms[at + i]);
+        out.labels.push_back(static_cast<int>(labels[i]));
       }
-    ++out.images;
-    if (progress && (i + 1) % 10 == 0) progress(static_cast<std::size_t>(r.head_samples) + i + 1, total);
+      const auto picked = log_probs.gather(1, torch::tensor(labels, torch::kLong).to(device).view({-1, 1})).sum();
+      std::vector<torch::Tensor> outputs;
+      for (const auto& site : tap.sites) outputs.push_back(site.out);
+      const auto grads = torch::autograd::grad({picked}, outputs);
+      const long b = static_cast<long>(nb);
+      for (std::size_t k = 0; k < tap.sites.size(); ++k) {
+        const auto& site = tap.sites[k];
+        const auto& g = grads[k];
+        torch::Tensor each;  // b x the weight's elements: every image's own gradient
+        if (site.conv) {
+          const auto& o = site.conv->options;
+          const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+          if (o.groups() != 1 || !padding)
+            throw std::logic_error("the Fisher probe has a grouped or 'same'-padded convolution");
+          namespace F = torch::nn::functional;
+          const auto unfolded = F::unfold(site.in.detach(), F::UnfoldFuncOptions(o.kernel_size())
+                                                                .dilation(o.dilation())
+                                                                .padding(*padding)
+                                                                .stride(o.stride()));
+          each = torch::bmm(g.reshape({b, g.size(1), -1}), unfolded.transpose(1, 2));
+        } else {
+          const auto& bn = site.bn;
+          const auto normalised = (site.in.detach() - bn->running_mean.view({1, -1, 1, 1})) /
+                                  torch::sqrt(bn->running_var.view({1, -1, 1, 1}) + bn->options.eps());
+          each = (g * normalised).sum({2, 3});
+        }
+        auto& acc = block[index.at(site.weight)];
+        acc.add_(each.square_().sum(0).view(acc.sizes()));
+      }
+      flush(at + nb);
+      out.images += nb;
+      if (progress) progress(static_cast<std::size_t>(r.head_samples) + at + nb, total);
+    }
   }
   if (progress) progress(total, total);
 
   // 3. The mean, convolution weights averaged over their kernel, concatenated.
-  const double count = static_cast<double>(r.fisher_indices.size());
   for (std::size_t k = 0; k < kept.size(); ++k) {
-    auto mean = (sums[k] / count).to(torch::kFloat32);
+    auto mean = (sums[k] / static_cast<double>(count)).to(torch::kFloat32);
     if (mean.dim() == 4) mean = mean.mean({2, 3});
     mean = mean.to(torch::kCPU).contiguous();
     out.names.push_back(kept[k].first);
