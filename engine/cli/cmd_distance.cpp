@@ -26,6 +26,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       "distance", "Compute full distance matrices (rows = sources, columns = targets)");
   struct Opts {
     std::string fingerprints, out, csv_dir, sources, targets, task_info, features, backend = "auto";
+    double hold_gb = 0;
     std::vector<std::string> metrics, fisher;
     bool list = false;
   };
@@ -43,6 +44,11 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--features", o->features,
                   "Raw features (store or npy folder), for MMD-cauchy/gaussian; O(n^2 d) per pair")
       ->check(CLI::ExistingPath);
+  cmd->add_option("--sinkhorn-memory", o->hold_gb,
+                  "GB of cost matrices one Sinkhorn pair may hold (default: a quarter of the machine's memory; "
+                  "set it to the job's share under Slurm). Larger pairs compute their cost matrices again on "
+                  "every pass, in slabs: the same values, several times the GEMM time")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--fisher", o->fisher,
                   "Fisher embedding store (`taskfp fisher` writes it), for FED; repeatable: stores made with the "
                   "same probe, weights and settings are read together")
@@ -72,6 +78,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     DistanceRequest req;
     std::string backend_note;
     req.backend = &compute::select(o->backend, &backend_note);
+    req.hold_bytes = static_cast<std::size_t>(o->hold_gb * 1e9);
     // Outputs are checked before any work and written together at the end.
     if (!o->out.empty()) require_writable_file(o->out, "--output");
     if (!o->csv_dir.empty()) require_writable_folder(o->csv_dir, "--csv-dir");

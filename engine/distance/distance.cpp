@@ -74,7 +74,7 @@ namespace {
 DistanceMatrix dispatch(const MetricSpec& spec, const DistanceInputs& in,
                         const DistanceRequest& req) {
   if (spec.family == MetricFamily::SINKHORN)
-    return sinkhorn_matrix(spec, *in.features, req.sources, req.targets, req.progress, *req.backend);
+    return sinkhorn_matrix(spec, *in.features, req.sources, req.targets, req.progress, *req.backend, req.hold_bytes);
   if (spec.family == MetricFamily::FED)
     return fed_matrix(*in.fisher, req.sources, req.targets, req.progress);
   if (metric_needs(spec).features)

@@ -61,6 +61,9 @@ struct DistanceRequest {
   /// Where the KL family's heavy part runs (compute::select); the other metrics run on the CPU
   /// and say so in the matrix's warnings when a device backend is given.
   const compute::Backend* backend = &compute::cpu();
+  /// Bytes of per-pair matrices a metric may hold (the Sinkhorn divergence's cost matrices; 0: a
+  /// quarter of the physical memory); larger ones are computed again in slabs (same values).
+  std::size_t hold_bytes = 0;
 };
 
 /// Computes one full matrix (OpenMP threads, BLAS for the GEMM forms; the KL family on

@@ -1,8 +1,11 @@
 // The debiased Sinkhorn divergence (sinkhorn.hpp). The cost matrices come from GEMMs
-// (|x|^2 + |y|^2 - 2 x.y, halved) and are held for the pair; every soft-min is a row-wise
-// log-sum-exp with the row's maximum taken first, parallel over rows, each row summed in a fixed
-// order (four AVX2 lanes where the processor has them), so the thread count never changes the
-// result; the machine's vector unit can change the last bits.
+// (|x|^2 + |y|^2 - 2 x.y, halved) in a fixed grid of 128 x 128 tiles, and are held for the pair
+// where they fit the memory budget, or computed again slab by slab (whole tiles) on every
+// soft-min pass where they do not: every entry comes from the same BLAS call either way, so both
+// give the same bits. Every soft-min is a row-wise log-sum-exp with the row's maximum taken
+// first, parallel over rows, each row summed in a fixed order (four AVX2 lanes where the
+// processor has them), so the thread count never changes the result; the machine's vector unit
+// can change the last bits.
 #include "distance/sinkhorn.hpp"
 
 #include <fmt/format.h>
@@ -100,15 +103,71 @@ __attribute__((target("avx2,fma"))) double row_lse_avx2(const double* row, const
 
 const bool kHaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 
-// GeomLoss's softmin: out_i = -eps * LSE_j(h_j - C_ij / eps), h on the columns of C.
-void softmin(double eps, const Matrix<double>& c, const std::vector<double>& h, std::vector<double>& out) {
-  out.resize(c.rows);
+// GeomLoss's softmin over the rows [r0, r0 + c.rows) of a cost matrix held in `c`:
+// out_{r0 + i} = -eps * LSE_j(h_j - C_ij / eps), h on the columns of C.
+void softmin_rows(double eps, const Matrix<double>& c, std::size_t r0, const std::vector<double>& h,
+                  std::vector<double>& out) {
 #pragma omp parallel for schedule(static)
   for (std::size_t i = 0; i < c.rows; ++i) {
     const double* row = c.data.data() + i * c.cols;
-    out[i] = -eps * (kHaveAvx2 ? row_lse_avx2(row, h.data(), c.cols, eps) : row_lse_scalar(row, h.data(), c.cols, eps));
+    out[r0 + i] = -eps * (kHaveAvx2 ? row_lse_avx2(row, h.data(), c.cols, eps) : row_lse_scalar(row, h.data(), c.cols, eps));
   }
 }
+
+// Rows [r0, r0 + r) of x, and of its norms.
+Matrix<double> rows_of(const Matrix<double>& x, std::size_t r0, std::size_t r) {
+  auto out = Matrix<double>::uninitialized(r, x.cols);
+  std::copy(x.data.begin() + static_cast<std::ptrdiff_t>(r0 * x.cols),
+            x.data.begin() + static_cast<std::ptrdiff_t>((r0 + r) * x.cols), out.data.begin());
+  return out;
+}
+std::vector<double> part_of(const std::vector<double>& v, std::size_t r0, std::size_t r) {
+  return {v.begin() + static_cast<std::ptrdiff_t>(r0), v.begin() + static_cast<std::ptrdiff_t>(r0 + r)};
+}
+
+// One of a pair's cost matrices: C(x, y) (or its transpose C(y, x) = C(x, y)^T), held whole, or
+// computed slab by slab on every pass. A slab is whole 128-row (or, transposed, 128-column)
+// tiles of C(x, y), so its entries come from the same BLAS calls as the held matrix's.
+class Cost {
+ public:
+  static constexpr std::size_t kTile = 128;
+  // Held: `held` (rows x cols).
+  explicit Cost(const Matrix<double>* held) : held_(held) {}
+  // Streamed: C(x, y), or C(x, y)^T with `transpose`, in slabs of at most `slab_bytes`.
+  Cost(const Matrix<double>& x, const std::vector<double>& nx, const Matrix<double>& y, const std::vector<double>& ny,
+       bool transpose, std::size_t slab_bytes, const compute::Backend& backend)
+      : x_(&x), y_(&y), nx_(&nx), ny_(&ny), transpose_(transpose), backend_(&backend) {
+    const std::size_t cols = transpose ? x.rows : y.rows;
+    slab_ = std::max<std::size_t>(1, slab_bytes / (8 * cols * kTile)) * kTile;
+  }
+  [[nodiscard]] std::size_t rows() const { return held_ ? held_->rows : transpose_ ? y_->rows : x_->rows; }
+
+  // out_i = -eps * LSE_j(h_j - C_ij / eps) for every row i.
+  void softmin(double eps, const std::vector<double>& h, std::vector<double>& out) const {
+    out.resize(rows());
+    if (held_) return softmin_rows(eps, *held_, 0, h, out);
+    for (std::size_t r0 = 0; r0 < rows(); r0 += slab_) {
+      const std::size_t r = std::min(slab_, rows() - r0);
+      if (!transpose_) {
+        softmin_rows(eps, slab(rows_of(*x_, r0, r), part_of(*nx_, r0, r), *y_, *ny_), r0, h, out);
+      } else {
+        softmin_rows(eps, transposed(slab(*x_, *nx_, rows_of(*y_, r0, r), part_of(*ny_, r0, r))), r0, h, out);
+      }
+    }
+  }
+
+ private:
+  Matrix<double> slab(const Matrix<double>& x, const std::vector<double>& nx, const Matrix<double>& y,
+                      const std::vector<double>& ny) const {
+    return half_squared_distances(x, nx, y, ny, *backend_);
+  }
+  const Matrix<double>* held_ = nullptr;
+  const Matrix<double>*x_ = nullptr, *y_ = nullptr;
+  const std::vector<double>*nx_ = nullptr, *ny_ = nullptr;
+  bool transpose_ = false;
+  std::size_t slab_ = kTile;
+  const compute::Backend* backend_ = nullptr;
+};
 
 // log a + f / eps for every point.
 std::vector<double> shifted(double log_weight, const std::vector<double>& f, double eps) {
@@ -174,6 +233,13 @@ CloudSelf self_costs(const Matrix<double>& x, const compute::Backend& backend) {
   return c;
 }
 
+// The bytes of cost matrices a pair may hold (SinkhornOptions::hold_bytes, 0: a quarter of the
+// physical memory).
+long double hold_budget(const SinkhornOptions& o) {
+  return o.hold_bytes > 0 ? static_cast<long double>(o.hold_bytes) : physical_memory() / 4.0L;
+}
+
+
 // The checks, the early zeros, then the schedule; `sx` and `sy` give the clouds' self-costs
 // (computed here when null).
 double divergence(const Matrix<double>& x, const Matrix<double>& y, const CloudSelf* sx, const CloudSelf* sy,
@@ -191,40 +257,61 @@ double divergence(const Matrix<double>& x, const Matrix<double>& y, const CloudS
   if (diameter == 0.0) return 0.0;  // every point of both clouds is the same point
   const auto eps_list = sinkhorn_eps_schedule(diameter, o);
   const std::size_t n = x.rows, m = y.rows;
-  require_memory(8.0L * static_cast<long double>(2 * n * m + (sx ? 0 : n * n) + (sy ? 0 : m * m)),
-                 fmt::format("the Sinkhorn divergence of '{}' ({} points) and '{}' ({} points); use --samples to "
-                             "subsample the clouds", x_name, n, y_name, m));
+  // The pair's cost matrices held while they fit the budget; otherwise computed again on every
+  // pass, slab by slab (about 2 + the schedule's length GEMMs per matrix instead of one).
+  const long double held_bytes = 8.0L * static_cast<long double>(2 * n * m + (sx ? 0 : n * n) + (sy ? 0 : m * m));
+  const bool hold = held_bytes <= hold_budget(o);
+  if (hold)
+    require_memory(held_bytes, fmt::format("the Sinkhorn divergence of '{}' ({} points) and '{}' ({} points)", x_name,
+                                           n, y_name, m));
   CloudSelf own_x, own_y;
-  if (!sx) own_x = self_costs(x, backend), sx = &own_x;
-  if (!sy) own_y = self_costs(y, backend), sy = &own_y;
-  const auto c_xy = half_squared_distances(x, sx->norms, y, sy->norms, backend);
-  const auto c_yx = transposed(c_xy);
-  const auto& c_xx = sx->cost;
-  const auto& c_yy = sy->cost;
+  if (!sx) {
+    own_x.norms = squared_norms(x);
+    if (hold) own_x.cost = half_squared_distances(x, own_x.norms, x, own_x.norms, backend);
+    sx = &own_x;
+  }
+  if (!sy) {
+    own_y.norms = squared_norms(y);
+    if (hold) own_y.cost = half_squared_distances(y, own_y.norms, y, own_y.norms, backend);
+    sy = &own_y;
+  }
+  Matrix<double> held_xy, held_yx;
+  if (hold) {
+    held_xy = half_squared_distances(x, sx->norms, y, sy->norms, backend);
+    held_yx = transposed(held_xy);
+  }
+  auto cost = [&](const Matrix<double>& held, const Matrix<double>& p, const std::vector<double>& np,
+                  const Matrix<double>& q, const std::vector<double>& nq, bool transpose) {
+    return held.rows > 0 ? Cost(&held) : Cost(p, np, q, nq, transpose, o.slab_bytes, backend);
+  };
+  const Cost c_xy = cost(held_xy, x, sx->norms, y, sy->norms, false);
+  const Cost c_yx = cost(held_yx, x, sx->norms, y, sy->norms, true);
+  const Cost c_xx = cost(sx->cost, x, sx->norms, x, sx->norms, false);
+  const Cost c_yy = cost(sy->cost, y, sy->norms, y, sy->norms, false);
   const double a = 1.0 / static_cast<double>(n), b = 1.0 / static_cast<double>(m);
   const double a_log = std::log(a), b_log = std::log(b);
   const std::vector<double> a_logs(n, a_log), b_logs(m, b_log);
 
   std::vector<double> f_ba, g_ab, f_aa, g_bb, ft_ba, gt_ab, ft_aa, gt_bb;
   double eps = eps_list.front();
-  softmin(eps, c_yx, a_logs, g_ab);  // a -> b
-  softmin(eps, c_xy, b_logs, f_ba);  // b -> a
-  softmin(eps, c_xx, a_logs, f_aa);  // a -> a
-  softmin(eps, c_yy, b_logs, g_bb);  // b -> b
+  c_yx.softmin(eps, a_logs, g_ab);  // a -> b
+  c_xy.softmin(eps, b_logs, f_ba);  // b -> a
+  c_xx.softmin(eps, a_logs, f_aa);  // a -> a
+  c_yy.softmin(eps, b_logs, g_bb);  // b -> b
   for (double e : eps_list) {
     eps = e;
-    softmin(eps, c_xy, shifted(b_log, g_ab, eps), ft_ba);
-    softmin(eps, c_yx, shifted(a_log, f_ba, eps), gt_ab);
-    softmin(eps, c_xx, shifted(a_log, f_aa, eps), ft_aa);
-    softmin(eps, c_yy, shifted(b_log, g_bb, eps), gt_bb);
+    c_xy.softmin(eps, shifted(b_log, g_ab, eps), ft_ba);
+    c_yx.softmin(eps, shifted(a_log, f_ba, eps), gt_ab);
+    c_xx.softmin(eps, shifted(a_log, f_aa, eps), ft_aa);
+    c_yy.softmin(eps, shifted(b_log, g_bb, eps), gt_bb);
     for (std::size_t i = 0; i < n; ++i) f_ba[i] = 0.5 * (f_ba[i] + ft_ba[i]), f_aa[i] = 0.5 * (f_aa[i] + ft_aa[i]);
     for (std::size_t j = 0; j < m; ++j) g_ab[j] = 0.5 * (g_ab[j] + gt_ab[j]), g_bb[j] = 0.5 * (g_bb[j] + gt_bb[j]);
   }
   // The last, plain update at the final eps; the cross pair from the same previous values.
-  softmin(eps, c_xy, shifted(b_log, g_ab, eps), ft_ba);
-  softmin(eps, c_yx, shifted(a_log, f_ba, eps), gt_ab);
-  softmin(eps, c_xx, shifted(a_log, f_aa, eps), ft_aa);
-  softmin(eps, c_yy, shifted(b_log, g_bb, eps), gt_bb);
+  c_xy.softmin(eps, shifted(b_log, g_ab, eps), ft_ba);
+  c_yx.softmin(eps, shifted(a_log, f_ba, eps), gt_ab);
+  c_xx.softmin(eps, shifted(a_log, f_aa, eps), ft_aa);
+  c_yy.softmin(eps, shifted(b_log, g_bb, eps), gt_bb);
   // S = <a, f_ba - f_aa> + <b, g_ab - g_bb>
   std::vector<double> df(n), dg(m);
   for (std::size_t i = 0; i < n; ++i) df[i] = ft_ba[i] - ft_aa[i];
@@ -241,8 +328,9 @@ double sinkhorn_divergence(const Matrix<double>& x, const Matrix<double>& y, con
 
 DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& features,
                                const std::vector<std::string>& sources, const std::vector<std::string>& targets,
-                               const ProgressFn& progress, const compute::Backend& backend) {
-  const SinkhornOptions options{spec.mmd_blur, spec.sinkhorn_scaling};
+                               const ProgressFn& progress, const compute::Backend& backend, std::size_t hold_bytes) {
+  SinkhornOptions options{spec.mmd_blur, spec.sinkhorn_scaling};
+  options.hold_bytes = hold_bytes;
   check_options(options);
   std::map<std::string, Matrix<double>> clouds;
   auto cloud = [&](const std::string& name) -> const Matrix<double>& {
@@ -273,11 +361,12 @@ DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& feature
   out.sources = sources;
   out.targets = targets;
   out.values = Matrix<double>(sources.size(), targets.size(), 0.0);
-  // Each task's self-costs are kept for its other pairs while they fit a quarter of the memory
-  // (at most 8 GiB); past that they are computed per pair.
+  // Each task's self-costs are kept for its other pairs while they fit the budget of held cost
+  // matrices (SinkhornOptions::hold_bytes: a quarter of the memory; at most 8 GiB); past that
+  // they are computed per pair.
   std::map<std::string, CloudSelf> selves;
   long double kept = 0;
-  const long double budget = std::min<long double>(8.0L * (1ull << 30), physical_memory() / 4.0L);
+  const long double budget = std::min<long double>(8.0L * (1ull << 30), hold_budget(options));
   auto self_of = [&](const std::string& name) -> const CloudSelf* {
     auto it = selves.find(name);
     if (it != selves.end()) return &it->second;

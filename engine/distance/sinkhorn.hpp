@@ -28,6 +28,11 @@ namespace taskfp {
 struct SinkhornOptions {
   double blur = 0.01;    ///< target blur; the last eps is blur^2. Positive and finite.
   double scaling = 0.1;  ///< ratio of successive blurs, in (0, 1)
+  /// Bytes of cost matrices a pair may hold (0: a quarter of the physical memory). A pair whose
+  /// matrices do not fit computes them again on every soft-min pass in slabs of 64 MiB: the same
+  /// bits, about (2 + the schedule's length) times the GEMM time, memory O((n + m) d).
+  std::size_t hold_bytes = 0;
+  std::size_t slab_bytes = std::size_t{64} << 20;  ///< a streamed slab's size (whole 128-row tiles; tests shrink it)
 };
 
 /// The eps schedule for two clouds of this diameter (GeomLoss's epsilon_schedule with p = 2).
@@ -42,7 +47,7 @@ double cloud_diameter(const Matrix<double>& x, const Matrix<double>& y);
 /// InputError for clouds with different dimensions, fewer than 2 points, NaN or infinite
 /// coordinates (naming `x_name` / `y_name`), or options out of their domain. The GEMMs of the
 /// cost matrices run on `backend`; the soft-min passes on the CPU (OpenMP over rows). Memory:
-/// (2 n m + n^2 + m^2) doubles.
+/// (2 n m + n^2 + m^2) doubles where they fit options.hold_bytes, else slabs of 64 MiB.
 double sinkhorn_divergence(const Matrix<double>& x, const Matrix<double>& y, const SinkhornOptions& options,
                            const compute::Backend& backend = compute::cpu(), const std::string& x_name = "x",
                            const std::string& y_name = "y");
@@ -52,8 +57,9 @@ double sinkhorn_divergence(const Matrix<double>& x, const Matrix<double>& y, con
 /// diagonal 0. With spec.sinkhorn_samples > 0, each cloud is first subsampled without
 /// replacement to that many points (seeded by spec.sinkhorn_seed and the task's name), as the
 /// name's -<n>-SAMPLES-<seed>-SEED suffix says.
+/// `hold_bytes`: SinkhornOptions::hold_bytes.
 DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& features,
                                const std::vector<std::string>& sources, const std::vector<std::string>& targets,
-                               const ProgressFn& progress, const compute::Backend& backend);
+                               const ProgressFn& progress, const compute::Backend& backend, std::size_t hold_bytes = 0);
 
 }  // namespace taskfp
