@@ -2,10 +2,10 @@
 # `taskfp fisher` and `taskfp distance -m FED` end to end on four procedural image tasks (two
 # families) with the tiny_cnn probe. Asserts: every task (shrunk variants included) gets an
 # embedding of the probe's kept parameters; a rerun reuses every part; a damaged part is found and
-# redone alone; two Slurm-style shards and two MPI ranks give the same store as one process (bit
-# for bit); the FED matrix is symmetric with a zero diagonal, and a shrunk variant's nearest
-# task is the task it was cut from; stores of another probe are refused when read together; bad
-# input exits 2 before any work.
+# redone alone; two shards, the Slurm template's job array and two MPI ranks give the same store
+# as one process (bit for bit); the FED matrix is symmetric with a zero diagonal, and a shrunk
+# variant's nearest task is the task it was cut from; stores of another probe are refused when
+# read together; bad input exits 2 before any work.
 # Usage: fisher.sh <taskfp> <work folder>
 set -euo pipefail
 TASKFP=$1
@@ -57,6 +57,13 @@ grep -q "imgfam1_task0: .*its old part was unreadable" "$WORK/damaged.log" || { 
 grep -q "tasks have no embedding yet" "$WORK/s0.log" || { cat "$WORK/s0.log"; fail "shard 0 did not say what is missing"; }
 "$TASKFP" -j 2 fisher "${ARGS[@]}" -o "$WORK/shards.h5" --shard 1/2 2> "$WORK/s1.log"
 [ -e "$WORK/shards.h5" ] || { cat "$WORK/s1.log"; fail "the last shard did not write the store"; }
+# The Slurm template (scripts/slurm/fisher.sbatch) as a job array of 3, run by a stand-in sbatch.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PATH="$ROOT/tests/slurm/stub-bin:$PATH" SBATCH_LOG="$WORK/sbatch.log" TASKFP=$TASKFP \
+  TASKSET="$WORK/tasks/taskset.yaml" OUT="$WORK/slurm" SLURM_CPUS_PER_TASK=2 \
+  FISHER_ARGS="-c $WORK/protocol.yaml --probe tiny_cnn --random-weights --probe-samples 200 --probe-batch 50 --fisher-samples 120 --device cpu" \
+  sbatch --array=0-2 --export=ALL "$ROOT/scripts/slurm/fisher.sbatch" > /dev/null 2>&1 \
+  || fail "the Slurm template"
 if command -v mpirun > /dev/null; then
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
     mpirun -n 2 "$TASKFP" -j 2 fisher "${ARGS[@]}" -o "$WORK/mpi.h5" 2> "$WORK/mpi.log" \
@@ -65,7 +72,7 @@ if command -v mpirun > /dev/null; then
 else
   MPI=""
 fi
-/usr/bin/python3 - "$WORK/one.h5" "$WORK/shards.h5" $MPI <<'PY' || fail "shards or ranks differ from one process"
+/usr/bin/python3 - "$WORK/one.h5" "$WORK/shards.h5" "$WORK/slurm/fisher.h5" $MPI <<'PY' || fail "shards, the Slurm array or ranks differ from one process"
 import sys, h5py, numpy as np
 ref = h5py.File(sys.argv[1])
 for other in sys.argv[2:]:
