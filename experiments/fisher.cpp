@@ -147,8 +147,11 @@ class FisherRun {
     fs::create_directories(fs::path(path).parent_path());
     write_fisher_store(path, part);
     if (cb.on_task)
-      cb.on_task(fmt::format("{}: {} training images, {} classes; probe loss {:.4f}; {} values in {:.1f} s on {} ({}){}",
-                             spec.name, r.images.n, r.images.classes, out.head_loss, out.embedding.size(),
+      cb.on_task(fmt::format("{}: {} training images, {} classes; {}; {} values in {:.1f} s on {} ({}){}",
+                             spec.name, r.images.n, r.images.classes,
+                             s.head_samples > 0 ? fmt::format("probe loss {:.4f}", out.head_loss)
+                                                : std::string("no probe training"),
+                             out.embedding.size(),
                              out.seconds, out.device, out.mode, note.empty() ? "" : " (its old part was " + note + ")"));
   }
 

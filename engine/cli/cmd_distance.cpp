@@ -45,10 +45,18 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
                   "Raw features (store or npy folder), for MMD-cauchy/gaussian; O(n^2 d) per pair")
       ->check(CLI::ExistingPath);
   cmd->add_option("--sinkhorn-memory", o->hold_gb,
-                  "GB of cost matrices one Sinkhorn pair may hold (default: a quarter of the machine's memory; "
-                  "set it to the job's share under Slurm). Larger pairs compute their cost matrices again on "
-                  "every pass, in slabs: the same values, several times the GEMM time")
-      ->check(CLI::NonNegativeNumber);
+                  "GB of cost matrices one Sinkhorn pair may hold (0, the default: a quarter of the machine's "
+                  "memory; under Slurm give the job's share). Larger pairs compute their cost matrices again on "
+                  "every pass, in slabs: the same values, several times the GEMM time (a warning says so)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            try {
+              if (std::stod(v) >= 0) return std::string();
+            } catch (const std::exception&) {
+            }
+            return "must be a number of GB, 0 or more (got '" + v + "')";
+          },
+          "GB >= 0"));
   cmd->add_option("--fisher", o->fisher,
                   "Fisher embedding store (`taskfp fisher` writes it), for FED; repeatable: stores made with the "
                   "same probe, weights and settings are read together")
@@ -94,7 +102,11 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     FingerprintSet fps;
     std::vector<std::string> names;
     if (all.fingerprints) {
-      require(!o->fingerprints.empty(), "these metrics need --fingerprints (a fingerprint store)");
+      std::vector<std::string> need;
+      for (const auto& spec : specs)
+        if (metric_needs(spec).fingerprints) need.push_back(spec.name);
+      require(!o->fingerprints.empty(), "{} {} --fingerprints (a fingerprint store)", fmt::join(need, ", "),
+              need.size() == 1 ? "needs" : "need");
       FingerprintLoadOptions lo;
       lo.bins = all.bins;
       lo.covariance = all.covariance;
@@ -111,7 +123,8 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
     }
     FeatureSet features;
     if (all.features) {
-      require(!o->features.empty(), "kernel MMD needs --features (a features store or npy folder)");
+      require(!o->features.empty(), "the kernel MMDs and the Sinkhorn divergence compare raw features: give "
+              "--features (a features store or npy folder)");
       FeatureLoadOptions lo;
       std::vector<std::string> wanted;
       if (!o->sources.empty()) wanted = parse_task_list(o->sources);
@@ -162,11 +175,18 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       for (const auto& m : results)
         write_distance_csv((fs::path(o->csv_dir) / distance_csv_name(m.metric)).string(), m, &outputs);
     }
-    if (!o->out.empty()) write_distance_store(o->out, results, fps.provenance, &outputs);
+    // The provenance of what the matrices came from: the fingerprints, else the features, else the
+    // Fisher embeddings (their probe and weights).
+    const Provenance& made_from = all.fingerprints ? fps.provenance
+                                  : all.features   ? features.provenance
+                                  : all.fisher     ? fisher.provenance
+                                                   : fps.provenance;
+    if (!o->out.empty()) write_distance_store(o->out, results, made_from, &outputs);
     outputs.commit();
     if (csv_dir) csv_dir->keep();
     if (!o->csv_dir.empty()) info(g, fmt::format("wrote {} CSV {} to {}", results.size(), results.size() == 1 ? "matrix" : "matrices", o->csv_dir));
-    if (!o->out.empty()) info(g, fmt::format("wrote {} matrices to {}", results.size(), o->out));
+    if (!o->out.empty())
+      info(g, fmt::format("wrote {} {} to {}", results.size(), results.size() == 1 ? "matrix" : "matrices", o->out));
   });
 }
 

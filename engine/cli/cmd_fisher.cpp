@@ -62,7 +62,17 @@ void add_fisher(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--keep-fraction", o->settings.keep_fraction,
                   "Share of the kept parameters (the last ones) that form the embedding")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            try {
+              const double f = std::stod(v);
+              if (f > 0 && f <= 1) return std::string();
+            } catch (const std::exception&) {
+            }
+            return "must be in (0, 1] (got '" + v + "')";
+          },
+          "in (0, 1]"))
+      ->capture_default_str();
   cmd->add_option("--seed", o->settings.seed, "Seed of the head, the samples, crops, flips and labels")
       ->capture_default_str();
   cmd->add_option("--fisher-mode", o->mode,
@@ -121,8 +131,9 @@ void add_fisher(CLI::App& app, const GlobalOptions& g) {
     const auto report = experiments::compute_fisher(f, cb);
     meter.reset();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    info(g, fmt::format("{}{} tasks of this {}: {} computed, {} finished before; {:.1f} s",
+    info(g, fmt::format("{}{} {} of this {}: {} computed, {} finished before; {:.1f} s",
                         world.distributed() ? fmt::format("rank {}: ", world.rank) : std::string(), report.tasks,
+                        report.tasks == 1 ? "task" : "tasks",
                         world.distributed() ? "rank" : f.shards > 1 ? "shard" : "run", report.done, report.reused,
                         secs));
     if (!world.root()) return;
@@ -130,8 +141,8 @@ void add_fisher(CLI::App& app, const GlobalOptions& g) {
       info(g, fmt::format("wrote the Fisher embeddings to {}: `taskfp distance -m FED --fisher {}` compares them",
                           o->output, o->output));
     else
-      info(g, fmt::format("{} tasks have no embedding yet (other shards): the last shard to finish writes {}",
-                          report.missing, o->output));
+      info(g, fmt::format("{} {} no embedding yet (other shards): the last shard to finish writes {}",
+                          report.missing, report.missing == 1 ? "task has" : "tasks have", o->output));
   });
 }
 

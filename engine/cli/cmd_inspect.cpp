@@ -86,9 +86,10 @@ void inspect_h5(const std::string& path, int top) {
                        ranges.hi_quantile, ranges.scaling_subset.size());
   } else if (kind == "fisher") {
     const auto set = read_fisher_store(path);
-    out += fmt::format("  {} kept parameters ({} values): {} .. {}\n", set.parameter_names.size(),
+    out += fmt::format("  {} kept parameter{} ({} values): {} .. {}\n", set.parameter_names.size(),
+                       set.parameter_names.size() == 1 ? "" : "s",
                        set.provenance.feature_dim, set.parameter_names.front(), set.parameter_names.back());
-    out += fmt::format("  {} tasks:\n", set.tasks.size());
+    out += fmt::format("  {} task{}:\n", set.tasks.size(), set.tasks.size() == 1 ? "" : "s");
     for (const auto& t : set.tasks)
       out += fmt::format("    {:<40} embedding[{}] fisher_images={} probe_loss={:.4f} {} {:.1f} s\n", t.task,
                          t.values.size(), t.fisher_images, t.head_loss, t.device, t.seconds);

@@ -244,7 +244,7 @@ long double hold_budget(const SinkhornOptions& o) {
 // (computed here when null).
 double divergence(const Matrix<double>& x, const Matrix<double>& y, const CloudSelf* sx, const CloudSelf* sy,
                   const SinkhornOptions& o, const compute::Backend& backend, const std::string& x_name,
-                  const std::string& y_name) {
+                  const std::string& y_name, bool* streamed = nullptr) {
   check_options(o);
   require(x.cols == y.cols, "'{}' has {} features per point and '{}' {}: the clouds must have the same dimension",
           x_name, x.cols, y_name, y.cols);
@@ -261,6 +261,7 @@ double divergence(const Matrix<double>& x, const Matrix<double>& y, const CloudS
   // pass, slab by slab (about 2 + the schedule's length GEMMs per matrix instead of one).
   const long double held_bytes = 8.0L * static_cast<long double>(2 * n * m + (sx ? 0 : n * n) + (sy ? 0 : m * m));
   const bool hold = held_bytes <= hold_budget(o);
+  if (streamed) *streamed = !hold;
   if (hold)
     require_memory(held_bytes, fmt::format("the Sinkhorn divergence of '{}' ({} points) and '{}' ({} points)", x_name,
                                            n, y_name, m));
@@ -377,7 +378,7 @@ DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& feature
     return &selves.emplace(name, self_costs(x, backend)).first->second;
   };
   std::map<std::pair<std::string, std::string>, double> done_pairs;
-  std::size_t done = 0;
+  std::size_t done = 0, streamed_pairs = 0;
   for (std::size_t s = 0; s < sources.size(); ++s) {
     for (std::size_t t = 0; t < targets.size(); ++t) {
       if (sources[s] == targets[t]) continue;
@@ -389,12 +390,19 @@ DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& feature
         const auto& y = cloud(second);
         require(x.cols == y.cols, "'{}' has {} features per point and '{}' {}: the clouds must have the same "
                 "dimension", first, x.cols, second, y.cols);
-        it->second = divergence(x, y, self_of(first), self_of(second), options, backend, first, second);
+        bool streamed = false;
+        it->second = divergence(x, y, self_of(first), self_of(second), options, backend, first, second, &streamed);
+        streamed_pairs += streamed ? 1 : 0;
       }
       out.values(s, t) = it->second;
     }
     if (progress) progress(++done, sources.size());
   }
+  if (streamed_pairs > 0)
+    out.warnings.push_back(fmt::format(
+        "{}: {} of {} pairs had more cost matrices than they may hold ({:.3g} GB; --sinkhorn-memory) and computed "
+        "them again on every pass: the same values, several times slower",
+        spec.name, streamed_pairs, done_pairs.size(), static_cast<double>(hold_budget(options) / 1e9L)));
   return out;
 }
 

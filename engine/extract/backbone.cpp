@@ -2,6 +2,8 @@
 // backbone never load LibTorch) and reads weights files for it.
 #include "extract/backbone.hpp"
 
+#include <fmt/format.h>
+
 #include "core/error.hpp"
 
 #include "extract/backbone_plugin.hpp"
@@ -14,6 +16,13 @@ namespace taskfp {
 
 std::vector<NamedArray> read_weights(const std::string& path) {
   auto file = h5::open_read(path);
+  {
+    h5::Handle root = h5::group(file.get(), "/");
+    if (h5::has_attr(root.get(), "taskfp_kind"))
+      throw InputError(fmt::format("'{}' is a taskfp {} store, not a weights file (one dataset per state_dict key: "
+                                   "scripts/export_backbone.py writes one)",
+                                   path, h5::attr_string(root.get(), "taskfp_kind")));
+  }
   std::vector<NamedArray> out;
   for (const auto& key : h5::children(file.get(), "/")) {
     if (key.rfind("fc.", 0) == 0 || key.find("num_batches_tracked") != std::string::npos) continue;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "core/error.hpp"
@@ -122,6 +123,8 @@ FisherSet read_fisher_store(const std::string& path, const std::vector<std::stri
 FisherSet read_fisher_stores(const std::vector<std::string>& paths) {
   require(!paths.empty(), "no Fisher store given");
   FisherSet all = read_fisher_store(paths.front());
+  std::map<std::string, std::string> from;  // task -> the store it came from
+  for (const auto& t : all.tasks) from[t.task] = paths.front();
   for (std::size_t i = 1; i < paths.size(); ++i) {
     FisherSet more = read_fisher_store(paths[i]);
     const auto& a = all.provenance;
@@ -140,8 +143,8 @@ FisherSet read_fisher_stores(const std::vector<std::string>& paths) {
                                         "not be compared: {}",
                                         paths.front(), paths[i], fmt::join(diffs, "; ")));
     for (auto& t : more.tasks) {
-      require(std::none_of(all.tasks.begin(), all.tasks.end(), [&](const auto& u) { return u.task == t.task; }),
-              "task '{}' is in two Fisher stores ('{}' and another one before it)", t.task, paths[i]);
+      const auto [at, fresh] = from.try_emplace(t.task, paths[i]);
+      require(fresh, "task '{}' is in two Fisher stores, '{}' and '{}'", t.task, at->second, paths[i]);
       all.tasks.push_back(std::move(t));
     }
   }

@@ -84,6 +84,9 @@ PY
 
 # FED: symmetric, zero diagonal, the nearest other task of the same family.
 "$TASKFP" -q distance -m FED --fisher "$WORK/one.h5" --csv-dir "$WORK/d" -o "$WORK/d.h5"
+# The distance store carries the probe's provenance (its random weights' warning included).
+"$TASKFP" inspect "$WORK/d.h5" | grep -q "backbone  *tiny_cnn" && "$TASKFP" inspect "$WORK/d.h5" | grep -q "NOT PRETRAINED" \
+  || { "$TASKFP" inspect "$WORK/d.h5"; fail "the FED matrix lost the probe's provenance"; }
 /usr/bin/python3 - "$WORK/d/FED.csv" <<'PY' || fail "FED matrix"
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1])))
