@@ -34,14 +34,16 @@ def main():
     ap.add_argument("--probe-batch", type=int, default=100)
     ap.add_argument("--fisher-samples", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     a = ap.parse_args()
+    dev = torch.device(a.device)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     images = torch.from_numpy(rng.integers(0, 256, size=(a.images, 3, a.size, a.size), dtype=np.uint8))
     labels = torch.arange(a.images) % a.classes
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1)
 
     def view(idx):
         out = []
@@ -49,12 +51,14 @@ def main():
             y, x = rng.integers(0, a.size - a.crop + 1, size=2)
             v = images[i, :, y:y + a.crop, x:x + a.crop]
             out.append(v.flip(2) if rng.random() < 0.5 else v)
-        return (torch.stack(out).float() / 255 - mean) / std
+        return (torch.stack(out).to(dev).float() / 255 - mean) / std
 
     model = torchvision.models.resnet34()
     model.fc = torch.nn.Linear(512, a.classes)
     torch.nn.init.xavier_uniform_(model.fc.weight)
     torch.nn.init.zeros_(model.fc.bias)
+    model.to(dev)
+    labels = labels.to(dev)
     for n, p in model.named_parameters():
         p.requires_grad_(n.startswith("fc."))
 
@@ -66,11 +70,13 @@ def main():
     while done < a.probe_samples:
         n = min(a.probe_batch, a.probe_samples - done)
         idx = [rng.choice(by_class[rng.integers(a.classes)]) for _ in range(n)]
-        loss = torch.nn.functional.cross_entropy(model(view(idx)), labels[idx])
+        loss = torch.nn.functional.cross_entropy(model(view(idx)), labels[torch.tensor(idx, device=dev)])
         adam.zero_grad()
         loss.backward()
         adam.step()
         done += n
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
     probe = time.perf_counter() - start
 
     model.eval()
@@ -91,6 +97,8 @@ def main():
     for s in sums:
         v = s / a.fisher_samples
         embedding.append((v.mean(dim=(2, 3)) if v.dim() == 4 else v).reshape(-1))
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
     fisher = time.perf_counter() - start
     values = int(torch.cat(embedding).numel())
     print(json.dumps({"probe_seconds": probe, "fisher_seconds": fisher, "seconds": probe + fisher, "values": values}))

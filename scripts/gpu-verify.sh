@@ -17,7 +17,10 @@
 # 10,000 tasks, about 45 GB of host memory); (5) the pipeline on 128 synthetic tasks of 10,000 x
 # 512 features: fingerprints and bKLD matrices on CPU and GPU, compared and timed; (6) extraction
 # (scripts/gpu-extract-check.sh); (7) one training job of the paper's protocol (ResNet34, batch
-# 300, 224 x 224 crops) in fp32 and bf16 against the same training in PyTorch on the same GPU.
+# 300, 224 x 224 crops) in fp32 and bf16 against the same training in PyTorch on the same GPU;
+# (8) FED's Fisher embeddings of two tasks (ResNet34, 2,000 probe and 500 Fisher images at 224 px
+# crops; GPU_VERIFY_FED_*) on the GPU in both modes against the CPU and PyTorch, and one Sinkhorn
+# pair of 10,000 points with the GEMMs on the GPU against the CPU.
 # Without a GPU the CUDA steps skip and the others run on the CPU (a dry run: GPU_VERIFY_DEVICE=cpu).
 # GPU_VERIFY_STEPS (a regular expression) runs only the steps whose names match.
 set -uo pipefail
@@ -179,6 +182,56 @@ PYEOF
 }
 export -f training
 step "training ResNet34 fp32/bf16" 300 training
+
+# (8) FED's Fisher embeddings on the device (ResNet34, random weights; batched and per-image)
+# against the CPU and against PyTorch, and the Sinkhorn divergence of one pair with the GEMMs on
+# the device against the CPU.
+fed_sinkhorn() {
+  local T="$BUNDLE/bin/taskfp" W="$WORK/fed" m b s
+  local probe=${GPU_VERIFY_FED_PROBE:-2000} fisher=${GPU_VERIFY_FED_FISHER:-500} size=${GPU_VERIFY_FED_SIZE:-256}
+  export TASKFP_TRAIN_PLUGIN=${GPU_VERIFY_TRAIN_PLUGIN:-$ROOT/build-train-plugin/libtaskfp_train.so}
+  "$T" -q synth-images -o "$W/tasks" --jpeg-only --families 1 --tasks-per-family 2 --classes 4 \
+    --images-per-class 100 --min-size "$size" || return 1
+  printf 'name: fed\ntraining:\n  images: {size: %d, pad: %d, crop: %d}\n' "$size" "$((size + 32))" "$((size - 32))" \
+    > "$W/protocol.yaml"
+  # The CPU's batched embeddings are the reference; the device's in both modes.
+  for run in "cpu batched reference" "$DEV batched $DEV-batched" "$DEV per-image $DEV-per-image"; do
+    set -- $run
+    "$T" -q -j 16 fisher -t "$W/tasks/taskset.yaml" -c "$W/protocol.yaml" --random-weights --probe-samples "$probe" \
+      --fisher-samples "$fisher" --device "$1" --fisher-mode "$2" -o "$W/$3.h5" || return 1
+  done
+  "$PY" "$ROOT/bench/reference_fed.py" --images 320 --size "$size" --crop "$((size - 32))" --classes 4 \
+    --probe-samples "$probe" --fisher-samples "$fisher" --threads 16 --device "$DEV" > "$W/torch.json" || return 1
+  "$PY" - "$W" "$DEV" <<'PYEOF'
+import json, sys, h5py, numpy as np
+w, dev = sys.argv[1], sys.argv[2]
+def load(name):
+    with h5py.File(f"{w}/{name}.h5") as f:
+        return {t: (f["tasks"][t]["embedding"][:].ravel(), dict(f["tasks"][t].attrs)) for t in f["tasks"]}
+cpu = load("reference")
+for mode in ("batched", "per-image"):
+    gpu = load(f"{dev}-{mode}")
+    for t, (e, a) in gpu.items():
+        c = cpu[t][0]
+        rel = np.abs(e - c).max() / np.abs(c).max()
+        print(f"fisher {dev} {mode} {t}: probe {a['probe_seconds']:.2f} s, Fisher {a['seconds'] - a['probe_seconds']:.2f} s; "
+              f"largest difference to the CPU {rel:.2e} of the largest value")
+r = json.load(open(f"{w}/torch.json"))
+print(f"PyTorch on {dev}: probe {r['probe_seconds']:.2f} s, Fisher (per image) {r['fisher_seconds']:.2f} s")
+PYEOF
+  [ $? -eq 0 ] || return 1
+  "$T" -q synth -o "$W/clouds.h5" --families 2 --tasks-per-family 1 --samples "${GPU_VERIFY_SINKHORN_POINTS:-10000}" \
+    --dim 512 || return 1
+  for b in cpu "$DEV"; do
+    s=$(date +%s%N)
+    "$T" -q distance -m MMD-geo-sinkhorn-0.01 --features "$W/clouds.h5" --backend "$b" --csv-dir "$W/sk-$b" || return 1
+    echo "Sinkhorn, one pair of ${GPU_VERIFY_SINKHORN_POINTS:-10000} points, --backend $b: $(( ($(date +%s%N) - s) / 1000000 )) ms"
+  done
+  "$PY" -c "import numpy as np; a = np.genfromtxt('$W/sk-cpu/MMD-geo-sinkhorn-0.01.csv', delimiter=',', skip_header=1)[:, 1:]; b = np.genfromtxt('$W/sk-$DEV/MMD-geo-sinkhorn-0.01.csv', delimiter=',', skip_header=1)[:, 1:]; print(f'Sinkhorn: largest relative difference $DEV vs cpu {np.abs(a - b).max() / np.abs(a).max():.2e}')" \
+    || return 1
+}
+export -f fed_sinkhorn
+step "FED and Sinkhorn" 420 fed_sinkhorn
 
 echo; echo "=== summary"
 command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1 ||
