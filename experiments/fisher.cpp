@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <optional>
 
 #include "core/error.hpp"
 #include "core/random.hpp"
@@ -35,20 +34,20 @@ std::string part_path(const std::string& output, const std::string& task) {
   return (fs::path(fisher_parts_dir(output)) / (task + ".h5")).string();
 }
 
-// The part of `task` when it exists, is readable and was made with `expected`'s settings and
-// weights; otherwise nothing (it is computed again), with why in `note`.
-std::optional<FisherSet> reusable_part(const std::string& path, const Provenance& expected, std::string& note) {
-  if (!fs::exists(path)) return std::nullopt;
+// Whether the part at `path` exists, is readable and was made with `expected`'s settings and
+// weights; where not (it is computed again), why in `note`.
+bool reusable_part(const std::string& path, const Provenance& expected, std::string& note) {
+  if (!fs::exists(path)) return false;
   try {
-    auto part = read_fisher_store(path);
+    const auto part = read_fisher_store(path);
     if (part.provenance.preprocessing == expected.preprocessing && part.provenance.weights == expected.weights &&
         part.provenance.backbone == expected.backbone && part.tasks.size() == 1)
-      return part;
+      return true;
     note = "made with other settings or weights";
   } catch (const InputError& e) {
     note = std::string("unreadable (") + e.what() + ")";
   }
-  return std::nullopt;
+  return false;
 }
 
 class FisherRun {

@@ -48,15 +48,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
                   "GB of cost matrices one Sinkhorn pair may hold (0, the default: a quarter of the machine's "
                   "memory; under Slurm give the job's share). Larger pairs compute their cost matrices again on "
                   "every pass, in slabs: the same values, several times the GEMM time (a warning says so)")
-      ->check(CLI::Validator(
-          [](std::string& v) {
-            try {
-              if (std::stod(v) >= 0) return std::string();
-            } catch (const std::exception&) {
-            }
-            return "must be a number of GB, 0 or more (got '" + v + "')";
-          },
-          "GB >= 0"));
+      ->check(number_where([](double gb) { return gb >= 0; }, "GB >= 0", "a number of GB, 0 or more"));
   cmd->add_option("--fisher", o->fisher,
                   "Fisher embedding store (`taskfp fisher` writes it), for FED; repeatable: stores made with the "
                   "same probe, weights and settings are read together")

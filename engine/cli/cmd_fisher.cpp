@@ -62,16 +62,7 @@ void add_fisher(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--keep-fraction", o->settings.keep_fraction,
                   "Share of the kept parameters (the last ones) that form the embedding")
-      ->check(CLI::Validator(
-          [](std::string& v) {
-            try {
-              const double f = std::stod(v);
-              if (f > 0 && f <= 1) return std::string();
-            } catch (const std::exception&) {
-            }
-            return "must be in (0, 1] (got '" + v + "')";
-          },
-          "in (0, 1]"))
+      ->check(number_where([](double f) { return f > 0 && f <= 1; }, "in (0, 1]", "in (0, 1]"))
       ->capture_default_str();
   cmd->add_option("--seed", o->settings.seed, "Seed of the head, the samples, crops, flips and labels")
       ->capture_default_str();

@@ -5,7 +5,6 @@
 #include "core/task_list.hpp"
 #include "io/output_files.hpp"
 #include "store/features_store.hpp"
-#include "synth/synthetic.hpp"
 
 namespace taskfp::cli {
 

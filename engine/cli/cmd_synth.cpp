@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
-#include "core/task_list.hpp"
 #include "io/output_files.hpp"
 #include "store/features_store.hpp"
 #include "synth/synthetic.hpp"

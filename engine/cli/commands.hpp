@@ -22,6 +22,10 @@ void warn(const std::string& message);
 /// Under MPI: stops every rank unless all of them read the same `inputs` (files or folders;
 /// their size and xxh3 digest against rank 0's) and agree on `plan` (e.g. an extraction plan's
 /// key). Collective; returns at once in a world of one.
+/// A CLI11 check of a number: `ok(value)` must hold, else "must be <expected> (got '<text>')";
+/// `description` is what --help shows (e.g. "in (0, 1]").
+CLI::Validator number_where(bool (*ok)(double), const std::string& description, const std::string& expected);
+
 void require_same_inputs_on_all_ranks(const std::vector<std::string>& inputs, const std::string& plan = "");
 
 void add_synth(CLI::App& app, const GlobalOptions& g);

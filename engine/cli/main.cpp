@@ -45,6 +45,19 @@ void require_same_inputs_on_all_ranks(const std::vector<std::string>& inputs, co
       inputs.empty() ? std::string("another plan") : fmt::format("rank {} has {}", mpi::world().rank, fmt::join(digests, "; "))));
 }
 
+CLI::Validator number_where(bool (*ok)(double), const std::string& description, const std::string& expected) {
+  return CLI::Validator(
+      [ok, expected](std::string& text) {
+        try {
+          std::size_t used = 0;
+          if (ok(std::stod(text, &used)) && used == text.size()) return std::string();
+        } catch (const std::exception&) {
+        }
+        return "must be " + expected + " (got '" + text + "')";
+      },
+      description);
+}
+
 namespace {
 // A message on one line: line breaks become "; ".
 std::string one_line(std::string message) {

@@ -265,17 +265,11 @@ double divergence(const Matrix<double>& x, const Matrix<double>& y, const CloudS
   if (hold)
     require_memory(held_bytes, fmt::format("the Sinkhorn divergence of '{}' ({} points) and '{}' ({} points)", x_name,
                                            n, y_name, m));
+  // A cloud's own costs where they are not given: held with the others, or (streamed) its norms.
+  auto own = [&](const Matrix<double>& z) { return hold ? self_costs(z, backend) : CloudSelf{squared_norms(z), {}}; };
   CloudSelf own_x, own_y;
-  if (!sx) {
-    own_x.norms = squared_norms(x);
-    if (hold) own_x.cost = half_squared_distances(x, own_x.norms, x, own_x.norms, backend);
-    sx = &own_x;
-  }
-  if (!sy) {
-    own_y.norms = squared_norms(y);
-    if (hold) own_y.cost = half_squared_distances(y, own_y.norms, y, own_y.norms, backend);
-    sy = &own_y;
-  }
+  if (!sx) own_x = own(x), sx = &own_x;
+  if (!sy) own_y = own(y), sy = &own_y;
   Matrix<double> held_xy, held_yx;
   if (hold) {
     held_xy = half_squared_distances(x, sx->norms, y, sy->norms, backend);

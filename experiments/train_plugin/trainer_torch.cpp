@@ -1,7 +1,8 @@
 // The training plugin, libtaskfp_train.so (experiments/trainer.hpp): the model zoo, the
 // protocol's training loop (balanced sampling, crop and flip or a policy, Adam, StepLR,
 // cross-entropy, mixed precision on GPUs), co-training with two heads, the augmentation
-// operations on batched uint8 tensors, and FED's probe with its Fisher diagonal. The only place of experiments/ that includes LibTorch.
+// operations on batched uint8 tensors, and FED's probe with its Fisher diagonal. The only place
+// of experiments/ that includes LibTorch.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/script.h>
@@ -35,38 +36,40 @@ namespace nn = torch::nn;
 using resnet_detail::conv;  // a bias-free convolution
 
 
-// The inputs and outputs of chosen convolutions and BatchNorms in a forward pass (by their
-// weight's name), from which each image's own weight gradients follow (fisher_batched).
+// The inputs and outputs of chosen convolutions and BatchNorms in a forward pass, from which
+// each image's own weight gradients follow (fisher_job's batched mode).
 struct Tap {
   struct Site {
-    std::string weight;  // the parameter's name
+    std::size_t kept = 0;  // the weight's index in `wanted`
     nn::Conv2d conv{nullptr};
     nn::BatchNorm2d bn{nullptr};
     torch::Tensor in, out;
   };
-  std::set<std::string> wanted;
+  std::map<std::string, std::size_t> wanted;  // weight name -> its index among the kept weights
   std::vector<Site> sites;
 
   torch::Tensor conv(const std::string& name, nn::Conv2d& m, torch::Tensor x) {
-    const bool want = start(name, x);
+    const auto kept = start(name, x);
     auto y = m->forward(x);
-    if (want) sites.push_back({name + ".weight", m, nullptr, x, y});
+    if (kept) sites.push_back({*kept, m, nullptr, x, y});
     return y;
   }
   torch::Tensor bn(const std::string& name, nn::BatchNorm2d& m, torch::Tensor x) {
-    const bool want = start(name, x);
+    const auto kept = start(name, x);
     auto y = m->forward(x);
-    if (want) sites.push_back({name + ".weight", nullptr, m, x, y});
+    if (kept) sites.push_back({*kept, nullptr, m, x, y});
     return y;
   }
 
  private:
-  // Whether the site is wanted; the graph starts at the first wanted site's input (no parameter
-  // requires a gradient: only the activations' gradients are computed, none of the weights').
-  bool start(const std::string& name, torch::Tensor& x) {
-    if (!wanted.count(name + ".weight")) return false;
+  // The wanted weight's index, or nothing; the graph starts at the first wanted site's input (no
+  // parameter requires a gradient: only the activations' gradients are computed, none of the
+  // weights').
+  std::optional<std::size_t> start(const std::string& name, torch::Tensor& x) {
+    const auto it = wanted.find(name + ".weight");
+    if (it == wanted.end()) return std::nullopt;
     if (sites.empty()) x = x.detach().requires_grad_(true);
-    return true;
+    return it->second;
   }
 };
 
@@ -581,20 +584,25 @@ bool fisher_candidate(const std::string& name) {
   return name.find("bias") == std::string::npos && name.find("downsample") == std::string::npos;
 }
 
-// The Monte Carlo label: the first class whose cumulative probability exceeds u (float64 sums of
+// The Monte Carlo labels of a batch's rows (b x classes log-probabilities, one copy to the host):
+// per row the first class whose cumulative probability exceeds its uniform u (float64 sums of
 // the float32 softmax); the last class of non-zero probability where rounding leaves u above all.
-int draw_label(const torch::Tensor& log_probs, double u) {
-  const auto p = log_probs.exp().to(torch::kCPU, torch::kFloat64).contiguous();
-  const double* v = p.data_ptr<double>();
-  const auto k = p.numel();
-  double cumulative = 0;
-  int last = 0;
-  for (long c = 0; c < k; ++c) {
-    if (v[c] > 0) last = static_cast<int>(c);
-    cumulative += v[c];
-    if (u < cumulative) return static_cast<int>(c);
+std::vector<long> draw_labels(const torch::Tensor& log_probs, const double* uniforms) {
+  const auto p = log_probs.detach().exp().to(torch::kCPU, torch::kFloat64).contiguous();
+  const long rows = p.size(0), k = p.size(1);
+  std::vector<long> labels(static_cast<std::size_t>(rows));
+  for (long i = 0; i < rows; ++i) {
+    const double* v = p.data_ptr<double>() + i * k;
+    double cumulative = 0;
+    long last = 0, label = -1;
+    for (long c = 0; c < k && label < 0; ++c) {
+      if (v[c] > 0) last = c;
+      cumulative += v[c];
+      if (uniforms[i] < cumulative) label = c;
+    }
+    labels[static_cast<std::size_t>(i)] = label < 0 ? last : label;
   }
-  return last;
+  return labels;
 }
 
 FisherOutcome fisher_job(const FisherRequest& r, const FisherProgress& progress) {
@@ -613,6 +621,8 @@ FisherOutcome fisher_job(const FisherRequest& r, const FisherProgress& progress)
   if (!(r.keep_fraction > 0 && r.keep_fraction <= 1))
     throw InputError(fmt::format("the kept fraction {} is not in (0, 1]", r.keep_fraction));
   if (r.head_samples < 0 || r.head_batch < 1) throw InputError("probe samples must be >= 0 and the batch >= 1");
+  if (r.mode != "auto" && r.mode != "batched" && r.mode != "per-image")
+    throw InputError(fmt::format("unknown Fisher mode '{}' (auto, batched, per-image)", r.mode));
 
   torch::manual_seed(r.weight_seed);
   Backbone net(r.architecture, "", device);
@@ -698,17 +708,15 @@ FisherOutcome fisher_job(const FisherRequest& r, const FisherProgress& progress)
       block[k].zero_();
     }
   };
-  if (r.mode != "auto" && r.mode != "batched" && r.mode != "per-image")
-    throw InputError(fmt::format("unknown Fisher mode '{}' (auto, batched, per-image)", r.mode));
   out.mode = r.mode != "auto" ? r.mode : !device.is_cuda() && std::min(r.crop, t.size) >= 128 ? "per-image" : "batched";
   if (out.mode == "per-image") {
     // The plain definition: one backward pass per image.
     for (std::size_t i = 0; i < count; ++i) {
       const auto x = to_input(crop_flip(gather(t, {r.fisher_indices[i]}, device), r.crop, r.flip, aug), r.normalize_imagenet);
-      const auto log_probs = torch::log_softmax(head->forward(net.forward(x)), 1)[0];
-      const int label = draw_label(log_probs.detach(), r.label_uniforms[i]);
-      out.labels.push_back(label);
-      const auto grads = torch::autograd::grad({log_probs[label]}, params);
+      const auto log_probs = torch::log_softmax(head->forward(net.forward(x)), 1);
+      const long label = draw_labels(log_probs, &r.label_uniforms[i]).front();
+      out.labels.push_back(static_cast<int>(label));
+      const auto grads = torch::autograd::grad({log_probs[0][label]}, params);
       for (std::size_t k = 0; k < params.size(); ++k) block[k].addcmul_(grads[k], grads[k]);
       flush(i + 1);
       ++out.images;
@@ -722,11 +730,7 @@ FisherOutcome fisher_job(const FisherRequest& r, const FisherProgress& progress)
     // a BatchNorm: the output gradient times the normalised input, summed over the pixels).
     for (auto& p : params) p.set_requires_grad(false);
     Tap tap;
-    std::map<std::string, std::size_t> index;
-    for (std::size_t k = 0; k < kept.size(); ++k) {
-      tap.wanted.insert(kept[k].first);
-      index[kept[k].first] = k;
-    }
+    for (std::size_t k = 0; k < kept.size(); ++k) tap.wanted[kept[k].first] = k;
     for (std::size_t at = 0; at < count; at += kFisherBatch) {
       const std::size_t nb = std::min(kFisherBatch, count - at);
       const std::vector<long> idx(r.fisher_indices.begin() + static_cast<long>(at),
@@ -736,11 +740,8 @@ FisherOutcome fisher_job(const FisherRequest& r, const FisherProgress& progress)
       const auto log_probs = torch::log_softmax(head->forward(net.forward(x, tap)), 1);
       if (tap.sites.size() != kept.size())
         throw std::logic_error(fmt::format("{} of {} kept parameters were recorded", tap.sites.size(), kept.size()));
-      std::vector<long> labels(nb);
-      for (std::size_t i = 0; i < nb; ++i) {
-        labels[i] = draw_label(log_probs[static_cast<long>(i)].detach(), r.label_uniforms[at + i]);
-        out.labels.push_back(static_cast<int>(labels[i]));
-      }
+      const auto labels = draw_labels(log_probs, &r.label_uniforms[at]);
+      for (const long label : labels) out.labels.push_back(static_cast<int>(label));
       const auto picked = log_probs.gather(1, torch::tensor(labels, torch::kLong).to(device).view({-1, 1})).sum();
       std::vector<torch::Tensor> outputs;
       for (const auto& site : tap.sites) outputs.push_back(site.out);
@@ -767,7 +768,7 @@ FisherOutcome fisher_job(const FisherRequest& r, const FisherProgress& progress)
                                   torch::sqrt(bn->running_var.view({1, -1, 1, 1}) + bn->options.eps());
           each = (g * normalised).sum({2, 3});
         }
-        auto& acc = block[index.at(site.weight)];
+        auto& acc = block[site.kept];
         acc.add_(each.square_().sum(0).view(acc.sizes()));
       }
       flush(at + nb);
