@@ -19,8 +19,8 @@
 # (scripts/gpu-extract-check.sh); (7) one training job of the paper's protocol (ResNet34, batch
 # 300, 224 x 224 crops) in fp32 and bf16 against the same training in PyTorch on the same GPU;
 # (8) FED's Fisher embeddings of two tasks (ResNet34, 2,000 probe and 500 Fisher images at 224 px
-# crops; GPU_VERIFY_FED_*) on the GPU in both modes against the CPU and PyTorch, and one Sinkhorn
-# pair of 10,000 points with the GEMMs on the GPU against the CPU.
+# crops; GPU_VERIFY_FED_*) on the GPU in both modes against the CPU and PyTorch, and the Sinkhorn
+# divergence on the GPU: one pair of 10,000 points against the CPU, 15 pairs timed.
 # Without a GPU the CUDA steps skip and the others run on the CPU (a dry run: GPU_VERIFY_DEVICE=cpu).
 # GPU_VERIFY_STEPS (a regular expression) runs only the steps whose names match.
 set -uo pipefail
@@ -96,7 +96,7 @@ fi
 
 step "CUDA kernel tests" 120 "$BUNDLE/bin/taskfp_kernels_tests" --gtest_brief=0
 step "engine CUDA tests" 120 "$BUNDLE/bin/taskfp_tests" \
-  --gtest_filter='*Cuda*:*Gpu*:Histc.*:Kld*:*BackendOps*:BackendSelect.*' --gtest_brief=0
+  --gtest_filter='*Cuda*:*Gpu*:Histc.*:Kld*:*BackendOps*:BackendSelect.*:Sinkhorn.*' --gtest_brief=0
 bench_args=(); [ -n "${GPU_VERIFY_SCALE:-}" ] && bench_args=(--scale)
 step "CUDA benchmark" 240 "$BUNDLE/bin/taskfp_kernels_bench" "${bench_args[@]}"
 # A benchmark binary of an earlier revision, when the bundle carries one: the baseline of the
@@ -184,12 +184,16 @@ export -f training
 step "training ResNet34 fp32/bf16" 300 training
 
 # (8) FED's Fisher embeddings on the device (ResNet34, random weights; batched and per-image)
-# against the CPU and against PyTorch, and the Sinkhorn divergence of one pair with the GEMMs on
-# the device against the CPU.
+# against the CPU and against PyTorch (and the engine's test Fisher.DeviceAgreesWithTheCpu), and
+# the Sinkhorn divergence with its cost matrices and soft-min passes on the device: one pair of
+# 10,000 points against the CPU, and 6 tasks (15 pairs) timed for the 127 x 127 estimate.
 fed_sinkhorn() {
   local T="$BUNDLE/bin/taskfp" W="$WORK/fed" m b s
   local probe=${GPU_VERIFY_FED_PROBE:-2000} fisher=${GPU_VERIFY_FED_FISHER:-500} size=${GPU_VERIFY_FED_SIZE:-256}
   export TASKFP_TRAIN_PLUGIN=${GPU_VERIFY_TRAIN_PLUGIN:-$ROOT/build-train-plugin/libtaskfp_train.so}
+  if [ -x "$BUNDLE/bin/taskfp_tests" ]; then
+    "$BUNDLE/bin/taskfp_tests" --gtest_filter='Fisher.DeviceAgreesWithTheCpu' --gtest_brief=0 || return 1
+  fi
   "$T" -q synth-images -o "$W/tasks" --jpeg-only --families 1 --tasks-per-family 2 --classes 4 \
     --images-per-class 100 --min-size "$size" || return 1
   printf 'name: fed\ntraining:\n  images: {size: %d, pad: %d, crop: %d}\n' "$size" "$((size + 32))" "$((size - 32))" \
@@ -229,6 +233,14 @@ PYEOF
   done
   "$PY" -c "import numpy as np; a = np.genfromtxt('$W/sk-cpu/MMD-geo-sinkhorn-0.01.csv', delimiter=',', skip_header=1)[:, 1:]; b = np.genfromtxt('$W/sk-$DEV/MMD-geo-sinkhorn-0.01.csv', delimiter=',', skip_header=1)[:, 1:]; print(f'Sinkhorn: largest relative difference $DEV vs cpu {np.abs(a - b).max() / np.abs(a).max():.2e}')" \
     || return 1
+  # Pairs of the same size on the device alone: per pair, and 127 x 127 (8,001 pairs) estimated.
+  "$T" -q synth -o "$W/clouds6.h5" --families 3 --tasks-per-family 2 --samples "${GPU_VERIFY_SINKHORN_POINTS:-10000}" \
+    --dim 512 || return 1
+  s=$(date +%s%N)
+  "$T" -q distance -m MMD-geo-sinkhorn-0.01 --features "$W/clouds6.h5" --backend "$DEV" --csv-dir "$W/sk6" || return 1
+  local ms=$(( ($(date +%s%N) - s) / 1000000 ))
+  echo "Sinkhorn, 6 tasks (15 pairs) of ${GPU_VERIFY_SINKHORN_POINTS:-10000} points, --backend $DEV: $ms ms," \
+    "$(( ms / 15 )) ms per pair; 127 x 127 (8,001 pairs) about $(( ms * 8001 / 15 / 1000 )) s"
 }
 export -f fed_sinkhorn
 step "FED and Sinkhorn" 420 fed_sinkhorn

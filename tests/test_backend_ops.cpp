@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "fingerprint/binning.hpp"
 #include "../kernels/tests/kl_terms_cases.hpp"
+#include "taskfp_kernels/online_lse.hpp"
 
 namespace taskfp {
 namespace {
@@ -168,6 +169,104 @@ TEST_P(BackendOps, KlTermsRefuseAQSideThatCanBeZero) {
   req.a_prep = RowPrep::L1, req.b_prep = RowPrep::L1;
   double cross = 0, plogp[3];
   EXPECT_THROW(backend().kl_terms(req, &cross, plogp), InputError);
+}
+
+// A soft-min pair (the Sinkhorn divergence's passes): out_i = -eps LSE_j(h_j - C_ij / eps) for each
+// of the four cost matrices, against costs summed coordinate by coordinate and a two-pass
+// log-sum-exp in long double. Held and streamed (the CPU in slabs of one 128-row tile; a device
+// with a memory budget that fits a few dozen rows of costs), at a large and a small eps, on
+// clouds whose sizes are no multiple of a tile or a thread block.
+TEST_P(BackendOps, SoftminPairEqualsAPlainLogSumExp) {
+  const std::size_t n = 150, m = 131, d = 7;
+  const auto x = uniform(n * d, 11), y = uniform(m * d, 12, -0.5, 2.0);
+  auto norms = [d](const std::vector<double>& p) {
+    std::vector<double> out(p.size() / d);
+    for (std::size_t i = 0; i < out.size(); ++i)
+      for (std::size_t k = 0; k < d; ++k) out[i] += p[i * d + k] * p[i * d + k];
+    return out;
+  };
+  const auto nx = norms(x), ny = norms(y);
+  compute::SoftminPairRequest request;
+  request.x = x.data(), request.y = y.data(), request.n = n, request.m = m, request.d = d;
+  request.x_norms = nx.data(), request.y_norms = ny.data();
+  const std::size_t big = std::max(n, m);
+  for (const bool stream : {false, true}) {
+    SCOPED_TRACE(stream ? "streamed" : "held");
+    request.hold = !stream;
+    request.slab_bytes = stream ? 1 : std::size_t{64} << 20;
+    // Device: the clouds, norms and potentials, and 40 rows of costs.
+    request.max_device_bytes = stream ? 8 * ((n + m) * d + 2 * (n + m) + 2 * big + 40 * big) : 0;
+    const auto pair = backend().softmin_pair(request);
+    EXPECT_EQ(pair->streamed(), stream);
+    for (const auto which : {compute::CostMatrix::XY, compute::CostMatrix::YX, compute::CostMatrix::XX,
+                             compute::CostMatrix::YY}) {
+      const bool x_rows = which == compute::CostMatrix::XY || which == compute::CostMatrix::XX;
+      const bool x_cols = which == compute::CostMatrix::YX || which == compute::CostMatrix::XX;
+      const auto& p = x_rows ? x : y;
+      const auto& q = x_cols ? x : y;
+      const std::size_t rows = x_rows ? n : m, cols = x_cols ? n : m;
+      const auto h = uniform(cols, 13 + static_cast<int>(which), -6.0, -3.0);
+      for (const double eps : {0.7, 0.004}) {
+        SCOPED_TRACE(testing::Message() << "matrix " << static_cast<int>(which) << ", eps " << eps);
+        std::vector<double> out(rows, std::nan(""));
+        pair->softmin(which, eps, h.data(), out.data());
+        for (std::size_t i = 0; i < rows; ++i) {
+          std::vector<long double> v(cols);
+          for (std::size_t j = 0; j < cols; ++j) {
+            long double c = 0;
+            for (std::size_t k = 0; k < d; ++k) {
+              const long double diff = static_cast<long double>(p[i * d + k]) - q[j * d + k];
+              c += diff * diff;
+            }
+            v[j] = h[j] - c / 2 / eps;
+          }
+          const long double mx = *std::max_element(v.begin(), v.end());
+          long double sum = 0;
+          for (const long double e : v) sum += std::exp(e - mx);
+          const double want = static_cast<double>(-eps * (mx + std::log(sum)));
+          ASSERT_NEAR(out[i], want, 1e-12 * (1 + std::abs(want))) << "row " << i;
+        }
+      }
+    }
+  }
+}
+
+// The device soft-min's one-pass log-sum-exp (taskfp_kernels/online_lse.hpp), run here as the
+// kernel runs it: 256 threads striding over the columns, the block's maximum, then the rescaled
+// sums added in the kernel's tree (halves folded onto the first half). Against a two-pass
+// log-sum-exp in long double: rows shorter than the block (threads without values), rising rows
+// (the sum rescaled at every value), falling rows, and exponents spread over 1e5 (underflowing
+// terms).
+TEST(OnlineLse, TheKernelsBlockEqualsATwoPassLogSumExp) {
+  constexpr std::size_t kThreads = 256;
+  auto block_lse = [](const std::vector<double>& v) {
+    std::vector<ops::OnlineLse> thread(kThreads);
+    for (std::size_t t = 0; t < kThreads; ++t)
+      for (std::size_t j = t; j < v.size(); j += kThreads) ops::lse_add(thread[t], v[j]);
+    double m = -INFINITY;
+    for (const auto& t : thread) m = std::max(m, t.max);
+    std::vector<double> sums(kThreads);
+    for (std::size_t t = 0; t < kThreads; ++t) sums[t] = ops::lse_rescaled(thread[t], m);
+    for (std::size_t half = kThreads / 2; half > 0; half /= 2)
+      for (std::size_t t = 0; t < half; ++t) sums[t] += sums[t + half];
+    return m + std::log(sums[0]);
+  };
+  auto two_pass = [](const std::vector<double>& v) {
+    const long double m = *std::max_element(v.begin(), v.end());
+    long double s = 0;
+    for (const double x : v) s += std::exp(static_cast<long double>(x) - m);
+    return static_cast<double>(m + std::log(s));
+  };
+  std::vector<std::vector<double>> rows = {{-3.5}, {1.0, 2.0}, uniform(100, 21, -5, 5), uniform(1000, 22, -40, 3),
+                                           uniform(10007, 23, -1e5, 10)};
+  std::vector<double> rising(3000), falling(3000);
+  for (std::size_t j = 0; j < rising.size(); ++j) rising[j] = 0.01 * static_cast<double>(j), falling[j] = -rising[j];
+  rows.push_back(rising);
+  rows.push_back(falling);
+  for (const auto& v : rows) {
+    const double want = two_pass(v);
+    EXPECT_NEAR(block_lse(v), want, 1e-13 * (1 + std::abs(want))) << v.size() << " values";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, BackendOps, testing::Values("cpu", "cuda"),

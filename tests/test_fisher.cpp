@@ -191,6 +191,62 @@ TEST(Fisher, BatchedEqualsPerImageOnResNet) {
     ASSERT_NEAR(batched.embedding[i], plain.embedding[i], 1e-4 * plain.embedding[i] + 1e-6 * largest) << i;
 }
 
+// On a GPU (skipped where LibTorch sees none): the same request as on the CPU gives the same
+// Monte Carlo labels and embeddings within float32 rounding, in both modes, with the head as
+// initialised (the backbone and head are made on the CPU and moved, so both start alike), and
+// after a probe training of two batches within the drift of its float32 updates.
+TEST(Fisher, DeviceAgreesWithTheCpu) {
+  if (!experiments::trainer_built()) GTEST_SKIP() << "built without LibTorch: no training plugin";
+  const int n = 6, size = 40, classes = 3;
+  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(n) * 3 * size * size);
+  std::mt19937 rng(4);
+  for (auto& p : pixels) p = static_cast<std::uint8_t>(rng() & 0xff);
+  std::vector<int> labels = {0, 1, 2, 0, 1, 2};
+  experiments::FisherRequest r;
+  r.architecture = "resnet18";
+  r.images = {pixels.data(), static_cast<std::size_t>(n), size, labels.data(), classes};
+  r.head_samples = 0;
+  r.fisher_indices = {0, 5, 2, 2, 1, 3, 4, 4, 1, 3, 2, 0, 1, 5, 3, 2, 0, 1, 2, 5};  // more than one batch of 16
+  for (std::size_t i = 0; i < r.fisher_indices.size(); ++i)
+    r.label_uniforms.push_back((i * 0.41 + 0.05) - static_cast<int>(i * 0.41 + 0.05));
+  r.crop = 32;
+  r.device = "cuda";
+  try {
+    experiments::trainer_plugin().fisher(r, {});
+  } catch (const InputError& e) {
+    if (std::string(e.what()).find("sees no GPU") == std::string::npos) throw;
+    GTEST_SKIP() << "no GPU for LibTorch here: " << e.what();
+  }
+  auto expect_close = [](const experiments::FisherOutcome& got, const experiments::FisherOutcome& want,
+                         double relative, double of_largest) {
+    ASSERT_EQ(got.names, want.names);
+    ASSERT_EQ(got.embedding.size(), want.embedding.size());
+    float largest = 0;
+    for (const float v : want.embedding) largest = std::max(largest, v);
+    ASSERT_GT(largest, 0.0f);
+    for (std::size_t i = 0; i < want.embedding.size(); ++i)
+      ASSERT_NEAR(got.embedding[i], want.embedding[i], relative * want.embedding[i] + of_largest * largest) << i;
+  };
+  auto on = [&](const std::string& device, const std::string& mode, int probe) {
+    auto q = r;
+    q.device = device, q.mode = mode, q.head_samples = probe, q.head_batch = 10;
+    return experiments::trainer_plugin().fisher(q, {});
+  };
+  const auto cpu = on("cpu", "per-image", 0);
+  for (const std::string mode : {"batched", "per-image"}) {
+    SCOPED_TRACE(mode);
+    const auto gpu = on("cuda", mode, 0);
+    EXPECT_EQ(gpu.device.rfind("cuda", 0), 0u) << gpu.device;
+    EXPECT_EQ(gpu.mode, mode);
+    EXPECT_EQ(gpu.weights_checksum, cpu.weights_checksum);
+    EXPECT_EQ(gpu.labels, cpu.labels);
+    expect_close(gpu, cpu, 1e-4, 1e-6);
+  }
+  const auto cpu_probe = on("cpu", "per-image", 20), gpu_probe = on("cuda", "batched", 20);
+  EXPECT_NEAR(gpu_probe.head_loss, cpu_probe.head_loss, 1e-4 * cpu_probe.head_loss);
+  expect_close(gpu_probe, cpu_probe, 1e-2, 1e-4);
+}
+
 FisherSet small_set(const std::vector<std::pair<std::string, std::vector<float>>>& tasks) {
   FisherSet s;
   s.provenance.backbone = "tiny_cnn";

@@ -47,7 +47,8 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--sinkhorn-memory", o->hold_gb,
                   "GB of cost matrices one Sinkhorn pair may hold (0, the default: a quarter of the machine's "
                   "memory; under Slurm give the job's share). Larger pairs compute their cost matrices again on "
-                  "every pass, in slabs: the same values, several times the GEMM time (a warning says so)")
+                  "every pass, in slabs: the same values, several times the GEMM time (a warning says so). On the "
+                  "CPU backend; with the CUDA backend a pair holds what fits 80% of the free device memory")
       ->check(number_where([](double gb) { return gb >= 0; }, "GB >= 0", "a number of GB, 0 or more"));
   cmd->add_option("--fisher", o->fisher,
                   "Fisher embedding store (`taskfp fisher` writes it), for FED; repeatable: stores made with the "

@@ -2,8 +2,8 @@
 // implementation (BLAS, OpenMP) and a CUDA implementation (the CUDA plugin libtaskfp_cuda.so:
 // cuBLAS and taskfp's kernels, with per device a cuBLAS handle, streams and page-locked staging
 // buffers kept for the whole run), chosen once per command from --backend. Distances and
-// fingerprints call a Backend instead of branching on the build or the device; the Sinkhorn
-// divergence is the next user. Modelled on ggml's backend table and faiss's GpuResources.
+// fingerprints and the Sinkhorn divergence call a Backend instead of branching on the build or
+// the device. Modelled on ggml's backend table and faiss's GpuResources.
 //
 // Every array is a row-major host array; results come back to host memory. Errors: InputError
 // for arguments the operation does not take (a q side that can be zero for kl_terms, bins < 1),
@@ -12,21 +12,39 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "taskfp_kernels/ops.hpp"
 
 namespace taskfp::compute {
 
+using ops::CostMatrix;
 using ops::KlTerms;
 using ops::Op;
 using ops::RowPrep;
+using ops::SoftminPairRequest;
 
 /// How the CPU backend cuts a GEMM: a fixed grid of tile_m x tile_n tiles of C (0: one BLAS
 /// call), so that every entry comes from the same BLAS call whatever the thread and MPI rank
 /// counts. Device backends ignore it.
 struct GemmTiles {
   std::size_t m = 0, n = 0;
+};
+
+/// A pair of point clouds with its four cost matrices (ops::CostMatrix) kept by a backend for the
+/// Sinkhorn divergence's soft-min passes: the CPU holds them in host memory or computes them
+/// again slab by slab on every pass (SoftminPairRequest::hold); a device keeps the clouds and,
+/// where they fit, the matrices in its memory (else slabs of rows, computed again per pass).
+class SoftminPair {
+ public:
+  virtual ~SoftminPair() = default;
+  /// GeomLoss's softmin over the rows of cost matrix `which`: out_i = -eps * LSE_j(h_j - C_ij / eps),
+  /// with h (host, one value per column) and out (host, one per row). Each row's log-sum-exp is
+  /// taken in one fixed order: the same bits on every run of a backend.
+  virtual void softmin(CostMatrix which, double eps, const double* h, double* out) const = 0;
+  /// Whether the matrices are computed again on every pass (they did not fit).
+  virtual bool streamed() const = 0;
 };
 
 class Backend {
@@ -57,6 +75,10 @@ class Backend {
   /// w the weights (wa, wb, both times `half`, or 1); plogp (na x rows) = per feature, the sum
   /// of p log p over the bins with p > 0. Only where ops::kl_terms_supported (InputError else).
   virtual void kl_terms(const KlTerms& request, double* cross, double* plogp) const = 0;
+  /// The clouds of `request` and their cost matrices, made ready for soft-min passes (their GEMMs
+  /// run here: tiles of 128 x 128 on the CPU, cuBLAS on a device). The request's arrays must
+  /// outlive the pair. Error for a device failure (out of device memory included).
+  virtual std::unique_ptr<SoftminPair> softmin_pair(const SoftminPairRequest& request) const = 0;
 };
 
 /// The CPU backend (always available).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "compute/backend.hpp"
+#include "compute/cpu_softmin.hpp"
 #include "core/blas.hpp"
 #include "core/error.hpp"
 #include "core/matrix.hpp"
@@ -157,6 +158,10 @@ class CpuBackend final : public Backend {
       beta = 1.0;
     }
     if (!r.wa && !r.wb) gemm_abt(p.data.data(), r.na, logq.data.data(), r.nb, ne, cross, 1.0, 0.0, tiles);
+  }
+
+  std::unique_ptr<SoftminPair> softmin_pair(const SoftminPairRequest& request) const override {
+    return cpu_softmin_pair(request, *this);
   }
 };
 

@@ -26,6 +26,23 @@ void device_call(const char* op, F&& f) {
   }
 }
 
+// A pair of clouds in device memory (the plugin's handle), freed with the object.
+class DeviceSoftminPair final : public SoftminPair {
+ public:
+  DeviceSoftminPair(const CudaPlugin& plugin, cuda::SoftminPair* pair) : p_(plugin), pair_(pair) {}
+  ~DeviceSoftminPair() override { p_.close_softmin_pair(pair_); }
+  DeviceSoftminPair(const DeviceSoftminPair&) = delete;
+  DeviceSoftminPair& operator=(const DeviceSoftminPair&) = delete;
+  void softmin(CostMatrix which, double eps, const double* h, double* out) const override {
+    device_call("softmin", [&] { p_.softmin(pair_, which, eps, h, out); });
+  }
+  bool streamed() const override { return p_.softmin_pair_streamed(pair_); }
+
+ private:
+  const CudaPlugin& p_;
+  cuda::SoftminPair* pair_;
+};
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend(const CudaPlugin& plugin, std::string device) : p_(plugin), device_(std::move(device)) {}
@@ -51,6 +68,11 @@ class CudaBackend final : public Backend {
     require(ops::kl_terms_supported(r.b_prep, r.alpha, r.clip),
             "kl_terms: the q side can be zero (no softmax, smoothing or clipping)");
     device_call("kl_terms", [&] { p_.kl_terms(r, cross, plogp); });
+  }
+  std::unique_ptr<SoftminPair> softmin_pair(const SoftminPairRequest& request) const override {
+    cuda::SoftminPair* pair = nullptr;
+    device_call("softmin_pair", [&] { pair = p_.open_softmin_pair(request); });
+    return std::make_unique<DeviceSoftminPair>(p_, pair);
   }
   int select_device(int local_rank) const {
     int device = 0;

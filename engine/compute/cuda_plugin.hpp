@@ -13,7 +13,7 @@
 
 namespace taskfp {
 
-inline constexpr int kCudaPluginVersion = 2;
+inline constexpr int kCudaPluginVersion = 3;
 
 struct CudaPlugin {
   int version = kCudaPluginVersion;
@@ -26,6 +26,11 @@ struct CudaPlugin {
                            std::int64_t* counts) = nullptr;
   void (*log_softmax_rows)(const double* h, std::size_t rows, std::size_t cols, double* out) = nullptr;
   void (*kl_terms)(const ops::KlTerms& request, double* cross, double* plogp) = nullptr;
+  cuda::SoftminPair* (*open_softmin_pair)(const ops::SoftminPairRequest& request) = nullptr;
+  void (*softmin)(const cuda::SoftminPair* pair, ops::CostMatrix which, double eps, const double* h,
+                  double* out) = nullptr;
+  bool (*softmin_pair_streamed)(const cuda::SoftminPair* pair) = nullptr;
+  void (*close_softmin_pair)(cuda::SoftminPair* pair) noexcept = nullptr;
 };
 
 }  // namespace taskfp

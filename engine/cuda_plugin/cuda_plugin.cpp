@@ -13,6 +13,10 @@ extern "C" __attribute__((visibility("default"))) const taskfp::CudaPlugin* task
     p.histogram_counts = &cuda::histogram_counts;
     p.log_softmax_rows = &cuda::log_softmax_rows;
     p.kl_terms = &cuda::kl_terms;
+    p.open_softmin_pair = &cuda::open_softmin_pair;
+    p.softmin = &cuda::softmin;
+    p.softmin_pair_streamed = &cuda::softmin_pair_streamed;
+    p.close_softmin_pair = &cuda::close_softmin_pair;
     return p;
   }();
   return &plugin;

@@ -33,6 +33,9 @@ struct SinkhornOptions {
   /// bits, about (2 + the schedule's length) times the GEMM time, memory O((n + m) d).
   std::size_t hold_bytes = 0;
   std::size_t slab_bytes = std::size_t{64} << 20;  ///< a streamed slab's size (whole 128-row tiles; tests shrink it)
+  /// Device backends: the device memory a pair may use (0: 80% of the free memory); past it the
+  /// matrices are computed again on every pass in slabs of rows (tests shrink it).
+  std::size_t device_bytes = 0;
 };
 
 /// The eps schedule for two clouds of this diameter (GeomLoss's epsilon_schedule with p = 2).
@@ -45,9 +48,13 @@ double cloud_diameter(const Matrix<double>& x, const Matrix<double>& y);
 /// S(x, y) for clouds of n x d and m x d points (float64, rows = points). Identical clouds give
 /// exactly 0, as do clouds whose points all coincide (diameter 0), without running the schedule.
 /// InputError for clouds with different dimensions, fewer than 2 points, NaN or infinite
-/// coordinates (naming `x_name` / `y_name`), or options out of their domain. The GEMMs of the
-/// cost matrices run on `backend`; the soft-min passes on the CPU (OpenMP over rows). Memory:
-/// (2 n m + n^2 + m^2) doubles where they fit options.hold_bytes, else slabs of 64 MiB.
+/// coordinates (naming `x_name` / `y_name`), or options out of their domain. The cost matrices
+/// and the soft-min passes run on `backend` (compute::SoftminPair). On the CPU: OpenMP over rows,
+/// (2 n m + n^2 + m^2) doubles of memory where they fit options.hold_bytes, else slabs of 64 MiB,
+/// the same bits either way. On a device: the clouds and, where they fit 80% of its free memory,
+/// the four matrices in device memory (else slabs of rows computed again per pass); the result
+/// agrees with the CPU's to about 1e-12 relative (cuBLAS and the device's exp round otherwise).
+/// Error for a device failure.
 double sinkhorn_divergence(const Matrix<double>& x, const Matrix<double>& y, const SinkhornOptions& options,
                            const compute::Backend& backend = compute::cpu(), const std::string& x_name = "x",
                            const std::string& y_name = "y");

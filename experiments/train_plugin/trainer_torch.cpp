@@ -610,6 +610,13 @@ FisherOutcome fisher_job(const FisherRequest& r, const FisherProgress& progress)
   torch::set_num_threads(std::max(1, r.threads));
   install_reusing_cpu_allocator();
   const auto device = pick_device(r.device, r.local_rank);
+  // float32 arithmetic on a GPU as on the CPU: no TF32 tensor-core rounding of convolutions
+  // (cuDNN's default) or products, whose 10-bit mantissas would move the squared gradients by
+  // about 1e-3.
+  if (device.is_cuda()) {
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
   const TaskTensor& t = r.images;
   if (t.n == 0 || t.classes < 2) throw InputError("the Fisher embedding needs images of at least 2 classes");
   if (r.fisher_indices.empty()) throw InputError("the Fisher embedding needs at least one image to average over");

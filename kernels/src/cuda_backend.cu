@@ -1,19 +1,22 @@
-// CUDA backend: device probe, tiled float64 GEMM (cuBLAS), histc-compatible histograms and row
-// log-softmax. Exactness: histogram arithmetic uses round-to-nearest intrinsics so nvcc cannot
+// CUDA backend: device probe, tiled float64 GEMM (cuBLAS), histc-compatible histograms, row
+// log-softmax, the KL family's terms and the Sinkhorn divergence's soft-min passes. Exactness: histogram arithmetic uses round-to-nearest intrinsics so nvcc cannot
 // contract it into FMAs; results must equal the CPU path's bit for bit.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "taskfp_kernels/cuda_backend.hpp"
+#include "taskfp_kernels/online_lse.hpp"
 
 namespace taskfp::cuda {
 namespace {
@@ -661,5 +664,180 @@ void kl_terms(const KlTerms& r, double* cross, double* plogp) {
   finish(pending);
   TASKFP_CUDA(cudaStreamSynchronize(cs));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Sinkhorn divergence's soft-min pairs.
+
+namespace {
+
+// A Gram block to costs in place: c_ij = (np_i - 2 c_ij + nq_j) / 2 over rows x cols, in the
+// CPU's order and roundings (no contraction: 2 c is exact, so an FMA would round alike anyway).
+__global__ void cost_from_gram_kernel(double* c, const double* np, const double* nq, std::size_t rows,
+                                      std::size_t cols) {
+  const std::size_t total = rows * cols;
+  for (std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const std::size_t i = idx / cols, j = idx % cols;
+    c[idx] = __dmul_rn(__dadd_rn(__dsub_rn(np[i], __dmul_rn(2.0, c[idx])), nq[j]), 0.5);
+  }
+}
+
+// out[i] = -eps * LSE_j(h_j - c_ij / eps) for row i = blockIdx.x of a block of rows with `cols`
+// costs each. The exponent is h_j - c_ij * (1 / eps) with one rounding, as the CPU's AVX2 path.
+// Each thread runs over its columns in order keeping a running maximum and a sum scaled to it
+// (ops::OnlineLse: one exp per entry), then the block combines the threads' pairs in a fixed
+// tree: a fused, single-pass log-sum-exp whose bits do not change from run to run.
+__global__ void softmin_rows_kernel(const double* c, std::size_t cols, const double* h, double inv_eps, double eps,
+                                    double* out) {
+  extern __shared__ double scratch[];
+  const double* row = c + blockIdx.x * cols;
+  ops::OnlineLse lse;
+  for (std::size_t j = threadIdx.x; j < cols; j += blockDim.x) ops::lse_add(lse, fma(-row[j], inv_eps, h[j]));
+  const double m = block_max(lse.max, scratch);
+  const double s = block_sum(ops::lse_rescaled(lse, m), scratch);
+  if (threadIdx.x == 0) out[blockIdx.x] = -eps * (m + log(s));
+}
+
+constexpr int kSoftminThreads = 256;
+
+}  // namespace
+
+struct SoftminPair {
+  int device = 0;
+  std::size_t n = 0, m = 0, d = 0;
+  DeviceBuffer<double> x, y, nx, ny;  // the clouds and their squared norms
+  DeviceBuffer<double> held[4];       // the cost matrices, by ops::CostMatrix; empty when streamed
+  bool streamed = false;
+  std::size_t slab_rows = 0;  // streamed: rows of a matrix computed at a time
+  DeviceBuffer<double> slab;  // streamed: slab_rows x max(n, m)
+  DeviceBuffer<double> h, out;  // one pass's potentials in and out, max(n, m) each
+
+  // Cost matrix `which` as (p, |p|^2, rows) x (q, |q|^2, cols).
+  struct Side {
+    const double *p, *np;
+    std::size_t rows;
+    const double *q, *nq;
+    std::size_t cols;
+  };
+  Side side(CostMatrix which) const {
+    switch (which) {
+      case CostMatrix::XY: return {x.get(), nx.get(), n, y.get(), ny.get(), m};
+      case CostMatrix::YX: return {y.get(), ny.get(), m, x.get(), nx.get(), n};
+      case CostMatrix::XX: return {x.get(), nx.get(), n, x.get(), nx.get(), n};
+      case CostMatrix::YY: return {y.get(), ny.get(), m, y.get(), ny.get(), m};
+    }
+    throw CudaError("softmin: unknown cost matrix");
+  }
+};
+
+namespace {
+
+// Rows [r0, r0 + count) of a side's cost matrix into dst (count x cols): a DGEMM, then the costs.
+void compute_costs(const DeviceContext& ctx, const SoftminPair::Side& s, std::size_t d, std::size_t r0,
+                   std::size_t count, double* dst) {
+  device_gemm_abt(ctx.blas(), s.p + r0 * d, count, s.q, s.cols, d, d, dst, s.cols, 1.0, 0.0);
+  cost_from_gram_kernel<<<grid_for(count * s.cols), 256, 0, ctx.compute()>>>(dst, s.np + r0, s.nq, count, s.cols);
+  TASKFP_CUDA(cudaGetLastError());
+}
+
+}  // namespace
+
+SoftminPair* open_softmin_pair(const SoftminPairRequest& r) {
+  require_device();
+  if (r.n == 0 || r.m == 0 || r.d == 0 || !r.x || !r.y || !r.x_norms || !r.y_norms)
+    throw CudaError("softmin pair: empty clouds or missing norms");
+  if (std::max(r.n, r.m) > static_cast<std::size_t>(INT32_MAX) || r.d > static_cast<std::size_t>(INT32_MAX))
+    throw CudaError("softmin pair: clouds past 2^31 points or dimensions (cuBLAS sizes are int)");
+  auto& ctx = current_context();
+  std::lock_guard<std::mutex> lock(ctx.mutex());
+  auto pair = std::make_unique<SoftminPair>();
+  TASKFP_CUDA(cudaGetDevice(&pair->device));
+  pair->n = r.n, pair->m = r.m, pair->d = r.d;
+  const std::size_t big = std::max(r.n, r.m), b = sizeof(double);
+  const std::size_t budget = device_budget(r.max_device_bytes);
+  const std::size_t base = b * ((r.n + r.m) * r.d + 2 * (r.n + r.m) + 2 * big);
+  const std::size_t held = b * (2 * r.n * r.m + r.n * r.n + r.m * r.m);
+  if (base + b * big > budget)
+    throw CudaError("softmin pair: a device budget of " + std::to_string(budget) + " bytes cannot hold clouds of " +
+                    std::to_string(r.n) + " and " + std::to_string(r.m) + " points of " + std::to_string(r.d) +
+                    " dimensions and one row of costs");
+  pair->x = DeviceBuffer<double>(r.n * r.d);
+  pair->y = DeviceBuffer<double>(r.m * r.d);
+  pair->nx = DeviceBuffer<double>(r.n);
+  pair->ny = DeviceBuffer<double>(r.m);
+  pair->h = DeviceBuffer<double>(big);
+  pair->out = DeviceBuffer<double>(big);
+  ctx.upload(pair->x.get(), r.x, 1, r.n * r.d * b, r.n * r.d * b, nullptr, 0);
+  ctx.upload(pair->y.get(), r.y, 1, r.m * r.d * b, r.m * r.d * b, nullptr, 0);
+  ctx.upload(pair->nx.get(), r.x_norms, 1, r.n * b, r.n * b, nullptr, 0);
+  ctx.upload(pair->ny.get(), r.y_norms, 1, r.m * b, r.m * b, nullptr, 0);
+  bool hold = base + held <= budget;
+  if (hold) {
+    try {
+      for (int w = 0; w < 4; ++w) {
+        const auto s = pair->side(static_cast<CostMatrix>(w));
+        pair->held[w] = DeviceBuffer<double>(s.rows * s.cols);
+        compute_costs(ctx, s, r.d, 0, s.rows, pair->held[w].get());
+      }
+    } catch (const CudaError&) {
+      // Out of memory after all (others use the device too): stream instead.
+      cudaGetLastError();
+      TASKFP_CUDA(cudaStreamSynchronize(ctx.compute()));
+      for (auto& m : pair->held) m = {};
+      hold = false;
+    }
+  }
+  if (!hold) {
+    pair->streamed = true;
+    std::size_t rows = std::min(big, std::max<std::size_t>(1, (budget - base) / (b * big)));
+    while (true) {
+      try {
+        pair->slab = DeviceBuffer<double>(rows * big);
+        break;
+      } catch (const CudaError&) {
+        cudaGetLastError();
+        if (rows == 1) throw;
+        rows = std::max<std::size_t>(1, rows / 2);
+      }
+    }
+    pair->slab_rows = rows;
+  }
+  TASKFP_CUDA(cudaStreamSynchronize(ctx.compute()));
+  return pair.release();
+}
+
+void softmin(const SoftminPair* pair, CostMatrix which, double eps, const double* h, double* out) {
+  if (!pair) throw CudaError("softmin: no pair");
+  if (!(eps > 0.0)) throw CudaError("softmin: eps must be positive");
+  int device = 0;
+  TASKFP_CUDA(cudaGetDevice(&device));
+  if (device != pair->device)
+    throw CudaError("softmin: the pair lives on device " + std::to_string(pair->device) + ", not on the current device " +
+                    std::to_string(device));
+  auto& ctx = current_context();
+  std::lock_guard<std::mutex> lock(ctx.mutex());
+  const auto s = pair->side(which);
+  ctx.upload(pair->h.get(), h, 1, s.cols * sizeof(double), s.cols * sizeof(double), nullptr, 0);
+  const double inv_eps = 1.0 / eps;
+  const std::size_t shared = kSoftminThreads * sizeof(double);
+  if (!pair->streamed) {
+    softmin_rows_kernel<<<static_cast<unsigned>(s.rows), kSoftminThreads, shared, ctx.compute()>>>(
+        pair->held[static_cast<int>(which)].get(), s.cols, pair->h.get(), inv_eps, eps, pair->out.get());
+    TASKFP_CUDA(cudaGetLastError());
+  } else {
+    for (std::size_t r0 = 0; r0 < s.rows; r0 += pair->slab_rows) {
+      const std::size_t count = std::min(pair->slab_rows, s.rows - r0);
+      compute_costs(ctx, s, pair->d, r0, count, pair->slab.get());
+      softmin_rows_kernel<<<static_cast<unsigned>(count), kSoftminThreads, shared, ctx.compute()>>>(
+          pair->slab.get(), s.cols, pair->h.get(), inv_eps, eps, pair->out.get() + r0);
+      TASKFP_CUDA(cudaGetLastError());
+    }
+  }
+  download(out, pair->out.get(), s.rows * sizeof(double), ctx.compute());
+}
+
+bool softmin_pair_streamed(const SoftminPair* pair) { return pair && pair->streamed; }
+
+void close_softmin_pair(SoftminPair* pair) noexcept { delete pair; }
 
 }  // namespace taskfp::cuda

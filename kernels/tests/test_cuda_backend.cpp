@@ -130,5 +130,50 @@ TEST(CudaBackend, KlTermsMatchCpuOracle) {
     kl_terms_cases::check(k, [](const KlTerms& r, double* cross, double* plogp) { kl_terms(r, cross, plogp); });
 }
 
+
+// The Sinkhorn divergence's soft-min passes on the device against costs summed coordinate by
+// coordinate and a two-pass log-sum-exp: all four matrices, held and streamed in slabs of 17
+// rows, rows shorter and longer than the kernel's 256 threads.
+TEST(CudaBackend, SoftminPairMatchesTwoPassLogSumExp) {
+  REQUIRE_GPU();
+  const std::size_t n = 300, m = 90, d = 5;
+  const auto x = random_vector(n * d, 31), y = random_vector(m * d, 32);
+  std::vector<double> nx(n), ny(m);
+  for (std::size_t i = 0; i < n * d; ++i) nx[i / d] += x[i] * x[i];
+  for (std::size_t i = 0; i < m * d; ++i) ny[i / d] += y[i] * y[i];
+  SoftminPairRequest r;
+  r.x = x.data(), r.y = y.data(), r.n = n, r.m = m, r.d = d, r.x_norms = nx.data(), r.y_norms = ny.data();
+  for (const bool stream : {false, true}) {
+    SCOPED_TRACE(stream ? "streamed" : "held");
+    r.max_device_bytes = stream ? 8 * ((n + m) * d + 2 * (n + m) + 2 * n + 17 * n) : 0;
+    SoftminPair* pair = open_softmin_pair(r);
+    EXPECT_EQ(softmin_pair_streamed(pair), stream);
+    for (int w = 0; w < 4; ++w) {
+      const bool x_rows = w == 0 || w == 2, x_cols = w == 1 || w == 2;
+      const auto& p = x_rows ? x : y;
+      const auto& q = x_cols ? x : y;
+      const std::size_t rows = x_rows ? n : m, cols = x_cols ? n : m;
+      const auto h = random_vector(cols, 40 + w);
+      const double eps = 0.01;
+      std::vector<double> out(rows);
+      softmin(pair, static_cast<CostMatrix>(w), eps, h.data(), out.data());
+      for (std::size_t i = 0; i < rows; ++i) {
+        std::vector<double> v(cols);
+        for (std::size_t j = 0; j < cols; ++j) {
+          double c = 0;
+          for (std::size_t k = 0; k < d; ++k) c += (p[i * d + k] - q[j * d + k]) * (p[i * d + k] - q[j * d + k]);
+          v[j] = h[j] - c / 2 / eps;
+        }
+        const double mx = *std::max_element(v.begin(), v.end());
+        double s = 0;
+        for (const double e : v) s += std::exp(e - mx);
+        const double want = -eps * (mx + std::log(s));
+        ASSERT_NEAR(out[i], want, 1e-12 * (1 + std::fabs(want))) << "matrix " << w << ", row " << i;
+      }
+    }
+    close_softmin_pair(pair);
+  }
+}
+
 }  // namespace
 }  // namespace taskfp::cuda

@@ -76,4 +76,26 @@ using ops::RowPrep;
 /// halves, or 1); plogp (na x rows) = per feature, sum of p log p over the bins with p > 0.
 void kl_terms(const KlTerms& request, double* cross, double* plogp);
 
+using ops::CostMatrix;
+using ops::SoftminPairRequest;
+/// A pair of clouds in device memory for the Sinkhorn divergence's soft-min passes: both clouds
+/// and their norms, and the four cost matrices (ops::CostMatrix) where they fit the budget
+/// (request.max_device_bytes, 0: 80% of the free memory); otherwise one slab buffer through
+/// which each pass computes the matrix again, as many rows at a time as fit. Made on the
+/// calling thread's current device, used there. Opaque.
+struct SoftminPair;
+/// Uploads the request's clouds and norms and, where they fit, computes the held matrices with
+/// cuBLAS DGEMM: C(p, q)_ij = (|p_i|^2 - 2 p_i.q_j + |q_j|^2) / 2 from the caller's norms. The
+/// request's host arrays are not used after this returns. CudaError (out of memory included).
+SoftminPair* open_softmin_pair(const SoftminPairRequest& request);
+/// out_i = -eps * LSE_j(h_j - C_ij / eps) for every row i of cost matrix `which` (h: one value per
+/// column, host; out: one per row, host). One block of threads per row: each thread keeps a
+/// running maximum and sum over its columns (in order), the block combines them in a fixed tree,
+/// so a device gives the same bits on every run. CudaError.
+void softmin(const SoftminPair* pair, CostMatrix which, double eps, const double* h, double* out);
+/// Whether the pair computes its matrices again on every pass.
+bool softmin_pair_streamed(const SoftminPair* pair);
+/// Frees the pair's device memory. Never throws.
+void close_softmin_pair(SoftminPair* pair) noexcept;
+
 }  // namespace taskfp::cuda
