@@ -157,14 +157,33 @@ TEST(Fisher, DiagonalEqualsPerImageGradientsOfTorch) {
     ASSERT_NEAR(a.embedding[i], c.embedding[i], 1e-4 * c.embedding[i] + 1e-6 * largest) << i;
 }
 
+// Same kept parameters, and every value within `relative` of the expected one plus `of_largest`
+// of the largest expected value.
+void expect_close(const experiments::FisherOutcome& got, const experiments::FisherOutcome& want, double relative,
+                  double of_largest) {
+  ASSERT_EQ(got.names, want.names);
+  ASSERT_EQ(got.embedding.size(), want.embedding.size());
+  float largest = 0;
+  for (const float v : want.embedding) largest = std::max(largest, v);
+  ASSERT_GT(largest, 0.0f);
+  for (std::size_t i = 0; i < want.embedding.size(); ++i)
+    ASSERT_NEAR(got.embedding[i], want.embedding[i], relative * want.embedding[i] + of_largest * largest) << i;
+}
+
+// n x 3 x size x size uint8 images of uniform noise.
+std::vector<std::uint8_t> noise_images(int n, int size, unsigned seed) {
+  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(n) * 3 * size * size);
+  std::mt19937 rng(seed);
+  for (auto& p : pixels) p = static_cast<std::uint8_t>(rng() & 0xff);
+  return pixels;
+}
+
 // The batched path records ResNet's layers by torchvision's names: on ResNet18 (residual blocks,
 // downsample layers left out) it agrees with the per-image loop.
 TEST(Fisher, BatchedEqualsPerImageOnResNet) {
   if (!experiments::trainer_built()) GTEST_SKIP() << "built without LibTorch: no training plugin";
   const int n = 5, size = 32, classes = 3;
-  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(n) * 3 * size * size);
-  std::mt19937 rng(9);
-  for (auto& p : pixels) p = static_cast<std::uint8_t>(rng() & 0xff);
+  const auto pixels = noise_images(n, size, 9);
   std::vector<int> labels = {0, 1, 2, 0, 1};
   experiments::FisherRequest r;
   r.architecture = "resnet18";
@@ -183,12 +202,7 @@ TEST(Fisher, BatchedEqualsPerImageOnResNet) {
   EXPECT_EQ(batched.names.front(), "layer2.0.bn2.weight");
   EXPECT_EQ(batched.names.back(), "layer4.1.bn2.weight");
   EXPECT_EQ(batched.labels, plain.labels);
-  ASSERT_EQ(batched.embedding.size(), plain.embedding.size());
-  float largest = 0;
-  for (const float v : plain.embedding) largest = std::max(largest, v);
-  ASSERT_GT(largest, 0.0f);
-  for (std::size_t i = 0; i < plain.embedding.size(); ++i)
-    ASSERT_NEAR(batched.embedding[i], plain.embedding[i], 1e-4 * plain.embedding[i] + 1e-6 * largest) << i;
+  expect_close(batched, plain, 1e-4, 1e-6);
 }
 
 // On a GPU (skipped where LibTorch sees none): the same request as on the CPU gives the same
@@ -198,9 +212,7 @@ TEST(Fisher, BatchedEqualsPerImageOnResNet) {
 TEST(Fisher, DeviceAgreesWithTheCpu) {
   if (!experiments::trainer_built()) GTEST_SKIP() << "built without LibTorch: no training plugin";
   const int n = 6, size = 40, classes = 3;
-  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(n) * 3 * size * size);
-  std::mt19937 rng(4);
-  for (auto& p : pixels) p = static_cast<std::uint8_t>(rng() & 0xff);
+  const auto pixels = noise_images(n, size, 4);
   std::vector<int> labels = {0, 1, 2, 0, 1, 2};
   experiments::FisherRequest r;
   r.architecture = "resnet18";
@@ -217,16 +229,6 @@ TEST(Fisher, DeviceAgreesWithTheCpu) {
     if (std::string(e.what()).find("sees no GPU") == std::string::npos) throw;
     GTEST_SKIP() << "no GPU for LibTorch here: " << e.what();
   }
-  auto expect_close = [](const experiments::FisherOutcome& got, const experiments::FisherOutcome& want,
-                         double relative, double of_largest) {
-    ASSERT_EQ(got.names, want.names);
-    ASSERT_EQ(got.embedding.size(), want.embedding.size());
-    float largest = 0;
-    for (const float v : want.embedding) largest = std::max(largest, v);
-    ASSERT_GT(largest, 0.0f);
-    for (std::size_t i = 0; i < want.embedding.size(); ++i)
-      ASSERT_NEAR(got.embedding[i], want.embedding[i], relative * want.embedding[i] + of_largest * largest) << i;
-  };
   auto on = [&](const std::string& device, const std::string& mode, int probe) {
     auto q = r;
     q.device = device, q.mode = mode, q.head_samples = probe, q.head_batch = 10;
