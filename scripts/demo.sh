@@ -8,6 +8,7 @@
 # (configs/experiments/demo.yaml: training, outcome tables) scores bKLD against the other
 # distances and a random choice. Output goes to ${DEMO_OUT:-demo-out}.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 OUT=${DEMO_OUT:-$ROOT/demo-out}

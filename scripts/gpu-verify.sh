@@ -22,7 +22,21 @@
 # crops; GPU_VERIFY_FED_*) on the GPU in both modes against the CPU and PyTorch, and the Sinkhorn
 # divergence on the GPU: one pair of 10,000 points against the CPU, 15 pairs timed.
 # Without a GPU the CUDA steps skip and the others run on the CPU (a dry run: GPU_VERIFY_DEVICE=cpu).
-# GPU_VERIFY_STEPS (a regular expression) runs only the steps whose names match.
+#
+# Step names, for GPU_VERIFY_STEPS (a regular expression; only the steps whose names match run):
+#   "CUDA kernel tests", "engine CUDA tests", "CUDA benchmark", "pipeline CPU vs GPU",
+#   "LibTorch plugins built", "extraction", "training ResNet34 fp32/bf16", "FED and Sinkhorn"
+#   e.g. GPU_VERIFY_STEPS='engine|LibTorch|FED' scripts/gpu-verify.sh (extraction, training and
+#   FED need the plugins that "LibTorch plugins built" makes, or GPU_VERIFY_TRAIN_PLUGIN)
+# Settings (environment): GPU_VERIFY_OUT (results folder), GPU_VERIFY_WORK (scratch, default
+# /tmp/taskfp-gpu-verify), GPU_VERIFY_DEVICE (cuda, or cpu for a dry run), PYTHON (a Python with
+# torch, numpy and h5py; default python3), GPU_VERIFY_SAMPLES (pipeline points per task, 10000),
+# GPU_VERIFY_SCALE (1: the benchmark's 10,000 x 10,000 tasks), GPU_VERIFY_EXTRACT_IMAGES (32768),
+# GPU_VERIFY_TRAIN_IMAGES (750) and GPU_VERIFY_EPOCHS (3) for training, GPU_VERIFY_FED_PROBE
+# (2000), GPU_VERIFY_FED_FISHER (500) and GPU_VERIFY_FED_SIZE (256 px images) for FED,
+# GPU_VERIFY_SINKHORN_POINTS (10000), GPU_VERIFY_TRAIN_PLUGIN (a training plugin already built).
+# Each comparison prints its largest difference; the tests in the steps assert their tolerances
+# (FED: 1e-4 relative with the head as initialised; the Sinkhorn divergence: 1e-10 relative).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUNDLE=$ROOT/.gpu-verify

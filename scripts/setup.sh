@@ -3,6 +3,7 @@
 # builds into ${BUILD_DIR:-build}. Usage: scripts/setup.sh [extra cmake -D options]
 # TASKFP_EXTRA_PACKAGES adds Debian packages; TASKFP_PACKAGES_ONLY=1 stops after installing.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up (packages, build) and runs the whole test suite with CTest.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # The backbone test makes its reference features with Debian's torchvision (random weights); the

@@ -352,6 +352,21 @@ TEST(FisherStore, RoundTripsAndRefusesStoresOfAnotherProbe) {
     EXPECT_NE(std::string(e.what()).find("b.h5"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("weights"), std::string::npos) << e.what();
   }
+  // Settings that differ in one key name that key.
+  b.provenance.weights_checksum = "fnv1a64:0";
+  b.provenance.preprocessing = "fisher probe=tiny_cnn fisher_samples=2000 seed=0";
+  auto c = small_set({{"x", {1, 0, 0}}});
+  c.provenance.preprocessing = "fisher probe=tiny_cnn fisher_samples=200 seed=0";
+  const auto c_path = (dir.path() / "c.h5").string();
+  write_fisher_store(b_path, b);
+  write_fisher_store(c_path, c);
+  try {
+    read_fisher_stores({c_path, b_path});
+    ADD_FAILURE() << "stores of other settings were read together";
+  } catch (const ProvenanceError& e) {
+    EXPECT_NE(std::string(e.what()).find("settings fisher_samples 200 vs 2000"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("seed"), std::string::npos) << e.what();
+  }
   auto bad = small_set({{"x", {1, 2, 3}}, {"y", {1, 2}}});
   EXPECT_THROW(write_fisher_store(b_path, bad), InputError);  // lengths differ
   bad = small_set({{"x", {1, NAN, 3}}});

@@ -246,6 +246,12 @@ TEST(Sinkhorn, MatrixOverTasksMirrorsPairs) {
   EXPECT_EQ(sub.values(0, 1), sub.values(1, 0));
   const auto again = compute_distance(parse_metric("MMD-geo-sinkhorn-0.01-5-SAMPLES-1-SEED"), in, {{"t0"}, {"t1"}, {}});
   EXPECT_EQ(again.values(0, 0), sub.values(0, 1));
+  EXPECT_TRUE(sub.warnings.empty());
+  // Asking for at least a task's 12 points uses it whole, and says so.
+  const auto whole = compute_distance(parse_metric("MMD-geo-sinkhorn-0.01-12-SAMPLES-1-SEED"), in, {{"t0"}, {"t1"}, {}});
+  EXPECT_EQ(whole.values(0, 0), m.values(1, 1));
+  ASSERT_EQ(whole.warnings.size(), 1u);
+  EXPECT_NE(whole.warnings[0].find("2 of 2 tasks have no more than 12 points"), std::string::npos) << whole.warnings[0];
 }
 
 }  // namespace

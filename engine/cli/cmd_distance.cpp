@@ -42,7 +42,8 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
   cmd->add_option("--task-info", o->task_info, "Task metadata CSV (task_infos.csv), for SEMANTIC")
       ->check(CLI::ExistingFile);
   cmd->add_option("--features", o->features,
-                  "Raw features (store or npy folder), for MMD-cauchy/gaussian; O(n^2 d) per pair")
+                  "Raw features (store or npy folder), for the kernel MMDs (MMD-cauchy/gaussian) and the Sinkhorn "
+                  "divergence (MMD-geo-sinkhorn); O(n^2 d) per pair")
       ->check(CLI::ExistingPath);
   cmd->add_option("--sinkhorn-memory", o->hold_gb,
                   "GB of cost matrices one Sinkhorn pair may hold (0, the default: a quarter of the machine's "
@@ -56,7 +57,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--backend", o->backend,
                   "auto: the GPU when one is usable, else the CPU; cpu; cuda (an error without a GPU). "
-                  "The GPU runs the KL family's GEMMs; other metrics run on the CPU")
+                  "The GPU runs the KL family's GEMMs and the Sinkhorn divergence; other metrics run on the CPU")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
   cmd->add_flag("--list-metrics", o->list, "Print the metric grammar and aliases, then exit");
   cmd->footer(metric_grammar() +
@@ -94,6 +95,7 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
 
     FingerprintSet fps;
     std::vector<std::string> names;
+    std::string names_from;  // the input the task names come from
     if (all.fingerprints) {
       std::vector<std::string> need;
       for (const auto& spec : specs)
@@ -106,13 +108,16 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       fps = out_of_memory_as_error("reading '" + o->fingerprints + "'",
                                    [&] { return read_fingerprint_store(o->fingerprints, lo); });
       names = fps.names();
+      names_from = "'" + o->fingerprints + "'";
     }
     TaskInfoTable task_info;
     if (all.task_info) {
       require(!o->task_info.empty(), "SEMANTIC needs --task-info (a task_infos.csv)");
       task_info = read_task_info(o->task_info);
-      if (names.empty())
+      if (names.empty()) {
         for (const auto& r : task_info.rows()) names.push_back(r.name);
+        names_from = "'" + o->task_info + "'";
+      }
     }
     FeatureSet features;
     if (all.features) {
@@ -127,28 +132,35 @@ void add_distance(CLI::App& app, const GlobalOptions& g) {
       if (!o->sources.empty() && !o->targets.empty()) lo.tasks = wanted;
       features = out_of_memory_as_error("reading '" + o->features + "'", [&] { return load_features(o->features, lo); });
       if (all.fingerprints) require_compatible(fps.provenance, "the fingerprints", features.provenance, "the features");
-      if (names.empty()) names = features.names();
+      if (names.empty()) names = features.names(), names_from = "'" + o->features + "'";
     }
     FisherSet fisher;
     if (all.fisher) {
       require(!o->fisher.empty(), "FED needs --fisher (a Fisher embedding store: `taskfp fisher` writes it)");
       fisher = out_of_memory_as_error("reading the Fisher stores", [&] { return read_fisher_stores(o->fisher); });
-      if (names.empty()) names = fisher.names();
+      if (names.empty()) names = fisher.names(), names_from = "the Fisher stores";
     }
     if (!req.backend->is_host() && world.distributed())
       backend_note += fmt::format("; rank {} uses {}", world.rank, compute::bind_device(world.local_rank));
     if (world.root()) detail(g, backend_note);
     req.sources = o->sources.empty() ? names : parse_task_list(o->sources);
     req.targets = o->targets.empty() ? names : parse_task_list(o->targets);
+    require(!req.sources.empty() && !req.targets.empty(), "no tasks to compare: {} names none",
+            !o->sources.empty() && req.sources.empty()   ? "--sources"
+            : !o->targets.empty() && req.targets.empty() ? "--targets"
+                                                         : names_from);
     const bool show = world.root() && !g.quiet;
+
+    const DistanceInputs in{all.fingerprints ? &fps : nullptr, all.task_info ? &task_info : nullptr,
+                            all.features ? &features : nullptr, all.fisher ? &fisher : nullptr};
+    // Every metric's inputs before the first is computed.
+    for (const auto& spec : specs) check_distance_inputs(spec, in, req);
 
     std::vector<DistanceMatrix> results;
     for (const auto& spec : specs) {
       ProgressMeter meter(spec.name, show);
       req.progress = meter.callback();
       auto start = std::chrono::steady_clock::now();
-      const DistanceInputs in{all.fingerprints ? &fps : nullptr, all.task_info ? &task_info : nullptr,
-                              all.features ? &features : nullptr, all.fisher ? &fisher : nullptr};
       // This rank's rows (all of them in one process); rank 0 gathers the whole matrix.
       auto m = mpi::compute_distance_over_ranks(spec, in, req, world);
       if (!world.root()) continue;

@@ -98,8 +98,7 @@ DistanceMatrix dispatch(const MetricSpec& spec, const DistanceInputs& in,
 
 }  // namespace
 
-DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in,
-                                const DistanceRequest& req) {
+void check_distance_inputs(const MetricSpec& spec, const DistanceInputs& in, const DistanceRequest& req) {
   const auto needs = metric_needs(spec);
   require(!req.sources.empty() && !req.targets.empty(), "{}: no sources or no targets", spec.name);
   if (needs.task_info) {
@@ -150,9 +149,15 @@ DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in
                   "{}: task '{}' has no {}-bin histogram", spec.name, n, needs.bins);
     }
   }
+}
+
+DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& in,
+                                const DistanceRequest& req) {
+  check_distance_inputs(spec, in, req);
   auto out = dispatch(spec, in, req);
   if (!req.backend->is_host() && spec.family != MetricFamily::KLD && spec.family != MetricFamily::SINKHORN)
-    out.warnings.push_back(fmt::format("{}: computed on the CPU (the {} backend covers the KL family)", spec.name, req.backend->name()));
+    out.warnings.push_back(fmt::format("{}: computed on the CPU (the {} backend covers the KL family and the "
+                                       "Sinkhorn divergence)", spec.name, req.backend->name()));
   return out;
 }
 

@@ -58,16 +58,23 @@ struct DistanceRequest {
   std::vector<std::string> sources;
   std::vector<std::string> targets;
   ProgressFn progress;
-  /// Where the KL family's heavy part runs (compute::select); the other metrics run on the CPU
-  /// and say so in the matrix's warnings when a device backend is given.
+  /// Where the KL family's heavy part and the Sinkhorn divergence run (compute::select); the
+  /// other metrics run on the CPU and say so in the matrix's warnings when a device backend is
+  /// given.
   const compute::Backend* backend = &compute::cpu();
   /// Bytes of per-pair matrices a metric may hold (the Sinkhorn divergence's cost matrices; 0: a
   /// quarter of the physical memory); larger ones are computed again in slabs (same values).
   std::size_t hold_bytes = 0;
 };
 
-/// Computes one full matrix (OpenMP threads, BLAS for the GEMM forms; the KL family on
-/// request.backend).
+/// The checks compute_distance makes before computing: every input the metric needs is there and
+/// holds every source and target (bins, covariances). A command computing several metrics calls
+/// it for all of them first, so that a missing input fails before hours of another metric.
+/// InputError naming what is missing.
+void check_distance_inputs(const MetricSpec& spec, const DistanceInputs& inputs, const DistanceRequest& request);
+
+/// Computes one full matrix (OpenMP threads, BLAS for the GEMM forms; the KL family and the
+/// Sinkhorn divergence on request.backend).
 /// InputError when an input the metric needs is missing or a task is unknown.
 DistanceMatrix compute_distance(const MetricSpec& spec, const DistanceInputs& inputs,
                                 const DistanceRequest& request);

@@ -5,6 +5,7 @@
 #include "distance/sinkhorn.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -199,6 +200,7 @@ DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& feature
   options.hold_bytes = hold_bytes;
   check_options(options);
   std::map<std::string, Matrix<double>> clouds;
+  std::vector<std::string> whole;  // tasks with no more points than the samples asked for
   auto cloud = [&](const std::string& name) -> const Matrix<double>& {
     auto it = clouds.find(name);
     if (it != clouds.end()) return it->second;
@@ -216,6 +218,7 @@ DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& feature
       for (std::size_t r = 0; r < order.size(); ++r)
         for (std::size_t c = 0; c < values.cols; ++c) x(r, c) = static_cast<double>(values(order[r], c));
     } else {
+      if (spec.sinkhorn_samples > 0) whole.push_back(fmt::format("'{}' ({})", name, values.rows));
       x = widened(values);
     }
     // Checked once per task, before any product of it is computed.
@@ -265,6 +268,10 @@ DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& feature
     }
     if (progress) progress(++done, sources.size());
   }
+  if (!whole.empty())
+    out.warnings.push_back(fmt::format("{}: {} of {} tasks have no more than {} points and are used whole: {}",
+                                       spec.name, whole.size(), clouds.size(), spec.sinkhorn_samples,
+                                       fmt::join(whole, ", ")));
   if (streamed_pairs > 0 && !backend.is_host())
     out.warnings.push_back(fmt::format(
         "{}: {} of {} pairs had more cost matrices than the device's memory holds and computed them again on "

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <sstream>
 #include <set>
 
 #include "core/error.hpp"
@@ -120,6 +121,33 @@ FisherSet read_fisher_store(const std::string& path, const std::vector<std::stri
   return set;
 }
 
+namespace {
+
+// The settings lines' differing keys ("fisher_samples 200 vs 2000"), from their key=value words;
+// both lines whole where they differ otherwise.
+std::string settings_difference(const std::string& a, const std::string& b) {
+  auto words = [](const std::string& line) {
+    std::map<std::string, std::string> out;
+    std::istringstream in(line);
+    for (std::string w; in >> w;)
+      if (const auto eq = w.find('='); eq != std::string::npos) out[w.substr(0, eq)] = w.substr(eq + 1);
+    return out;
+  };
+  const auto wa = words(a), wb = words(b);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : wa) {
+    const auto it = wb.find(k);
+    keys.push_back(fmt::format("{} {} vs {}", k, v, it == wb.end() ? "(none)" : it->second));
+    if (it != wb.end() && it->second == v) keys.pop_back();
+  }
+  for (const auto& [k, v] : wb)
+    if (!wa.count(k)) keys.push_back(fmt::format("{} (none) vs {}", k, v));
+  if (keys.empty()) return fmt::format("settings '{}' vs '{}'", a, b);
+  return fmt::format("settings {}", fmt::join(keys, ", "));
+}
+
+}  // namespace
+
 FisherSet read_fisher_stores(const std::vector<std::string>& paths) {
   require(!paths.empty(), "no Fisher store given");
   FisherSet all = read_fisher_store(paths.front());
@@ -134,13 +162,12 @@ FisherSet read_fisher_stores(const std::vector<std::string>& paths) {
     if (a.weights_checksum != b.weights_checksum)
       diffs.push_back(fmt::format("weights '{}' ({}) vs '{}' ({})", a.weights, a.weights_checksum, b.weights,
                                   b.weights_checksum));
-    if (a.preprocessing != b.preprocessing)
-      diffs.push_back(fmt::format("settings '{}' vs '{}'", a.preprocessing, b.preprocessing));
+    if (a.preprocessing != b.preprocessing) diffs.push_back(settings_difference(a.preprocessing, b.preprocessing));
     if (all.parameter_names != more.parameter_names || all.parameter_shapes != more.parameter_shapes)
       diffs.push_back("kept parameters differ");
     if (!diffs.empty())
-      throw ProvenanceError(fmt::format("the Fisher stores '{}' and '{}' were made with different probes and must "
-                                        "not be compared: {}",
+      throw ProvenanceError(fmt::format("the Fisher stores '{}' and '{}' were made with different probes or "
+                                        "settings and must not be compared: {}",
                                         paths.front(), paths[i], fmt::join(diffs, "; ")));
     for (auto& t : more.tasks) {
       const auto [at, fresh] = from.try_emplace(t.task, paths[i]);

@@ -385,7 +385,15 @@ torch::Device pick_device(const std::string& device, int local_rank) {
     throw InputError(fmt::format("unknown device '{}' (auto, cpu, cuda)", device));
   if (device == "cpu") return torch::kCPU;
   const bool gpu = torch::cuda::is_available();
-  if (!gpu && device == "cuda") throw InputError("--device cuda: LibTorch sees no GPU");
+  if (!gpu && device == "cuda")
+    throw InputError(std::string("--device cuda: LibTorch sees no GPU (") +
+                     (at::hasCUDA() ? "this LibTorch has CUDA, but no device is visible"
+                                    : "this LibTorch is CPU-only, as Debian's is: build the training plugin alone "
+                                      "against a CUDA LibTorch, cmake -S experiments/train_plugin -B "
+                                      "build-train-plugin -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch; "
+                                      "print(torch.utils.cmake_prefix_path)'), and name "
+                                      "build-train-plugin/libtaskfp_train.so in TASKFP_TRAIN_PLUGIN") +
+                     ")");
   if (!gpu) return torch::kCPU;
   // Deterministic algorithms: a job gives the same result on any GPU of a kind, whichever rank
   // runs it (cuBLAS needs a fixed workspace for that).

@@ -3,6 +3,7 @@
 // contract it into FMAs; results must equal the CPU path's bit for bit.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cmath>
@@ -375,11 +376,16 @@ DeviceStatus probe() {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
-    // Without an NVIDIA driver the runtime reports an "insufficient" one: say what is meant.
-    st.description = e == cudaErrorInsufficientDriver
-                         ? std::string("no NVIDIA driver found, or one older than this CUDA runtime needs (") +
-                               cudaGetErrorString(e) + ")"
-                         : std::string(cudaGetErrorString(e));
+    // Without an NVIDIA driver the runtime reports an "insufficient" one: say which it is.
+    if (e == cudaErrorInsufficientDriver) {
+      void* driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+      st.description = driver ? std::string("the NVIDIA driver is older than this CUDA runtime needs (") +
+                                    cudaGetErrorString(e) + ")"
+                              : std::string("no NVIDIA driver on this machine (libcuda.so.1 cannot be loaded)");
+      if (driver) dlclose(driver);
+    } else {
+      st.description = cudaGetErrorString(e);
+    }
     cudaGetLastError();  // clear the sticky error
     return st;
   }

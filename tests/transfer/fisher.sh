@@ -113,6 +113,16 @@ set -e
 [ $rc -eq 2 ] || fail "stores of other weights: exit $rc"
 grep -q "other.h5" "$WORK/err.log" && grep -q "weights" "$WORK/err.log" || { cat "$WORK/err.log"; fail "message"; }
 
+# A FED whose store lacks the tasks fails before another metric of the same run is computed.
+"$TASKFP" -q synth -o "$WORK/clouds.h5" --families 2 --tasks-per-family 1 --samples 40 --dim 6
+set +e
+"$TASKFP" distance -m MMD-geo-sinkhorn-0.05 -m FED --features "$WORK/clouds.h5" --fisher "$WORK/other.h5" \
+  --csv-dir "$WORK/g" > "$WORK/g.log" 2>&1
+rc=$?
+set -e
+[ $rc -eq 2 ] && grep -q "missing from the Fisher embeddings" "$WORK/g.log" || { cat "$WORK/g.log"; fail "exit $rc"; }
+! grep -q "MMD-geo-sinkhorn-0.05: " "$WORK/g.log" || { cat "$WORK/g.log"; fail "Sinkhorn computed before FED's check"; }
+
 # Bad input: exit 2 before any work.
 expect_2() {
   set +e
