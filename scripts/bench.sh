@@ -44,7 +44,7 @@ for w in "${WHAT[@]}"; do
       echo "== distance: bKLD small and large, 127 tasks, d = 512"
       # (a) the GEMM path (phase split) and (d) the bare DGEMM, then (b) the per-pair C++ reference
       # and (c) the per-pair torch loop, both on a subset of pairs, extrapolated.
-      "$BUILD_DIR/bench/bench_distance" --benchmark_filter=-PerPair \
+      "$BUILD_DIR/bench/bench_distance" --benchmark_filter='-PerPair|Sinkhorn' \
         --benchmark_out="$OUT/distance.json" --benchmark_out_format=json > "$OUT/distance.txt"
       GLIBC_TUNABLES=$BASELINE_MALLOC "$BUILD_DIR/bench/bench_distance" --benchmark_filter=PerPair \
         --benchmark_out="$OUT/distance_per_pair.json" --benchmark_out_format=json \
@@ -171,6 +171,9 @@ PYEOF
       # Two synthetic tasks of n points (SINKHORN_SIZES, default 2000 10000), their features also as
       # npy for the baseline; taskfp's time is the matrix entry's (one pair), the baseline's the
       # whole computation (cost matrices and loop). 3 repetitions each, medians.
+      # The GEMM phase: one cost matrix as taskfp makes it against a bare DGEMM of the same shape.
+      "$BUILD_DIR/bench/bench_distance" --benchmark_filter=Sinkhorn --benchmark_out="$OUT/sinkhorn_gemm.json" \
+        --benchmark_out_format=json | grep -E "_(min|median) " || true
       S="$OUT/sinkhorn"
       for n in ${SINKHORN_SIZES:-2000 10000}; do
         rm -rf "$S" && mkdir -p "$S"
