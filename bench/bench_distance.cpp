@@ -108,18 +108,21 @@ std::vector<double> random_buffer(std::size_t n, std::uint64_t seed) {
 // threads (as many as taskfp's), as a plain BLAS user would make it. taskfp's GEMM path instead
 // runs fixed single-threaded tiles on its own threads (core/blas.hpp), for bits that do not
 // depend on threads or ranks: this is what that costs.
-void BM_BareDgemm(benchmark::State& state) {
-  const std::size_t ne = kDim * static_cast<std::size_t>(state.range(0));
-  const auto a = random_buffer(kTasks * ne, 3), b = random_buffer(kTasks * ne, 4);
-  std::vector<double> c(kTasks * kTasks);
+// C = A B^T of random A (m x k) and B (n x k), one call per iteration on OpenBLAS's own threads.
+void time_bare_dgemm(benchmark::State& state, std::size_t m, std::size_t n, std::size_t k) {
+  const auto a = random_buffer(m * k, 3), b = random_buffer(n * k, 4);
+  std::vector<double> c(m * n);
   openblas_set_num_threads(omp_get_max_threads());
   for (auto _ : state) {
-    gemm_abt(a.data(), kTasks, b.data(), kTasks, ne, c.data());
+    gemm_abt(a.data(), m, b.data(), n, k, c.data());
     benchmark::DoNotOptimize(c.data());
   }
   openblas_set_num_threads(1);  // back to what taskfp's paths expect
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kTasks * kTasks * static_cast<double>(ne),
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(m * n) * static_cast<double>(k),
                                                  benchmark::Counter::kIsIterationInvariantRate);
+}
+void BM_BareDgemm(benchmark::State& state) {
+  time_bare_dgemm(state, kTasks, kTasks, kDim * static_cast<std::size_t>(state.range(0)));
 }
 BENCHMARK(BM_BareDgemm)->ArgName("bins")->Arg(100)->Arg(1000)->Apply(Repeated);
 
@@ -147,16 +150,7 @@ void BM_SinkhornCostMatrix(benchmark::State& state) {
 BENCHMARK(BM_SinkhornCostMatrix)->ArgName("points")->Arg(2000)->Arg(10000)->Apply(Repeated);
 void BM_SinkhornBareDgemm(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
-  const auto x = random_buffer(n * kDim, 5), y = random_buffer(n * kDim, 6);
-  std::vector<double> c(n * n);
-  openblas_set_num_threads(omp_get_max_threads());
-  for (auto _ : state) {
-    gemm_abt(x.data(), n, y.data(), n, kDim, c.data());
-    benchmark::DoNotOptimize(c.data());
-  }
-  openblas_set_num_threads(1);
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n * n * kDim),
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+  time_bare_dgemm(state, n, n, kDim);
 }
 BENCHMARK(BM_SinkhornBareDgemm)->ArgName("points")->Arg(2000)->Arg(10000)->Apply(Repeated);
 

@@ -2,6 +2,7 @@
 #include "fisher.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 
@@ -129,11 +130,7 @@ class FisherRun {
     part.provenance.weights_checksum = out.weights_checksum;
     part.provenance.feature_dim = static_cast<std::int64_t>(out.embedding.size());
     part.parameter_names = out.names;
-    for (const auto& shape : out.shapes) {
-      std::string text;
-      for (std::size_t k = 0; k < shape.size(); ++k) text += (k ? "x" : "") + std::to_string(shape[k]);
-      part.parameter_shapes.push_back(text);
-    }
+    for (const auto& shape : out.shapes) part.parameter_shapes.push_back(fmt::format("{}", fmt::join(shape, "x")));
     FisherEmbedding e;
     e.task = spec.name;
     e.values = out.embedding;

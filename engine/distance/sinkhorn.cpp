@@ -28,6 +28,12 @@ void check_options(const SinkhornOptions& o) {
           "the Sinkhorn scaling must lie strictly between 0 and 1 (got {})", o.scaling);
 }
 
+void check_dimensions(const Matrix<double>& x, const Matrix<double>& y, const std::string& x_name,
+                      const std::string& y_name) {
+  require(x.cols == y.cols, "'{}' has {} features per point and '{}' {}: the clouds must have the same dimension",
+          x_name, x.cols, y_name, y.cols);
+}
+
 void check_cloud(const Matrix<double>& x, const std::string& name) {
   require(x.rows >= 2, "'{}' has {} point(s); the Sinkhorn divergence needs at least 2 per cloud", name, x.rows);
   for (std::size_t i = 0; i < x.data.size(); ++i)
@@ -106,16 +112,13 @@ long double hold_budget(const SinkhornOptions& o) {
   return o.hold_bytes > 0 ? static_cast<long double>(o.hold_bytes) : physical_memory() / 4.0L;
 }
 
-// The checks, the early zeros, then the schedule; `sx` and `sy` give the clouds' norms and, on
-// the CPU, their self-costs (computed here when null or empty).
+// The early zeros, then the schedule, for clouds already checked (check_cloud) and options in
+// their domain; `sx` and `sy` give the clouds' norms and, on the CPU, their self-costs (computed
+// here when null or empty).
 double divergence(const Matrix<double>& x, const Matrix<double>& y, const CloudSelf* sx, const CloudSelf* sy,
                   const SinkhornOptions& o, const compute::Backend& backend, const std::string& x_name,
                   const std::string& y_name, bool* streamed = nullptr) {
-  check_options(o);
-  require(x.cols == y.cols, "'{}' has {} features per point and '{}' {}: the clouds must have the same dimension",
-          x_name, x.cols, y_name, y.cols);
-  check_cloud(x, x_name);
-  check_cloud(y, y_name);
+  check_dimensions(x, y, x_name, y_name);
   // Identical clouds: every update of the a<->b problem is that of a<->a, and S is exactly 0 (as
   // in GeomLoss, whose four cost matrices are then the same products).
   if (x.rows == y.rows && x.data == y.data) return 0.0;
@@ -148,13 +151,12 @@ double divergence(const Matrix<double>& x, const Matrix<double>& y, const CloudS
   }
   const auto pair = backend.softmin_pair(request);
   if (streamed) *streamed = pair->streamed();
+  using compute::CostMatrix;
   // out_i = -eps LSE_j(h_j - C_ij / eps) over cost matrix `which`.
-  auto softmin = [&](compute::CostMatrix which, double eps, const std::vector<double>& h, std::vector<double>& out) {
-    const bool x_rows = which == compute::CostMatrix::XY || which == compute::CostMatrix::XX;
-    out.resize(x_rows ? n : m);
+  auto softmin = [&](CostMatrix which, double eps, const std::vector<double>& h, std::vector<double>& out) {
+    out.resize(which == CostMatrix::XY || which == CostMatrix::XX ? n : m);
     pair->softmin(which, eps, h.data(), out.data());
   };
-  using compute::CostMatrix;
   const double a = 1.0 / static_cast<double>(n), b = 1.0 / static_cast<double>(m);
   const double a_log = std::log(a), b_log = std::log(b);
   const std::vector<double> a_logs(n, a_log), b_logs(m, b_log);
@@ -190,6 +192,10 @@ double divergence(const Matrix<double>& x, const Matrix<double>& y, const CloudS
 
 double sinkhorn_divergence(const Matrix<double>& x, const Matrix<double>& y, const SinkhornOptions& o,
                            const compute::Backend& backend, const std::string& x_name, const std::string& y_name) {
+  check_options(o);
+  check_dimensions(x, y, x_name, y_name);
+  check_cloud(x, x_name);
+  check_cloud(y, y_name);
   return divergence(x, y, nullptr, nullptr, o, backend, x_name, y_name);
 }
 
@@ -258,8 +264,6 @@ DistanceMatrix sinkhorn_matrix(const MetricSpec& spec, const FeatureSet& feature
       if (fresh) {
         const auto& x = cloud(first);
         const auto& y = cloud(second);
-        require(x.cols == y.cols, "'{}' has {} features per point and '{}' {}: the clouds must have the same "
-                "dimension", first, x.cols, second, y.cols);
         bool streamed = false;
         it->second = divergence(x, y, self_of(first), self_of(second), options, backend, first, second, &streamed);
         streamed_pairs += streamed ? 1 : 0;

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "io/hdf5.hpp"
 #include "store/store_common.hpp"
 
@@ -32,15 +33,10 @@ namespace {
 
 std::size_t shape_size(const std::string& shape) {
   std::size_t n = 1;
-  std::size_t at = 0;
-  while (at <= shape.size()) {
-    const auto x = shape.find('x', at);
-    const auto part = shape.substr(at, x == std::string::npos ? std::string::npos : x - at);
+  for (const auto& part : split(shape, 'x')) {
     require(!part.empty() && part.find_first_not_of("0123456789") == std::string::npos,
             "malformed parameter shape '{}'", shape);
     n *= std::stoull(part);
-    if (x == std::string::npos) break;
-    at = x + 1;
   }
   return n;
 }
@@ -137,8 +133,8 @@ std::string settings_difference(const std::string& a, const std::string& b) {
   std::vector<std::string> keys;
   for (const auto& [k, v] : wa) {
     const auto it = wb.find(k);
-    keys.push_back(fmt::format("{} {} vs {}", k, v, it == wb.end() ? "(none)" : it->second));
-    if (it != wb.end() && it->second == v) keys.pop_back();
+    if (it == wb.end() || it->second != v)
+      keys.push_back(fmt::format("{} {} vs {}", k, v, it == wb.end() ? "(none)" : it->second));
   }
   for (const auto& [k, v] : wb)
     if (!wa.count(k)) keys.push_back(fmt::format("{} (none) vs {}", k, v));
